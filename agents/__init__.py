@@ -1,0 +1,1 @@
+"""Faust agents: thin shells moving events between topics, the core and PostgreSQL."""

@@ -1,0 +1,61 @@
+"""Sending a batch and waiting until the broker has every message: delivery before commit."""
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiokafka.errors import KafkaError
+
+from civicgrid import metrics
+from civicgrid.domain.gridwork import Message
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# failures of the services, worth waiting out; anything else is a bug in the data or code
+TRANSIENT = (OSError, asyncio.TimeoutError, KafkaError, ConnectionError)
+
+
+async def send_all(app: Any, messages: Sequence[Message]) -> None:
+    """`app.producer.send` skips Faust's per-message codecs and sensors; every future is
+    awaited before the caller returns, so offsets are acked only after delivery."""
+    futures = [
+        await app.producer.send(
+            message.topic,
+            None if message.key is None else message.key.encode(),
+            message.value,
+            None,
+            None,
+            None,
+        )
+        for message in messages
+    ]
+    if futures:
+        await asyncio.gather(*futures)
+    for message in messages:
+        metrics.EVENTS_OUT.labels(topic=message.topic).inc()
+
+
+async def with_retry(
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    on_failure: Callable[[], None] | None = None,
+    transient: tuple[type[BaseException], ...] = TRANSIENT,
+) -> T:
+    """Retry a transient failure with capped exponential backoff and jitter, forever: the
+    stream waits (and so stops consuming) instead of buffering or dropping."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except transient as error:
+            if on_failure is not None:
+                on_failure()
+            log.warning(
+                "%s failed, retrying", what, extra={"error": repr(error), "delay_s": delay}
+            )
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 15.0)

@@ -1,0 +1,154 @@
+"""The grid stage: one PostgreSQL transaction per batch holds the batch's whole effect.
+
+Order per batch: find the event ids already in Postgres (de-duplication with no window
+limit), plan the batch in the pure core, write every row, publish every message and wait for
+the broker, then commit; Faust acks the offsets only after this returns. A crash anywhere
+before the commit rolls back and the batch is delivered again; messages may repeat with the
+same (case_id, version), rows never do.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from agents.delivery import send_all, with_retry
+from civicgrid import metrics
+from civicgrid.db.sink import load_book, seen_event_ids, write_plan
+from civicgrid.domain.casebook import CaseBook
+from civicgrid.domain.gridwork import BatchPlan, event_of
+from civicgrid.domain.routing import RawRecord, dead_letter
+from civicgrid.runtime import Runtime
+from schemas.enums import DeadLetterKind
+from schemas.internal import GridEnvelope
+from topics import catalogue as topics
+
+log = logging.getLogger(__name__)
+
+
+class GridStage:
+    def __init__(self, app: Any, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def process(self, envelopes: Sequence[GridEnvelope]) -> None:
+        """Process a batch; a batch that fails for a reason other than the services is
+        split, so only the envelope at fault becomes a dead letter."""
+        try:
+            await with_retry("grid-stage batch", lambda: self._commit(envelopes), self._down)
+        except Exception:
+            if len(envelopes) == 1:
+                await self._quarantine(envelopes[0])
+                return
+            log.exception("batch failed; processing its events one by one")
+            for envelope in envelopes:
+                await self.process([envelope])
+
+    def _down(self) -> None:
+        self.runtime.sink_up = False
+        metrics.SINK_UP.set(0)
+        metrics.SINK_FAILURES.inc()
+
+    async def _commit(self, envelopes: Sequence[GridEnvelope]) -> None:
+        pool = self.runtime.pool
+        assert pool is not None
+        started = time.perf_counter()
+        events = [e for e in map(event_of, envelopes) if e is not None]
+        grid_ids = {e.grid_id for e in envelopes if e.kind != "dead_letter"}
+        case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
+        async with pool.acquire() as connection, connection.transaction():
+            seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
+            book = await load_book(
+                connection, grid_ids, case_ids, CaseBook(self.runtime.calendar)
+            )
+            plan = self.runtime.work.plan(envelopes, seen, book)
+            written = await write_plan(connection, plan, book.sequences, book.calendar)
+            await send_all(self.app, plan.messages)
+        self.runtime.sink_up = True
+        metrics.SINK_UP.set(1)
+        self._observe(plan, written, time.perf_counter() - started, envelopes)
+
+    def _observe(
+        self,
+        plan: BatchPlan,
+        written: dict[str, int],
+        seconds: float,
+        envelopes: Sequence[GridEnvelope],
+    ) -> None:
+        metrics.SINK_BATCH_SECONDS.observe(seconds)
+        metrics.SINK_BATCH_ROWS.observe(sum(written.values()))
+        for table, rows in written.items():
+            metrics.SINK_ROWS.labels(table=table).inc(rows)
+        for classification in plan.classifications:
+            metrics.CLASSIFICATIONS.labels(
+                category=classification.category, severity=classification.severity.value
+            ).inc()
+        for name, count in plan.counts.items():
+            kind, _, rest = name.partition(":")
+            if kind == "duplicate":
+                metrics.DUPLICATES.labels(topic=rest).inc(count)
+            elif kind == "dead_letter":
+                topic, _, dl_kind = rest.rpartition(":")
+                metrics.DEAD_LETTERS.labels(topic=topic, kind=dl_kind).inc(count)
+            elif kind == "state":
+                metrics.CASE_TRANSITIONS.labels(state=rest).inc(count)
+            elif kind == "dispatch":
+                metrics.DISPATCHES.labels(level=rest).inc(count)
+            elif kind == "escalation":
+                reason, _, level = rest.partition(":")
+                metrics.ESCALATIONS.labels(reason=reason, level=level).inc(count)
+            elif kind == "alert":
+                metrics.ALERTS.labels(kind=rest).inc(count)
+                if rest.startswith("sla_"):
+                    metrics.SLA_EVENTS.labels(kind=rest.removeprefix("sla_")).inc(count)
+        now = datetime.now(UTC)
+        for envelope in envelopes:
+            event = event_of(envelope)
+            if event is not None:
+                latency = (now - event.occurred_at).total_seconds()
+                metrics.STAGE_LATENCY.labels(stage="grid").observe(max(latency, 0.0))
+
+    async def _quarantine(self, envelope: GridEnvelope) -> None:
+        """The envelope itself makes processing fail: it becomes a dead letter, alone."""
+        log.exception("event failed in the grid stage; dead-lettered")
+        origin = envelope.origin
+        if origin is None:  # a tick: nothing to dead-letter, the next tick retries
+            return
+        record = RawRecord(
+            origin.topic,
+            origin.partition,
+            origin.offset,
+            origin.published_at,
+            None,
+            envelope.model_dump_json().encode(),
+            (),
+        )
+        letter = dead_letter(record, DeadLetterKind.PROCESSING_ERROR, "grid stage failed")
+        await with_retry("dead-lettering", lambda: self._commit([letter]), self._down)
+
+
+def decode(message: Any) -> GridEnvelope:
+    """Only civicgrid writes the internal topic, but a foreign record must not stop us."""
+    try:
+        return GridEnvelope.model_validate_json(message.value)
+    except ValueError as error:
+        record = RawRecord(
+            message.topic, message.partition, message.offset, None, message.key, message.value, ()
+        )
+        return dead_letter(record, DeadLetterKind.SCHEMA, f"internal envelope: {error}")
+
+
+def register(app: Any, runtime: Runtime) -> GridStage:
+    stage = GridStage(app, runtime)
+    settings = runtime.settings
+    by_grid = app.topic(topics.BY_GRID.name, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(by_grid, name="civicgrid.grid-stage")
+    async def grid_stage(stream: Any) -> None:
+        await runtime.ready.wait()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            await stage.process([decode(event.message) for event in events])
+
+    return stage
+

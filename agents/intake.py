@@ -1,0 +1,63 @@
+"""Intake: every inbound record parsed once, masked, enriched, placed, and routed by grid."""
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from agents.delivery import send_all, with_retry
+from civicgrid import metrics
+from civicgrid.domain.gridwork import Message
+from civicgrid.domain.routing import RawRecord, dead_letter, route
+from civicgrid.runtime import Runtime
+from schemas.enums import DeadLetterKind
+from schemas.internal import GridEnvelope
+from topics import catalogue as topics
+
+log = logging.getLogger(__name__)
+
+
+def raw_record(message: Any) -> RawRecord:
+    published = (
+        datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
+    )
+    headers = tuple((str(k), v) for k, v in (message.headers or ()))
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp=published,
+        key=message.key,
+        value=message.value,
+        headers=headers,
+    )
+
+
+def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
+    try:
+        return route(record, runtime.city, runtime.hasher)
+    except Exception as error:  # a bug must cost one dead letter, not the worker
+        log.exception("intake failed on a record", extra={"topic": record.topic})
+        return dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}")
+
+
+def register(app: Any, runtime: Runtime) -> None:
+    settings = runtime.settings
+    inbound = app.topic(
+        *(spec.name for spec in topics.inbound_events()),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    @app.agent(inbound, name="civicgrid.intake")
+    async def intake(stream: Any) -> None:
+        await runtime.ready.wait()
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            messages = []
+            for event in events:
+                record = raw_record(event.message)
+                metrics.EVENTS_IN.labels(topic=record.topic).inc()
+                envelope = envelope_for(record, runtime)
+                messages.append(
+                    Message(topics.BY_GRID.name, envelope.grid_id, envelope.model_dump_json().encode())
+                )
+            await with_retry("routing to the grid stage", lambda: send_all(app, messages))

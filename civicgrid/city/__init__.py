@@ -1,0 +1,1 @@
+"""The synthetic city: generator, report phrasing, simulator and department model."""

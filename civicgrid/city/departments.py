@@ -1,0 +1,98 @@
+"""How departments and grid workers answer dispatches (civic.case-updates.v1), with delays.
+
+Pure: `DepartmentModel.respond` turns one dispatch (SPEC §2 civic.dispatch.grid.v1 or
+civic.dispatch.network.v1) into the updates a real actor would send, each with its delay after
+the dispatch arrived. Most cases run accept -> start -> handle -> check_pass; some are returned
+as wrong dispatches, some fail the check and are reworked, some are handled after the deadline,
+and grid workers settle some small matters on the spot.
+"""
+
+import random
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+Update = tuple[float, dict[str, Any]]
+
+RETURN_SHARE = 0.05
+CHECK_FAIL_SHARE = 0.08
+OVERDUE_SHARE = 0.10
+SELF_HANDLE_SHARE = 0.35  # of grid-level (small) matters
+_MIN_WINDOW_S = 600.0  # a dispatch already at or past its deadline still takes some minutes
+_NOTES = {
+    "accept": ("已签收", "收到，马上安排"),
+    "return": ("非本单位职责，申请退回重新派遣", "地址不在我单位辖区，退回"),
+    "start": ("已安排人员到场处置", "工作人员已出发"),
+    "handle": ("已处置完毕，现场已恢复", "问题已整改，附处置照片"),
+    "self_handle": ("网格员现场处置完毕", "已当场劝导整改"),
+    "check_pass": ("核查通过，现场已整改", "回访群众满意"),
+    "check_fail": ("核查未通过，问题仍存在，退回返工", "现场未整改到位"),
+}
+
+
+class DepartmentModel:
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        # A case dispatched again after a return must get a fresh draw, not the same return.
+        self._dispatches: Counter[str] = Counter()
+
+    def respond(self, dispatch: Mapping[str, Any], received_at: datetime) -> list[Update]:
+        """Updates for one dispatch, as (seconds after `received_at`, update value)."""
+        case_id = str(dispatch["case_id"])
+        self._dispatches[case_id] += 1
+        rng = random.Random(f"{self.seed}/{case_id}/{self._dispatches[case_id]}")
+        deadline = datetime.fromisoformat(str(dispatch["deadline"]))
+        window = max((deadline - received_at).total_seconds(), _MIN_WINDOW_S)
+        grid_id = str(dispatch["grid_id"])
+        worker = (f"W-{grid_id}-1", "grid_worker")
+        lead = dispatch.get("lead_department")
+        steps = _Steps(rng, case_id, received_at)
+        if lead is None and rng.random() < SELF_HANDLE_SHARE:
+            steps.add(window * rng.uniform(0.05, 0.3), worker, "self_handle")
+            return steps.updates
+        # A network matter is the lead department's; a grid matter the grid's own worker's, and
+        # the community checks it (a worker does not check their own work).
+        handler = (f"D-{lead}", "department") if lead else worker
+        checker = worker if lead else (f"OP-{grid_id.rsplit('-', 1)[0]}", "operator")
+        if rng.random() < RETURN_SHARE:
+            steps.add(window * rng.uniform(0.02, 0.1), handler, "return")
+            return steps.updates
+        steps.add(window * rng.uniform(0.02, 0.1), handler, "accept")
+        steps.add(window * rng.uniform(0.02, 0.1), handler, "start")
+        if rng.random() < OVERDUE_SHARE:
+            handled_at = window * rng.uniform(1.05, 1.6)
+        else:
+            handled_at = max(steps.at + 60.0, window * rng.uniform(0.3, 0.85))
+        steps.add(handled_at - steps.at, handler, "handle")
+        if rng.random() < CHECK_FAIL_SHARE:
+            steps.add(window * rng.uniform(0.02, 0.1), checker, "check_fail")
+            steps.add(window * rng.uniform(0.02, 0.1), handler, "start")
+            steps.add(window * rng.uniform(0.1, 0.3), handler, "handle")
+        steps.add(window * rng.uniform(0.02, 0.1), checker, "check_pass")
+        return steps.updates
+
+
+class _Steps:
+    """Accumulates updates, each a delay after the previous one."""
+
+    def __init__(self, rng: random.Random, case_id: str, received_at: datetime) -> None:
+        self.rng, self.case_id, self.received_at = rng, case_id, received_at
+        self.at = 0.0
+        self.updates: list[Update] = []
+
+    def add(self, delay_s: float, actor: tuple[str, str], action: str) -> None:
+        self.at += delay_s
+        occurred = self.received_at + timedelta(seconds=self.at)
+        value = {
+            "event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "occurred_at": occurred.isoformat(timespec="milliseconds"),
+            "schema_version": 1,
+            "case_id": self.case_id,
+            "actor_id": actor[0],
+            "actor_kind": actor[1],
+            "action": action,
+            "note": self.rng.choice(_NOTES[action]),
+        }
+        self.updates.append((round(self.at, 3), value))

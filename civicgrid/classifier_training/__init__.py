@@ -1,0 +1,1 @@
+"""Builds the labelled corpus, trains the report classifier and evaluates it (dev only: numpy)."""

@@ -1,0 +1,48 @@
+"""`civicgrid demo`: the simulated city end to end, with a summary checked against Postgres."""
+
+import asyncio
+import time
+
+import click
+
+from civicgrid import demo
+from civicgrid.city.generate import generate_city
+from civicgrid.city.publish import publish_city
+from civicgrid.cli.common import echo_err, settings_or_exit, stack
+
+
+@click.command("demo")
+@click.option("--events", default=3000, show_default=True, help="Simulated events to publish.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for processing.")
+def demo_command(events: int, seed: int, timeout: float) -> None:
+    """Run a small simulated city through a real worker and print what happened."""
+    settings = settings_or_exit()
+    log_path = settings.data_dir.resolve() / "demo-worker.log"
+    with stack(settings, fresh=True) as endpoints:
+        echo_err(f"broker {endpoints.kafka_bootstrap}; worker log {log_path}")
+        baseline = asyncio.run(demo.accounted_now(endpoints.database_url))
+        worker, port = demo.start_worker(settings, endpoints, log_path)
+        try:
+            asyncio.run(publish_city(endpoints.kafka_bootstrap, generate_city("demo", seed)))
+            demo.wait_ready(port, worker)
+            run = demo.DemoRun()
+            started = time.monotonic()
+            asyncio.run(demo.publish_events(endpoints.kafka_bootstrap, events, seed, run))
+            first = sum(run.published.values())
+            asyncio.run(demo.wait_accounted(endpoints.database_url, baseline + first, timeout))
+            asyncio.run(demo.answer_dispatches(endpoints.kafka_bootstrap, seed, run, 100_000))
+            expected = baseline + sum(run.published.values())
+            accounted = asyncio.run(
+                demo.wait_accounted(endpoints.database_url, expected, timeout)
+            )
+            seconds = time.monotonic() - started
+            facts = asyncio.run(demo.summary(endpoints.database_url))
+        finally:
+            demo.stop_worker(worker)
+    ok = accounted == expected
+    demo.print_summary(run, facts, seconds, ok)
+    if not ok:
+        raise click.ClickException(
+            f"{expected - accounted} published records are not accounted for in Postgres"
+        )

@@ -1,0 +1,28 @@
+"""The `civicgrid` command."""
+
+import click
+
+from civicgrid.cli.city import city_group, simulate_command
+from civicgrid.cli.classify import classify_command
+from civicgrid.cli.demo import demo_command
+from civicgrid.cli.schemas_cmd import schemas_group
+from civicgrid.cli.service import migrate_command, run_command, topics_group
+
+
+@click.group()
+@click.version_option(package_name="civicgrid")
+def cli() -> None:
+    """civicgrid: real-time events for grid-based city governance (网格化社会治理)."""
+
+
+for command in (
+    run_command,
+    demo_command,
+    migrate_command,
+    topics_group,
+    schemas_group,
+    classify_command,
+    city_group,
+    simulate_command,
+):
+    cli.add_command(command)

@@ -1,0 +1,1 @@
+"""PostgreSQL: the system of record for events, cases and their history."""

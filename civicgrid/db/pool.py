@@ -1,0 +1,78 @@
+"""Connections to PostgreSQL: one pool per process, the database created when missing."""
+
+import asyncio
+import logging
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+
+log = logging.getLogger(__name__)
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    # jsonb in and out as orjson bytes/str: asyncpg's default is text-only json handling
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+    )
+
+
+async def ensure_database(url: str) -> None:
+    """Create the URL's database if it does not exist (the embedded server starts empty)."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "postgres"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        connection = await asyncpg.connect(url)
+        await connection.close()
+        return
+    except asyncpg.InvalidCatalogNameError:
+        pass
+    connection = await asyncpg.connect(admin)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.DuplicateDatabaseError:
+        pass
+    finally:
+        await connection.close()
+
+
+async def drop_database(url: str) -> None:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    connection = await asyncpg.connect(urlunsplit(parts._replace(path="/postgres")))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+
+
+async def wait_for_database(url: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await ensure_database(url)
+            return
+        except (OSError, asyncpg.PostgresError) as error:
+            if asyncio.get_running_loop().time() > deadline:
+                raise ConnectionError(f"PostgreSQL at {_safe(url)} unreachable: {error}") from None
+            await asyncio.sleep(0.5)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))

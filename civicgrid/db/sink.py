@@ -1,0 +1,184 @@
+"""Writes one batch plan in one transaction; every row is idempotent on its natural key.
+
+Events go through COPY into a temporary table and one INSERT ... SELECT ... ON CONFLICT DO
+NOTHING (the fastest idempotent path measured here); the smaller tables use executemany.
+Case rows keep only the newest version: a replayed batch never moves a case backwards.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from civicgrid.domain.case import Case
+from civicgrid.domain.casebook import CaseBook
+from civicgrid.domain.gridwork import BatchPlan
+from civicgrid.domain.timers import next_timer_at
+from civicgrid.domain.workcalendar import WorkingCalendar
+
+_EVENT_COLUMNS = (
+    "event_id",
+    "kind",
+    "topic",
+    "partition",
+    "offset",
+    "grid_id",
+    "code",
+    "unknown_code",
+    "actor_hash",
+    "category",
+    "severity",
+    "case_id",
+    "occurred_at",
+    "published_at",
+    "payload",
+)
+_COLUMN_LIST = ", ".join(f'"{c}"' for c in _EVENT_COLUMNS)
+_SELECT_LIST = _COLUMN_LIST.replace('"payload"', '"payload"::jsonb')
+# payload arrives as JSON text: binary COPY has no jsonb encoder for it
+_EVENTS_IN = """CREATE TEMP TABLE IF NOT EXISTS events_in (
+    event_id uuid, kind text, topic text, partition integer, "offset" bigint, grid_id text,
+    code text, unknown_code boolean, actor_hash text, category text, severity text,
+    case_id text, occurred_at timestamptz, published_at timestamptz, payload text
+) ON COMMIT DELETE ROWS"""
+
+
+async def seen_event_ids(connection: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+    rows = await connection.fetch(
+        "SELECT event_id::text FROM events WHERE event_id = ANY($1::uuid[])", event_ids
+    )
+    return {row[0] for row in rows}
+
+
+async def load_book(
+    connection: asyncpg.Connection,
+    grid_ids: Iterable[str],
+    case_ids: Iterable[str],
+    book: CaseBook,
+) -> CaseBook:
+    """The open cases of the grids, any case an update names, and the grids' case counters."""
+    grids = sorted(set(grid_ids))
+    rows = await connection.fetch(
+        "SELECT data FROM cases WHERE (grid_id = ANY($1) AND is_open) OR case_id = ANY($2)",
+        grids,
+        sorted(set(case_ids)),
+    )
+    sequences = await connection.fetch(
+        "SELECT grid_id, seq FROM grid_sequences WHERE grid_id = ANY($1)", grids
+    )
+    return CaseBook.from_cases(
+        (Case.from_dict(row[0]) for row in rows),
+        {row[0]: row[1] for row in sequences},
+        book.calendar,
+    )
+
+
+async def write_plan(
+    connection: asyncpg.Connection,
+    plan: BatchPlan,
+    sequences: dict[str, int],
+    calendar: WorkingCalendar,
+) -> dict[str, int]:
+    """Write the plan inside the caller's transaction; return new rows per table."""
+    written: dict[str, int] = {}
+    if plan.events:
+        await connection.execute(_EVENTS_IN)
+        await connection.copy_records_to_table(
+            "events_in", records=plan.events, columns=_EVENT_COLUMNS
+        )
+        status = await connection.execute(
+            f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_SELECT_LIST} FROM events_in "
+            "ON CONFLICT DO NOTHING"
+        )
+        written["events"] = _inserted(status)
+    written["duplicate_deliveries"] = await _insert(
+        connection,
+        'INSERT INTO duplicate_deliveries (topic, partition, "offset", event_id) '
+        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        plan.duplicates,
+    )
+    written["dead_letters"] = await _insert(
+        connection,
+        'INSERT INTO dead_letters (topic, partition, "offset", kind, message, event_id) '
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        plan.dead_letters,
+    )
+    written["case_history"] = await _insert(
+        connection,
+        "INSERT INTO case_history (case_id, version, state, level, reason, event_id, "
+        "changed_at, snapshot) VALUES ($1, $2, $3, $4, $5, $6::uuid, $7, $8) "
+        "ON CONFLICT DO NOTHING",
+        plan.history,
+    )
+    written["cases"] = await _insert(
+        connection,
+        """INSERT INTO cases (case_id, case_code, grid_id, version, state, level, category,
+               severity, is_open, deadline, next_timer_at, opened_at, updated_at, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           ON CONFLICT (case_id) DO UPDATE SET
+               version = excluded.version, state = excluded.state, level = excluded.level,
+               is_open = excluded.is_open, deadline = excluded.deadline,
+               next_timer_at = excluded.next_timer_at,
+               updated_at = excluded.updated_at, data = excluded.data
+           WHERE cases.version < excluded.version""",
+        [_case_row(case, calendar) for case in plan.cases.values()],
+    )
+    written["dispatches"] = await _insert(
+        connection,
+        "INSERT INTO dispatches (case_id, version, level, reason, created_at, payload) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        plan.dispatches,
+    )
+    written["alerts"] = await _insert(
+        connection,
+        "INSERT INTO alerts (alert_id, kind, grid_ids, category, observed, expected, score, "
+        "window_start, window_end, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "ON CONFLICT DO NOTHING",
+        plan.alerts,
+    )
+    written["scan_audits"] = await _insert(
+        connection,
+        "INSERT INTO scan_audits (event_id, worker_hash, code, code_grid, occurred_at, reason) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        plan.audits,
+    )
+    await _insert(
+        connection,
+        "INSERT INTO grid_sequences (grid_id, seq) VALUES ($1, $2) "
+        "ON CONFLICT (grid_id) DO UPDATE SET seq = GREATEST(grid_sequences.seq, excluded.seq)",
+        list(sequences.items()),
+    )
+    return written
+
+
+def _case_row(case: Case, calendar: WorkingCalendar) -> tuple[Any, ...]:
+    return (
+        case.case_id,
+        case.case_code,
+        case.grid_id,
+        case.version,
+        case.state.value,
+        case.level.value,
+        case.category,
+        case.severity.value,
+        case.state.is_open,
+        case.deadline,
+        next_timer_at(case, calendar),
+        case.opened_at,
+        case.updated_at,
+        case.to_dict(),
+    )
+
+
+async def _insert(connection: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> int:
+    if not rows:
+        return 0
+    await connection.executemany(sql, rows)
+    # executemany reports no counts; the caller's metrics count rows offered, which on a
+    # replay over-counts only rows that were already there
+    return len(rows)
+
+
+def _inserted(status: str) -> int:
+    """`INSERT 0 N` -> N."""
+    return int(status.rsplit(" ", 1)[-1])

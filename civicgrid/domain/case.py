@@ -1,0 +1,152 @@
+"""The case (一件一码): one immutable snapshot per version, and the effects that carry it."""
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from civicgrid.domain.timelimit import LimitUnit, TimeLimit
+from schemas.enums import AlertKind, CaseState, DeadLetterKind, Level, Severity
+
+
+class SlaStage(StrEnum):
+    """How far the SLA timers of the current rung have fired; each fires once per rung."""
+
+    NONE = "none"
+    WARNED = "warned"
+    BREACHED = "breached"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    case_id: str
+    case_code: str
+    version: int
+    state: CaseState
+    level: Level
+    category: str
+    severity: Severity
+    grid_id: str
+    departments: tuple[str, ...]  # lead first
+    opened_at: datetime
+    deadline: datetime
+    limit: TimeLimit
+    code: str | None
+    lat: float | None
+    lon: float | None
+    event_ids: tuple[str, ...]  # every report joined, first the one that opened the case
+    report_times: tuple[datetime, ...]  # occurred_at of each of event_ids
+    reporter_hashes: tuple[str, ...]  # distinct, first-seen order
+    duplicate_count: int
+    return_count: int
+    rework_count: int
+    network: bool
+    escalation_reasons: tuple[str, ...]
+    sla_stage: SlaStage
+    sla_started_at: datetime  # when the clock behind `deadline` started
+    updated_at: datetime
+    evaluation: str | None = None
+
+    @property
+    def reporter_count(self) -> int:
+        return len(self.reporter_hashes)
+
+    @property
+    def lead_department(self) -> str | None:
+        return self.departments[0] if self.departments else None
+
+    def next_version(self, updated_at: datetime, **changes: Any) -> "Case":
+        return replace(self, version=self.version + 1, updated_at=updated_at, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: datetimes as RFC 3339, tuples as lists, the limit as amount and unit."""
+        out: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, TimeLimit):
+                value = {"amount": value.amount, "unit": value.unit.value}
+            elif isinstance(value, tuple):
+                value = [v.isoformat() if isinstance(v, datetime) else v for v in value]
+            elif isinstance(value, StrEnum):
+                value = value.value
+            out[field.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Case":
+        moment = datetime.fromisoformat
+        limit = data["limit"]
+        return cls(
+            case_id=data["case_id"],
+            case_code=data["case_code"],
+            version=int(data["version"]),
+            state=CaseState(data["state"]),
+            level=Level(data["level"]),
+            category=data["category"],
+            severity=Severity(data["severity"]),
+            grid_id=data["grid_id"],
+            departments=tuple(data["departments"]),
+            opened_at=moment(data["opened_at"]),
+            deadline=moment(data["deadline"]),
+            limit=TimeLimit(float(limit["amount"]), LimitUnit(limit["unit"])),
+            code=data["code"],
+            lat=data["lat"],
+            lon=data["lon"],
+            event_ids=tuple(data["event_ids"]),
+            report_times=tuple(moment(t) for t in data["report_times"]),
+            reporter_hashes=tuple(data["reporter_hashes"]),
+            duplicate_count=int(data["duplicate_count"]),
+            return_count=int(data["return_count"]),
+            rework_count=int(data["rework_count"]),
+            network=bool(data["network"]),
+            escalation_reasons=tuple(data["escalation_reasons"]),
+            sla_stage=SlaStage(data["sla_stage"]),
+            sla_started_at=moment(data["sla_started_at"]),
+            updated_at=moment(data["updated_at"]),
+            evaluation=data.get("evaluation"),
+        )
+
+
+# The effects of case-book operations, in the order the lead's stage must apply them.
+
+
+@dataclass(frozen=True, slots=True)
+class CaseChanged:
+    """A new version: its snapshot for civic.cases.v1 and a history row."""
+
+    case: Case
+    reason: str
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchGrid:
+    case: Case
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchNetwork:
+    case: Case
+    reason: str
+    lead_department: str
+    co_departments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SlaAlert:
+    case: Case
+    kind: AlertKind
+    observed: float  # elapsed share of the limit
+    expected: float  # the threshold crossed
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    event_id: str
+    reason: str
+    kind: DeadLetterKind  # UNKNOWN_CASE or REJECTED_TRANSITION
+
+
+Effect = CaseChanged | DispatchGrid | DispatchNetwork | SlaAlert | Rejected

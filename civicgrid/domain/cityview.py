@@ -1,0 +1,117 @@
+"""What the pipeline knows of the city: registered codes and grids, applied from their topics.
+
+Held compactly in memory (a Taizhou-scale registry has about a million codes): one small
+tuple per code, grid ids and kinds interned so each string is stored once.
+"""
+
+import sys
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from civicgrid.domain.geo import GridIndex
+from schemas.inbound import GridRecord, RegistryRecord
+
+
+class CodeInfo(NamedTuple):
+    element_type: str
+    kind: str
+    grid_id: str
+    lat: float | None
+    lon: float | None
+    owner: str | None
+
+
+class GridInfo(NamedTuple):
+    grid_id: str
+    name: str
+    community: str
+    street: str
+    district: str
+    city: str
+    neighbours: tuple[str, ...]
+    worker_ids: frozenset[str]
+    households: int
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an event belongs and what its code is; `grid_id` None means unplaceable."""
+
+    grid_id: str | None
+    code: CodeInfo | None
+    unknown_code: bool
+    how: str  # code / grid_id / lat_lon / none
+
+
+class CityView:
+    def __init__(self) -> None:
+        self.codes: dict[str, CodeInfo] = {}
+        self.grids: dict[str, GridInfo] = {}
+        self._index = GridIndex()
+        self._worker_grids: dict[str, set[str]] = {}
+
+    def apply_code(self, code: str, record: RegistryRecord | None) -> None:
+        if record is None:
+            self.codes.pop(code, None)
+            return
+        owner = record.attributes.get("owner")
+        self.codes[sys.intern(code)] = CodeInfo(
+            sys.intern(record.element_type.value),
+            sys.intern(record.kind),
+            sys.intern(record.grid_id),
+            record.lat,
+            record.lon,
+            owner if isinstance(owner, str) else None,
+        )
+
+    def apply_grid(self, grid_id: str, record: GridRecord | None) -> None:
+        previous = self.grids.pop(grid_id, None)
+        if previous is not None:
+            for worker in previous.worker_ids:
+                self._worker_grids.get(worker, set()).discard(grid_id)
+        self._index.remove(grid_id)
+        if record is None:
+            return
+        grid_id = sys.intern(grid_id)
+        self.grids[grid_id] = GridInfo(
+            grid_id,
+            record.name,
+            sys.intern(record.community),
+            sys.intern(record.street),
+            sys.intern(record.district),
+            sys.intern(record.city),
+            tuple(sys.intern(n) for n in record.neighbours),
+            frozenset(record.worker_ids),
+            record.households,
+        )
+        for worker in record.worker_ids:
+            self._worker_grids.setdefault(worker, set()).add(grid_id)
+        if record.polygon is not None:
+            self._index.add(grid_id, [list(point) for point in record.polygon])
+
+    def place(
+        self,
+        code: str | None,
+        grid_id: str | None,
+        lat: float | None,
+        lon: float | None,
+    ) -> Placement:
+        """The registry's grid for a known code first, then the given grid, then the point."""
+        info = self.codes.get(code) if code is not None else None
+        if info is not None:
+            return Placement(info.grid_id, info, unknown_code=False, how="code")
+        unknown = code is not None
+        if grid_id is not None:
+            return Placement(grid_id, None, unknown, how="grid_id")
+        if lat is not None and lon is not None:
+            located = self._index.locate(lat, lon)
+            if located is not None:
+                return Placement(located, None, unknown, how="lat_lon")
+        return Placement(None, None, unknown, how="none")
+
+    def worker_authorised(self, worker_id: str, grid_id: str) -> bool:
+        """在授权范围内: a worker may act in the grids that list them."""
+        return grid_id in self._worker_grids.get(worker_id, ())
+
+    def grid_counts(self) -> tuple[int, int]:
+        return len(self.grids), len(self.codes)

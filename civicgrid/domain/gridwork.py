@@ -1,0 +1,357 @@
+"""The grid stage as a pure function: a batch of grid envelopes in, rows and messages out.
+
+The agent that calls it only loads the case book, writes the rows in one transaction and
+publishes the messages; every decision is made here, deterministically from event times, so
+a replayed batch produces the same rows and the same case versions.
+"""
+
+import base64
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from civicgrid.domain.case import (
+    Case,
+    CaseChanged,
+    DispatchGrid,
+    DispatchNetwork,
+    Effect,
+    Rejected,
+    SlaAlert,
+)
+from civicgrid.domain.casebook import CaseBook, ReportFacts
+from civicgrid.domain.classifier import Classification, Classifier
+from civicgrid.domain.taxonomy import Taxonomy
+from schemas.enums import DeadLetterKind
+from schemas.inbound import InboundEvent
+from schemas.internal import GridEnvelope, Origin
+from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
+from topics import catalogue as topics
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    key: str | None
+    value: bytes
+
+
+@dataclass
+class BatchPlan:
+    """What one batch does to Postgres and to the output topics."""
+
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    duplicates: list[tuple[Any, ...]] = field(default_factory=list)
+    dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
+    cases: dict[str, Case] = field(default_factory=dict)  # the last version of each case
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    dispatches: list[tuple[Any, ...]] = field(default_factory=list)
+    alerts: list[tuple[Any, ...]] = field(default_factory=list)
+    audits: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    classifications: list[Classification] = field(default_factory=list)
+
+
+def event_of(envelope: GridEnvelope) -> InboundEvent | None:
+    return envelope.scan or envelope.report or envelope.patrol or envelope.case_update
+
+
+def _actor(event: InboundEvent) -> str:
+    for name in ("reporter_id", "scanner_id", "worker_id", "actor_id"):
+        if hasattr(event, name):
+            return str(getattr(event, name))
+    raise TypeError(f"no actor on {type(event).__name__}")
+
+
+class GridWork:
+    """The per-batch planner; holds what is fixed for the worker's lifetime."""
+
+    def __init__(self, classifier: Classifier, taxonomy: Taxonomy) -> None:
+        self.classifier = classifier
+        self.taxonomy = taxonomy
+
+    def classify(self, envelope: GridEnvelope) -> Classification | None:
+        report = envelope.report
+        if report is None:
+            return None
+        kind = envelope.enrichment.kind if envelope.enrichment else None
+        return self.classifier.classify(
+            report.description, category_hint=report.category_hint, element_kind=kind
+        )
+
+    def plan(
+        self, envelopes: Iterable[GridEnvelope], already_seen: set[str], book: CaseBook
+    ) -> BatchPlan:
+        plan = BatchPlan()
+        seen = set(already_seen)
+        for envelope in envelopes:
+            if envelope.kind == "dead_letter":
+                self._dead_letter_from_intake(plan, envelope)
+            elif envelope.kind == "tick":
+                assert envelope.now is not None
+                self._apply(plan, book.tick(envelope.now), None, envelope)
+            else:
+                self._event(plan, envelope, seen, book)
+        return plan
+
+    def _event(
+        self, plan: BatchPlan, envelope: GridEnvelope, seen: set[str], book: CaseBook
+    ) -> None:
+        event = event_of(envelope)
+        origin = envelope.origin
+        assert event is not None and origin is not None
+        event_id = str(event.event_id)
+        if event_id in seen:
+            plan.duplicates.append((origin.topic, origin.partition, origin.offset, event.event_id))
+            plan.counts[f"duplicate:{origin.topic}"] += 1
+            return
+        seen.add(event_id)
+        classification = self.classify(envelope)
+        effects: list[Effect] = []
+        if classification is not None:
+            plan.classifications.append(classification)
+            effects = book.report(self._facts(envelope, classification), event.occurred_at)
+        elif envelope.case_update is not None:
+            update = envelope.case_update
+            effects = book.update(
+                update.case_id,
+                update.action,
+                update.actor_kind,
+                event_id,
+                update.occurred_at,
+                update.note,
+            )
+        elif envelope.scan is not None and envelope.enrichment is not None:
+            if envelope.enrichment.authorised is False:
+                plan.audits.append(
+                    (
+                        event.event_id,
+                        envelope.scan.scanner_id,
+                        envelope.scan.code,
+                        envelope.grid_id,
+                        event.occurred_at,
+                        "grid worker scanned a code outside the grids assigned to them",
+                    )
+                )
+        case_id = self._apply(plan, effects, event_id, envelope)
+        enrichment = envelope.enrichment
+        plan.events.append(
+            (
+                event.event_id,
+                envelope.kind,
+                origin.topic,
+                origin.partition,
+                origin.offset,
+                envelope.grid_id,
+                getattr(event, "code", None),
+                bool(enrichment and enrichment.unknown_code),
+                _actor(event),
+                classification.category if classification else None,
+                classification.severity.value if classification else None,
+                case_id,
+                event.occurred_at,
+                origin.published_at,
+                orjson.dumps(
+                    {
+                        "event": event.model_dump(mode="json"),
+                        "enrichment": enrichment.model_dump(mode="json") if enrichment else None,
+                    }
+                ).decode(),
+            )
+        )
+        plan.counts[f"processed:{origin.topic}"] += 1
+
+    def _facts(self, envelope: GridEnvelope, classification: Classification) -> ReportFacts:
+        report = envelope.report
+        assert report is not None
+        category = self.taxonomy.get(classification.category)
+        return ReportFacts(
+            event_id=str(report.event_id),
+            occurred_at=report.occurred_at,
+            grid_id=envelope.grid_id,
+            code=report.code,
+            lat=report.lat,
+            lon=report.lon,
+            category=classification.category,
+            severity=classification.severity,
+            departments=classification.departments,
+            limit=category.limit,
+            reporter_hash=report.reporter_id,
+            network_reasons=_network_reasons(classification),
+        )
+
+    def _apply(
+        self,
+        plan: BatchPlan,
+        effects: list[Effect],
+        event_id: str | None,
+        envelope: GridEnvelope,
+    ) -> str | None:
+        """Turn effects into rows and messages; return the case the event joined, if any."""
+        joined: str | None = None
+        for effect in effects:
+            match effect:
+                case CaseChanged(case=case, reason=reason, event_id=cause):
+                    joined = joined or (case.case_id if cause == event_id else None)
+                    plan.cases[case.case_id] = case
+                    snapshot = _snapshot(case)
+                    plan.history.append(
+                        (
+                            case.case_id,
+                            case.version,
+                            case.state.value,
+                            case.level.value,
+                            reason,
+                            cause,
+                            case.updated_at,
+                            snapshot.model_dump(mode="json"),
+                        )
+                    )
+                    plan.messages.append(_message(topics.CASES.name, case.case_id, snapshot))
+                    plan.counts[f"state:{case.state.value}"] += 1
+                case DispatchGrid(case=case):
+                    task = GridDispatch(
+                        case_id=case.case_id,
+                        case_code=case.case_code,
+                        grid_id=case.grid_id,
+                        category=case.category,
+                        severity=case.severity,
+                        deadline=case.deadline,
+                    )
+                    plan.dispatches.append(_dispatch_row(case, "grid", None, task))
+                    plan.messages.append(_message(topics.DISPATCH_GRID.name, case.grid_id, task))
+                    plan.counts["dispatch:grid"] += 1
+                case DispatchNetwork(case=case, reason=reason, lead_department=lead):
+                    network_task = NetworkDispatch(
+                        case_id=case.case_id,
+                        case_code=case.case_code,
+                        grid_id=case.grid_id,
+                        category=case.category,
+                        severity=case.severity,
+                        level=case.level,
+                        lead_department=lead,
+                        co_departments=effect.co_departments,
+                        reason=reason,
+                        deadline=case.deadline,
+                    )
+                    plan.dispatches.append(_dispatch_row(case, "network", reason, network_task))
+                    plan.messages.append(
+                        _message(topics.DISPATCH_NETWORK.name, case.case_id, network_task)
+                    )
+                    plan.counts["dispatch:network"] += 1
+                    plan.counts[f"escalation:{_reason_label(reason)}:{case.level.value}"] += 1
+                case SlaAlert(case=case, kind=kind, observed=observed, expected=expected):
+                    alert = Alert(
+                        kind=kind,
+                        grid_id=case.grid_id,
+                        category=case.category,
+                        observed=observed,
+                        expected=expected,
+                        score=observed / expected if expected else observed,
+                        window=Window(start=case.sla_started_at, end=case.deadline),
+                    )
+                    alert_id = f"{kind.value}:{case.case_id}:{case.level.value}:{case.version}"
+                    plan.alerts.append(_alert_row(alert_id, [case.grid_id], alert))
+                    plan.messages.append(_message(topics.ALERTS.name, case.grid_id, alert))
+                    plan.counts[f"alert:{kind.value}"] += 1
+                case Rejected(reason=reason, kind=kind):
+                    self._dead_letter(plan, envelope, kind, reason)
+        return joined
+
+    def _dead_letter(
+        self, plan: BatchPlan, envelope: GridEnvelope, kind: DeadLetterKind, message: str
+    ) -> None:
+        """A valid event the case machine refused: its masked JSON is the dead letter's value."""
+        event = event_of(envelope)
+        assert envelope.origin is not None and event is not None
+        value = event.model_dump_json().encode()
+        _add_dead_letter(plan, envelope.origin, kind, message, value, None, event.event_id)
+
+    def _dead_letter_from_intake(self, plan: BatchPlan, envelope: GridEnvelope) -> None:
+        body = envelope.dead_letter
+        assert body is not None and envelope.origin is not None
+        value = None if body.value is None else base64.b64decode(body.value)
+        key = None if body.key is None else base64.b64decode(body.key).decode("utf-8", "replace")
+        _add_dead_letter(plan, envelope.origin, body.kind, body.message, value, key, None)
+
+
+def _add_dead_letter(
+    plan: BatchPlan,
+    origin: Origin,
+    kind: DeadLetterKind,
+    message: str,
+    value: bytes | None,
+    key: str | None,
+    event_id: Any,
+) -> None:
+    letter = DeadLetter.of(
+        value=value,
+        topic=origin.topic,
+        partition=origin.partition,
+        offset=origin.offset,
+        kind=kind,
+        message=message,
+    )
+    plan.dead_letters.append(
+        (origin.topic, origin.partition, origin.offset, kind.value, message, event_id)
+    )
+    plan.messages.append(Message(topics.DEADLETTER.name, key, letter.model_dump_json().encode()))
+    plan.counts[f"dead_letter:{origin.topic}:{kind.value}"] += 1
+
+
+def _network_reasons(classification: Classification) -> tuple[str, ...]:
+    return tuple(r for r in classification.reasons if r.startswith("network:"))
+
+
+def _reason_label(reason: str) -> str:
+    """A bounded metric label for a free-text escalation reason."""
+    for label in ("P1", "several owners", "repeat", "cluster", "SLA breach", "returned", "reworked"):
+        if label.lower() in reason.lower():
+            return label.lower().replace(" ", "_")
+    return "other"
+
+
+def _snapshot(case: Case) -> CaseSnapshot:
+    return CaseSnapshot(
+        case_id=case.case_id,
+        case_code=case.case_code,
+        version=case.version,
+        state=case.state,
+        level=case.level,
+        category=case.category,
+        severity=case.severity,
+        grid_id=case.grid_id,
+        departments=case.departments,
+        deadline=case.deadline,
+        event_ids=case.event_ids,  # type: ignore[arg-type]
+        duplicate_count=case.duplicate_count,
+        updated_at=case.updated_at,
+    )
+
+
+def _message(topic: str, key: str, model: Any) -> Message:
+    return Message(topic, key, model.model_dump_json().encode())
+
+
+def _dispatch_row(case: Case, level: str, reason: str | None, task: Any) -> tuple[Any, ...]:
+    return (case.case_id, case.version, level, reason, case.updated_at, task.model_dump(mode="json"))
+
+
+def _alert_row(alert_id: str, grid_ids: list[str], alert: Alert) -> tuple[Any, ...]:
+    return (
+        alert_id,
+        alert.kind.value,
+        grid_ids,
+        alert.category,
+        alert.observed,
+        alert.expected,
+        alert.score,
+        alert.window.start,
+        alert.window.end,
+        alert.model_dump(mode="json"),
+    )
+

@@ -1,0 +1,111 @@
+"""The case lifecycle of SPEC §4 as one explicit state machine.
+
+Actors take the actions of civic.case-updates.v1; the core itself takes the system steps
+(registering, dispatching, sending to check, escalating), which no inbound update may.
+Decisions the table encodes:
+
+- rework (check_fail) sends the case back to IN_PROGRESS: the department already accepted
+  it, so it redoes the work without a new acceptance;
+- a failed check of a self-handled case goes to DISPATCHED: the grid worker's fix did not
+  hold, so the case takes the ordinary route to a department;
+- ESCALATED is "dispatched again by a higher rung": it may be entered from any state in
+  which the SLA clock runs, and the department accepts it anew, like DISPATCHED;
+- DUPLICATE and SUSPENDED are never entered: a duplicate report joins the open case rather
+  than opening one of its own, and no inbound action suspends a case;
+- reopen and evaluate are the only actions on a terminal state.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from schemas.enums import ActorKind, CaseAction, CaseState
+
+
+class SystemStep(StrEnum):
+    REGISTER = "register"
+    DISPATCH = "dispatch"
+    SEND_TO_CHECK = "send_to_check"
+    ESCALATE = "escalate"
+
+
+Step = CaseAction | SystemStep
+
+S = CaseState
+A = CaseAction
+_WORKER, _DEPT = ActorKind.GRID_WORKER, ActorKind.DEPARTMENT
+_OPERATOR, _RESIDENT = ActorKind.OPERATOR, ActorKind.RESIDENT
+_HANDLERS = frozenset({_WORKER, _DEPT})
+_CHECKERS = frozenset({_WORKER, _OPERATOR})
+
+# States in which the case waits on its handlers, so its SLA clock runs and it may climb.
+SLA_RUNNING = frozenset(
+    {S.REGISTERED, S.DISPATCHED, S.ESCALATED, S.ACCEPTED, S.IN_PROGRESS, S.RETURNED}
+)
+_AWAITING_ACCEPTANCE = (S.DISPATCHED, S.ESCALATED)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    target: CaseState | None  # None keeps the state
+    actors: frozenset[ActorKind]  # empty: a system step
+
+
+def _rules() -> dict[tuple[CaseState, Step], Rule]:
+    table: dict[tuple[CaseState, Step], Rule] = {}
+
+    def allow(
+        sources: tuple[CaseState, ...],
+        step: Step,
+        target: CaseState | None,
+        actors: frozenset[ActorKind] = frozenset(),
+    ) -> None:
+        for source in sources:
+            table[source, step] = Rule(target, actors)
+
+    allow((S.REPORTED,), SystemStep.REGISTER, S.REGISTERED)
+    allow((S.REGISTERED, S.RETURNED), SystemStep.DISPATCH, S.DISPATCHED)
+    allow((S.HANDLED,), SystemStep.SEND_TO_CHECK, S.CHECKING)
+    allow(tuple(sorted(SLA_RUNNING)), SystemStep.ESCALATE, S.ESCALATED)
+    allow(_AWAITING_ACCEPTANCE, A.ACCEPT, S.ACCEPTED, _HANDLERS)
+    allow((*_AWAITING_ACCEPTANCE, S.ACCEPTED), A.RETURN, S.RETURNED, frozenset({_DEPT}))
+    allow((S.ACCEPTED,), A.START, S.IN_PROGRESS, _HANDLERS)
+    allow((S.ACCEPTED, S.IN_PROGRESS), A.HANDLE, S.HANDLED, _HANDLERS)
+    allow((S.REGISTERED, S.DISPATCHED), A.SELF_HANDLE, S.SELF_HANDLED, frozenset({_WORKER}))
+    allow((S.HANDLED, S.CHECKING, S.SELF_HANDLED), A.CHECK_PASS, S.CLOSED, _CHECKERS)
+    allow((S.HANDLED, S.CHECKING), A.CHECK_FAIL, S.IN_PROGRESS, _CHECKERS)
+    allow((S.SELF_HANDLED,), A.CHECK_FAIL, S.DISPATCHED, _CHECKERS)
+    allow((S.CHECKING, S.SELF_HANDLED), A.CLOSE, S.CLOSED, frozenset({_OPERATOR}))
+    allow((S.CLOSED,), A.REOPEN, S.DISPATCHED, frozenset({_OPERATOR}))
+    open_states = tuple(state for state in CaseState if state.is_open)
+    allow(open_states, A.CANCEL, S.CANCELLED, frozenset({_OPERATOR}))
+    allow(
+        tuple(sorted(SLA_RUNNING - {S.REGISTERED, S.RETURNED})),
+        A.EXTEND,
+        None,
+        frozenset({_DEPT, _OPERATOR}),
+    )
+    allow((S.CLOSED,), A.EVALUATE, None, frozenset({_RESIDENT}))
+    return table
+
+
+TRANSITIONS: dict[tuple[CaseState, Step], Rule] = _rules()
+
+
+class TransitionRejected(Exception):  # noqa: N818 - the name the contract uses
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def transition(state: CaseState, step: Step, actor_kind: ActorKind | None = None) -> CaseState:
+    """The state after `step`; `actor_kind` None means the core itself (system steps only)."""
+    rule = TRANSITIONS.get((state, step))
+    if rule is None:
+        raise TransitionRejected(f"{step.value} is not allowed in state {state.value}")
+    if actor_kind is None and rule.actors:
+        raise TransitionRejected(f"{step.value} needs an actor")
+    if actor_kind is not None and actor_kind not in rule.actors:
+        raise TransitionRejected(
+            f"a {actor_kind.value} may not {step.value} a case in state {state.value}"
+        )
+    return state if rule.target is None else rule.target

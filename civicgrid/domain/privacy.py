@@ -1,0 +1,101 @@
+"""Personal data (SPEC §8): mask ID-card and mobile numbers in free text; hash identities.
+
+Masking rule: a number is masked only when it stands alone as a whole run of digits —
+an 18-digit run (the 18th may be X, the ID-card checksum), a 15-digit run (old ID cards),
+or an 11-digit mobile number 1[3-9]xxxxxxxxx, which may be written 138-1234-5678 or
+138 1234 5678 and may carry a +86 / 0086 / 86 prefix. Runs of any other length (order
+numbers, tracking numbers, amounts) are left untouched: masking a part of them would hide
+nothing personal and would destroy references the departments need. Full-width digits
+(１３８…) count as digits, as they do in Chinese input methods.
+"""
+
+import hashlib
+import hmac
+import re
+
+from schemas.enums import ActorKind
+from schemas.inbound import CaseUpdate, GridRecord, InboundEvent, Patrol, Report, Scan
+
+_D = "[0-9０-９]"  # ASCII and full-width digits only: \d would also take other scripts' digits
+_SEP = "[-\u0020\u3000]?"
+_PERSONAL_NUMBER = re.compile(
+    rf"(?<!{_D})(?:"
+    rf"(?P<id18>{_D}{{17}}[0-9０-９XxＸｘ])"
+    rf"|(?P<id15>{_D}{{15}})"
+    rf"|(?P<cc>(?:\+|00)?86{_SEP})?(?P<m1>[1１][3-9３-９]{_D})(?P<s1>{_SEP}){_D}{{4}}"
+    rf"(?P<s2>{_SEP})(?P<m2>{_D}{{4}})"
+    rf")(?!{_D})"
+)
+
+_HASH_PREFIX = "h:"
+_HASH_HEX_CHARS = 32
+_MIN_KEY_BYTES = 16
+
+
+def _mask(match: re.Match[str]) -> str:
+    number = match.group("id18") or match.group("id15")
+    if number is not None:
+        return number[:4] + "*" * (len(number) - 8) + number[-4:]
+    cc, s1, s2 = match.group("cc") or "", match.group("s1"), match.group("s2")
+    return f"{cc}{match.group('m1')}{s1}****{s2}{match.group('m2')}"
+
+
+def mask_text(text: str) -> str:
+    """Mask ID-card and mobile numbers: 3201**********1234, 138****5678 (see module rule)."""
+    return _PERSONAL_NUMBER.sub(_mask, text)
+
+
+def contains_personal_numbers(text: str) -> bool:
+    """Whether mask_text would change the text; for tests and audits of stored data."""
+    return _PERSONAL_NUMBER.search(text) is not None
+
+
+class KeyedHasher:
+    """Pseudonymises identities with HMAC-SHA256 under a secret key; deterministic per key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < _MIN_KEY_BYTES:
+            raise ValueError(f"the hashing key must be at least {_MIN_KEY_BYTES} bytes")
+        # Keyed once; each hash copies the prepared state instead of re-keying.
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+
+    def hash(self, identifier: str) -> str:
+        mac = self._mac.copy()
+        mac.update(identifier.encode("utf-8"))
+        return _HASH_PREFIX + mac.hexdigest()[:_HASH_HEX_CHARS]
+
+
+# Departments and operators are accountable office holders, not private persons.
+_PERSONAL_ACTORS = frozenset({ActorKind.GRID_WORKER, ActorKind.RESIDENT})
+
+
+def protect_event(event: InboundEvent, hasher: KeyedHasher) -> InboundEvent:
+    """The event as it may be stored or published: free text masked, people's ids hashed."""
+    match event:
+        case Scan():
+            return event.model_copy(update={"scanner_id": hasher.hash(event.scanner_id)})
+        case Report():
+            return event.model_copy(
+                update={
+                    "reporter_id": hasher.hash(event.reporter_id),
+                    "description": mask_text(event.description),
+                }
+            )
+        case Patrol():
+            return event.model_copy(
+                update={"worker_id": hasher.hash(event.worker_id), "note": _mask_opt(event.note)}
+            )
+        case CaseUpdate():
+            actor = hasher.hash(event.actor_id) if event.actor_kind in _PERSONAL_ACTORS else None
+            return event.model_copy(
+                update={"actor_id": actor or event.actor_id, "note": _mask_opt(event.note)}
+            )
+
+
+def protect_grid(grid: GridRecord, hasher: KeyedHasher) -> GridRecord:
+    """Hash worker ids the same way, so authorisation checks compare hashes with hashes."""
+    return grid.model_copy(update={"worker_ids": tuple(hasher.hash(w) for w in grid.worker_ids)})
+
+
+def _mask_opt(text: str | None) -> str | None:
+    return None if text is None else mask_text(text)

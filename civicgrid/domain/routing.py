@@ -1,0 +1,142 @@
+"""The intake stage as a pure function: one raw inbound record in, one grid envelope out.
+
+Parsing, dead-lettering, masking, enrichment and placement all happen here, once, at the
+edge; what leaves is keyed by the grid whose partition owns the event's state.
+"""
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from civicgrid.domain.cityview import CityView, Placement
+from civicgrid.domain.privacy import KeyedHasher, mask_text, protect_event
+from schemas.enums import DeadLetterKind, Role
+from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
+from schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
+from schemas.parse import IntakeError, parse_inbound
+
+CASE_GRID_SEPARATOR = "~"  # case ids are "<grid_id>~<n>": an update names its grid
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            published_at=self.timestamp,
+        )
+
+
+def dead_letter_key(record: RawRecord) -> str:
+    """Dead letters of one source partition stay in order on one internal partition."""
+    return f"~deadletter/{record.topic}/{record.partition}"
+
+
+def dead_letter(record: RawRecord, kind: DeadLetterKind, message: str) -> GridEnvelope:
+    return GridEnvelope(
+        kind="dead_letter",
+        grid_id=dead_letter_key(record),
+        origin=record.origin,
+        dead_letter=DeadLetterBody(
+            kind=kind,
+            message=message,
+            key=_b64(record.key),
+            value=_b64(_masked_bytes(record.value)),
+        ),
+    )
+
+
+def route(record: RawRecord, city: CityView, hasher: KeyedHasher) -> GridEnvelope:
+    try:
+        event = parse_inbound(record.topic, record.key, record.value, record.headers)
+    except IntakeError as error:
+        return dead_letter(record, error.kind, error.message)
+    match event:
+        case CaseUpdate():
+            grid_id, separator, _ = event.case_id.rpartition(CASE_GRID_SEPARATOR)
+            if not separator or not grid_id:
+                return dead_letter(
+                    record, DeadLetterKind.UNKNOWN_CASE, f"no case has the id {event.case_id!r}"
+                )
+            return _envelope(record, "case_update", grid_id, event, hasher, None)
+        case Patrol():
+            return _envelope(record, "patrol", event.grid_id, event, hasher, None)
+        case Scan():
+            placement = city.place(event.code, None, event.lat, event.lon)
+        case Report():
+            placement = city.place(event.code, event.grid_id, event.lat, event.lon)
+    if placement.grid_id is None:
+        return dead_letter(
+            record,
+            DeadLetterKind.UNPLACEABLE,
+            "the code is not registered and the event has no grid_id or lat/lon to place it",
+        )
+    enrichment = _enrichment(city, placement, event)
+    kind = "scan" if isinstance(event, Scan) else "report"
+    return _envelope(record, kind, placement.grid_id, event, hasher, enrichment)
+
+
+def _enrichment(city: CityView, placement: Placement, event: Scan | Report) -> Enrichment:
+    assert placement.grid_id is not None
+    grid = city.grids.get(placement.grid_id)
+    code = placement.code
+    authorised = None
+    if isinstance(event, Scan) and event.scanner_role is Role.GRID_WORKER:
+        # checked on the clear id, before it is replaced by its hash
+        authorised = city.worker_authorised(event.scanner_id, placement.grid_id)
+    return Enrichment(
+        placed_by=placement.how,
+        unknown_code=placement.unknown_code,
+        element_type=code.element_type if code else None,
+        kind=code.kind if code else None,
+        owner=code.owner if code else None,
+        community=grid.community if grid else None,
+        street=grid.street if grid else None,
+        district=grid.district if grid else None,
+        authorised=authorised,
+    )
+
+
+def _envelope(
+    record: RawRecord,
+    kind: str,
+    grid_id: str,
+    event: InboundEvent,
+    hasher: KeyedHasher,
+    enrichment: Enrichment | None,
+) -> GridEnvelope:
+    return GridEnvelope.model_validate(
+        {
+            "kind": kind,
+            "grid_id": grid_id,
+            "origin": record.origin,
+            kind: protect_event(event, hasher),
+            "enrichment": enrichment,
+        }
+    )
+
+
+def _masked_bytes(value: bytes | None) -> bytes | None:
+    """Dead letters keep the original bytes, but not personal numbers in clear (SPEC §8)."""
+    if value is None:
+        return None
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+    return mask_text(text).encode("utf-8")
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")

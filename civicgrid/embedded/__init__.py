@@ -1,0 +1,1 @@
+"""Embedded development services: a Tansu broker and a PostgreSQL server on free local ports."""

@@ -1,0 +1,106 @@
+"""Topic administration from the catalogue: create what is missing, list what exists."""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from topics.catalogue import CATALOGUE, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def _configs(spec: TopicSpec) -> dict[str, str]:
+    configs = {"cleanup.policy": "compact" if spec.compacted else "delete"}
+    if spec.retention_ms is not None:
+        configs["retention.ms"] = str(spec.retention_ms)
+    return configs
+
+
+async def _admin(bootstrap: str, timeout: float) -> AIOKafkaAdminClient:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        try:
+            await admin.start()
+            return admin
+        except KafkaConnectionError:
+            await admin.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise ConnectionError(f"Kafka broker {bootstrap} unreachable") from None
+            await asyncio.sleep(0.5)
+
+
+async def create_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> list[str]:
+    """Create the catalogue's missing topics; return the names created."""
+    admin = await _admin(bootstrap, timeout)
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                spec.name,
+                spec.partitions or partitions,
+                1,
+                topic_configs=_configs(spec),
+            )
+            for spec in CATALOGUE
+            if spec.name not in existing
+        ]
+        created = []
+        for topic in wanted:
+            try:
+                await admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it first
+        if created:
+            log.info("topics created", extra={"topics": created})
+        return created
+    finally:
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class TopicStatus:
+    name: str
+    partitions: int
+    messages: int  # sum of fetch high-water marks (Tansu's ListOffsets is wrong)
+    direction: str
+    compacted: bool
+
+
+async def topic_status(bootstrap: str) -> list[TopicStatus]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        found = await consumer.topics()
+        statuses = []
+        for spec in CATALOGUE:
+            if spec.name not in found:
+                statuses.append(TopicStatus(spec.name, 0, 0, spec.direction, spec.compacted))
+                continue
+            parts = [TopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()]
+            total = sum(await _highwater(consumer, parts))
+            statuses.append(
+                TopicStatus(spec.name, len(parts), total, spec.direction, spec.compacted)
+            )
+        return statuses
+    finally:
+        await consumer.stop()
+
+
+async def _highwater(consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> list[int]:
+    """High-water marks as fetch responses report them: assign, fetch once, read."""
+    consumer.assign(parts)
+    await consumer.seek_to_beginning(*parts)
+    for _ in range(20):
+        await consumer.getmany(timeout_ms=100, max_records=1)
+        marks = [consumer.highwater(tp) for tp in parts]
+        if all(mark is not None for mark in marks):
+            return [int(mark) for mark in marks if mark is not None]
+    return [int(consumer.highwater(tp) or 0) for tp in parts]

@@ -1,0 +1,74 @@
+"""What a worker holds for its lifetime: the pool, the city, the core's fixed parts."""
+
+import asyncio
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+from civicgrid.db.pool import create_pool
+from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.cityview import CityView
+from civicgrid.domain.gridwork import GridWork
+from civicgrid.domain.privacy import KeyedHasher
+from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.domain.workcalendar import WorkingCalendar
+from civicgrid.registry_follower import RegistryFollower
+from civicgrid.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The keyed-hash key: from settings, or generated once and kept under the data dir."""
+    if settings.pseudonym_key:
+        return settings.pseudonym_key.encode()
+    path = settings.data_dir / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def working_calendar(settings: Settings) -> WorkingCalendar:
+    if settings.calendar_file is None:
+        return WorkingCalendar()
+    return WorkingCalendar.from_config(orjson.loads(Path(settings.calendar_file).read_bytes()))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    bootstrap: str
+    database_url: str
+    city: CityView = field(default_factory=CityView)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    sink_up: bool = False
+    pool: asyncpg.Pool | None = None
+    follower: RegistryFollower | None = None
+
+    def __post_init__(self) -> None:
+        taxonomy = Taxonomy.load(self.settings.taxonomy_overrides)
+        self.hasher = KeyedHasher(pseudonym_key(self.settings))
+        self.calendar = working_calendar(self.settings)
+        self.work = GridWork(Classifier.default(taxonomy), taxonomy)
+
+    async def start(self) -> None:
+        self.pool = await create_pool(self.database_url, max_size=4)
+        self.sink_up = True
+        self.follower = RegistryFollower(self.bootstrap, self.city)
+        await self.follower.start()
+        await self.follower.caught_up.wait()
+        self.ready.set()
+
+    async def stop(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
+        if self.pool is not None:
+            await self.pool.close()

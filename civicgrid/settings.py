@@ -1,0 +1,105 @@
+"""The one settings class: every knob is a `CIVICGRID_` environment variable."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults run the embedded stack; set the broker and database URL for production."""
+
+    model_config = SettingsConfigDict(env_prefix="CIVICGRID_", frozen=True, extra="forbid")
+
+    kafka_broker: str | None = Field(
+        default=None, description="host:port of a Kafka broker; unset starts an embedded Tansu"
+    )
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset starts an embedded PostgreSQL"
+    )
+    app_id: str = Field(default="civicgrid", description="Faust app id and consumer group")
+    partitions: int = Field(default=4, ge=1, le=256, description="partitions of new topics")
+    data_dir: Path = Field(
+        default=Path(".data"), description="embedded PostgreSQL data, Faust tables, the hash key"
+    )
+    web_port: int = Field(
+        default=6066, ge=0, le=65535, description="HTTP port of /metrics and /health; 0 = free"
+    )
+    web_host: str = Field(default="127.0.0.1", description="address the HTTP server binds")
+    log_format: Literal["text", "json"] = Field(default="text", description="log output format")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    pseudonym_key: str | None = Field(
+        default=None,
+        description="key of the keyed hashes of reporter/worker ids; unset: kept under data_dir",
+    )
+    batch_size: int = Field(default=1000, ge=1, le=50_000, description="events per sink batch")
+    batch_seconds: float = Field(
+        default=0.05, gt=0, le=10, description="longest wait to fill a batch"
+    )
+    fetch_max_wait_ms: int = Field(
+        default=10, ge=1, le=5000, description="consumer fetch wait (Faust hard-codes 1500)"
+    )
+    taxonomy_overrides: Path | None = Field(
+        default=None, description="JSON file overriding category severity, owners and limits"
+    )
+    calendar_file: Path | None = Field(
+        default=None, description="JSON file with the city's holidays and make-up working days"
+    )
+    sla_check_seconds: float = Field(
+        default=30.0, gt=0, description="how often deadlines are checked"
+    )
+
+    @field_validator("kafka_broker")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("expected a postgresql:// URL")
+        return value
+
+
+class SettingsError(Exception):
+    """Invalid configuration, described by the environment variables at fault."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; name each bad `CIVICGRID_` variable in the error."""
+    unknown = sorted(
+        name
+        for name in _environment_names()
+        if name.removeprefix("CIVICGRID_").lower() not in Settings.model_fields
+    )
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CIVICGRID_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise SettingsError(f"invalid setting(s): {problems}") from None
+
+
+def _environment_names() -> list[str]:
+    import os
+
+    return [name for name in os.environ if name.startswith("CIVICGRID_")]
+
+
+@lru_cache(maxsize=1)
+def env_names() -> tuple[str, ...]:
+    """Every environment variable the service reads (docs and compose checks use this)."""
+    return tuple(f"CIVICGRID_{name.upper()}" for name in Settings.model_fields)

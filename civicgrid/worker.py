@@ -1,0 +1,58 @@
+"""The worker: the Faust app with civicgrid's agents, timers and endpoints, run until stopped."""
+
+import logging
+from typing import Any
+
+import faust
+
+from agents import grid_stage, intake, timers
+from civicgrid import __version__, metrics, web
+from civicgrid.app import create_app
+from civicgrid.runtime import Runtime
+from civicgrid.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, Runtime]:
+    app = create_app(settings, bootstrap)
+    runtime = Runtime(settings, bootstrap, database_url)
+    intake.register(app, runtime)
+    grid_stage.register(app, runtime)
+    timers.register(app, runtime)
+    web.register(app, runtime)
+
+    @app.task
+    async def start_runtime() -> None:
+        await runtime.start()
+        log.info("worker ready", extra={"grids": runtime.city.grid_counts()[0]})
+
+    @app.on_before_shutdown.connect
+    async def stop_runtime(sender: Any, **_: Any) -> None:
+        await runtime.stop()
+
+    metrics.WORKER.info(
+        {
+            "version": __version__,
+            "app_id": settings.app_id,
+            "partitions": str(settings.partitions),
+        }
+    )
+    return app, runtime
+
+
+def run(settings: Settings, bootstrap: str, database_url: str) -> None:
+    """Blocks until SIGINT or SIGTERM; Faust's worker installs the handlers and stops."""
+    app, _ = build(settings, bootstrap, database_url)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        override_logging=False,
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            raise

@@ -1,0 +1,153 @@
+"""Closed vocabularies of the contract (SPEC §2, §4, §5), shared by schemas and domain."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    GRID_WORKER = "grid_worker"
+    OFFICER = "officer"
+
+
+class ScanPurpose(StrEnum):
+    REPORT = "report"
+    PATROL = "patrol"
+    VISIT = "visit"
+    VIEW = "view"
+    VERIFY = "verify"
+
+
+class Channel(StrEnum):
+    SCAN = "scan"
+    APP = "app"
+    HOTLINE = "hotline"
+    PATROL = "patrol"
+    SENSOR = "sensor"
+
+
+class PatrolKind(StrEnum):
+    PATROL = "patrol"
+    VISIT = "visit"
+    RECTIFY = "rectify"
+    VERIFY = "verify"
+    CHECK = "check"
+
+
+class ActorKind(StrEnum):
+    GRID_WORKER = "grid_worker"
+    DEPARTMENT = "department"
+    OPERATOR = "operator"
+    RESIDENT = "resident"
+
+
+class CaseAction(StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+    START = "start"
+    HANDLE = "handle"
+    SELF_HANDLE = "self_handle"
+    CHECK_PASS = "check_pass"
+    CHECK_FAIL = "check_fail"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    CANCEL = "cancel"
+    EXTEND = "extend"
+    EVALUATE = "evaluate"
+
+
+class ElementType(StrEnum):
+    PERSON = "person"
+    PLACE = "place"
+    THING = "thing"
+    ORGANISATION = "organisation"
+    CASE = "case"
+
+
+class CaseState(StrEnum):
+    REPORTED = "REPORTED"
+    REGISTERED = "REGISTERED"
+    DISPATCHED = "DISPATCHED"
+    ACCEPTED = "ACCEPTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    HANDLED = "HANDLED"
+    CHECKING = "CHECKING"
+    CLOSED = "CLOSED"
+    SELF_HANDLED = "SELF_HANDLED"
+    RETURNED = "RETURNED"
+    ESCALATED = "ESCALATED"
+    SUSPENDED = "SUSPENDED"
+    DUPLICATE = "DUPLICATE"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def open311(self) -> str:
+        """Open311 status: CLOSED, CANCELLED and DUPLICATE are `closed`, the rest `open`."""
+        return "closed" if self in _TERMINAL else "open"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in _TERMINAL
+
+
+_TERMINAL = frozenset({CaseState.CLOSED, CaseState.CANCELLED, CaseState.DUPLICATE})
+
+
+class Level(StrEnum):
+    """Rungs of the escalation ladder, lowest first."""
+
+    GRID = "grid"
+    COMMUNITY = "community"
+    STREET = "street"
+    DISTRICT = "district"
+    CITY = "city"
+
+    def next_rung(self) -> "Level":
+        rungs = list(Level)
+        return rungs[min(rungs.index(self) + 1, len(rungs) - 1)]
+
+
+class Severity(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+
+
+class AlertKind(StrEnum):
+    RATE_ANOMALY = "rate_anomaly"
+    REPEAT_POINT = "repeat_point"
+    CLUSTER = "cluster"
+    SLA_WARNING = "sla_warning"
+    SLA_BREACH = "sla_breach"
+
+
+class DeadLetterKind(StrEnum):
+    """Why an inbound message could not be processed; one metric label each."""
+
+    INVALID_UTF8 = "invalid_utf8"
+    INVALID_JSON = "invalid_json"
+    OVERSIZE = "oversize"
+    SCHEMA = "schema"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    BAD_KEY = "bad_key"
+    CLOUDEVENTS_MISMATCH = "cloudevents_mismatch"
+    UNPLACEABLE = "unplaceable"
+    REJECTED_TRANSITION = "rejected_transition"
+    UNKNOWN_CASE = "unknown_case"
+    PROCESSING_ERROR = "processing_error"
+
+
+class SubjectKind(StrEnum):
+    """Who an assessment (量化考核) scores."""
+
+    GRID_WORKER = "grid_worker"
+    DEPARTMENT = "department"
+
+
+class Grade(StrEnum):
+    """Assessment grades: A >= 90, B >= 75, C >= 60, D >= 40, else E (SPEC §6)."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+    E = "E"

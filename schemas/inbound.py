@@ -1,0 +1,184 @@
+"""Inbound topic values (SPEC §2): the four event topics and the two compacted state topics."""
+
+from typing import Annotated, ClassVar, Self
+
+from pydantic import Field, JsonValue, model_validator
+
+from schemas.common import (
+    MAX_PHOTOS,
+    CategoryCode,
+    EventModel,
+    FreeText,
+    Identifier,
+    InboundModel,
+    Latitude,
+    Longitude,
+    Name,
+    PhotoUrl,
+    SchemaVersion,
+)
+from schemas.enums import ActorKind, CaseAction, Channel, ElementType, PatrolKind, Role, ScanPurpose
+
+
+def _check_coordinates(lat: float | None, lon: float | None) -> None:
+    if (lat is None) != (lon is None):
+        raise ValueError("lat and lon must be given together")
+
+
+class Scan(EventModel):
+    TOPIC: ClassVar[str] = "civic.scans.v1"
+    CE_TYPE: ClassVar[str] = "civic.scan.v1"
+    KEY_FIELD: ClassVar[str] = "code"
+
+    code: Identifier
+    scanner_id: Identifier
+    scanner_role: Role
+    purpose: ScanPurpose
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+    @model_validator(mode="after")
+    def _coordinates(self) -> Self:
+        _check_coordinates(self.lat, self.lon)
+        return self
+
+
+# JSON Schema of Report's cross-field rules, so app teams can check them before publishing.
+_NUMBER: dict[str, JsonValue] = {"type": "number"}
+_STRING: dict[str, JsonValue] = {"type": "string"}
+_REPORT_RULES: dict[str, JsonValue] = {
+    "anyOf": [
+        {"required": ["code"], "properties": {"code": _STRING}},
+        {"required": ["grid_id"], "properties": {"grid_id": _STRING}},
+        {"required": ["lat", "lon"], "properties": {"lat": _NUMBER, "lon": _NUMBER}},
+    ],
+    "allOf": [
+        {
+            "if": {"required": [a], "properties": {a: _NUMBER}},
+            "then": {"required": [b], "properties": {b: _NUMBER}},
+        }
+        for a, b in (("lat", "lon"), ("lon", "lat"))
+    ],
+}
+
+
+class Report(EventModel):
+    model_config = EventModel.model_config | {"json_schema_extra": _REPORT_RULES}
+
+    TOPIC: ClassVar[str] = "civic.reports.v1"
+    CE_TYPE: ClassVar[str] = "civic.report.v1"
+    KEY_FIELD: ClassVar[str] = "code"
+
+    channel: Channel
+    code: Identifier | None = None
+    grid_id: Identifier | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    category_hint: CategoryCode | None = None
+    description: Annotated[FreeText, Field(min_length=1)]
+    reporter_id: Identifier
+    reporter_role: Role
+    photos: Annotated[tuple[PhotoUrl, ...], Field(max_length=MAX_PHOTOS)] = ()
+
+    @model_validator(mode="after")
+    def _placeable(self) -> Self:
+        _check_coordinates(self.lat, self.lon)
+        if self.code is None and self.grid_id is None and self.lat is None:
+            raise ValueError("a report needs at least one of code, grid_id, or lat and lon")
+        return self
+
+    def expected_keys(self) -> dict[str, str]:
+        # Located only by coordinates: SPEC §2 names no key for that case, so any key will do.
+        keys = {"code": self.code, "grid_id": self.grid_id}
+        return {field: key for field, key in keys.items() if key is not None}
+
+
+class Patrol(EventModel):
+    TOPIC: ClassVar[str] = "civic.patrols.v1"
+    CE_TYPE: ClassVar[str] = "civic.patrol.v1"
+    KEY_FIELD: ClassVar[str] = "worker_id"
+
+    worker_id: Identifier
+    grid_id: Identifier
+    kind: PatrolKind
+    code: Identifier | None = None
+    household_id: Identifier | None = None
+    case_id: Identifier | None = None
+    note: FreeText | None = None
+
+
+class CaseUpdate(EventModel):
+    TOPIC: ClassVar[str] = "civic.case-updates.v1"
+    CE_TYPE: ClassVar[str] = "civic.case-update.v1"
+    KEY_FIELD: ClassVar[str] = "case_id"
+
+    case_id: Identifier
+    actor_id: Identifier
+    actor_kind: ActorKind
+    action: CaseAction
+    note: FreeText | None = None
+
+
+AttributeValue = str | int | float | bool | None
+
+
+class RegistryRecord(InboundModel):
+    """A code registration (四码); state keyed by code, a tombstone deletes it."""
+
+    TOPIC: ClassVar[str] = "civic.registry.v1"
+    KEY_FIELD: ClassVar[str] = "code"
+
+    # State records carry no version in SPEC §2; one that does is still checked.
+    schema_version: SchemaVersion = 1
+    code: Identifier
+    element_type: ElementType
+    # Open vocabulary ("doorplate", "manhole_cover", ...): new kinds need no release.
+    kind: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    grid_id: Identifier
+    name: Name | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    attributes: Annotated[
+        dict[Annotated[str, Field(max_length=64)], AttributeValue], Field(max_length=64)
+    ] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _coordinates(self) -> Self:
+        _check_coordinates(self.lat, self.lon)
+        return self
+
+
+Point = tuple[Longitude, Latitude]
+
+
+class GridRecord(InboundModel):
+    """A grid (网格) with the names of its parent rungs; state keyed by grid_id."""
+
+    TOPIC: ClassVar[str] = "civic.grids.v1"
+    KEY_FIELD: ClassVar[str] = "grid_id"
+
+    schema_version: SchemaVersion = 1
+    grid_id: Identifier
+    name: Name
+    community: Name
+    street: Name
+    district: Name
+    city: Name
+    neighbours: Annotated[tuple[Identifier, ...], Field(max_length=64)] = ()
+    worker_ids: Annotated[tuple[Identifier, ...], Field(max_length=256)] = ()
+    households: Annotated[int, Field(ge=0)] = 0
+    polygon: Annotated[tuple[Point, ...], Field(min_length=4, max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _closed_ring(self) -> Self:
+        if self.polygon is not None and self.polygon[0] != self.polygon[-1]:
+            raise ValueError("polygon must be a closed ring: the last point equals the first")
+        if self.grid_id in self.neighbours:
+            raise ValueError("a grid cannot be its own neighbour")
+        return self
+
+
+InboundEvent = Scan | Report | Patrol | CaseUpdate
+StateRecord = RegistryRecord | GridRecord
+EVENT_MODELS: tuple[type[EventModel], ...] = (Scan, Report, Patrol, CaseUpdate)
+STATE_MODELS: tuple[type[RegistryRecord] | type[GridRecord], ...] = (RegistryRecord, GridRecord)

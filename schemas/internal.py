@@ -1,0 +1,65 @@
+"""The one internal topic, `civic.internal.by-grid.v1`: events routed to the grid that owns them.
+
+Only civicgrid writes it, after the edge parser, so its values are trusted and already
+masked: descriptions carry no personal numbers and actor ids are keyed hashes.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.enums import DeadLetterKind
+from schemas.inbound import CaseUpdate, Patrol, Report, Scan
+
+EnvelopeKind = Literal["scan", "report", "patrol", "case_update", "dead_letter", "tick"]
+
+
+class Origin(BaseModel):
+    """Where the envelope's inbound record was read: every offset is accounted for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    topic: str
+    partition: int
+    offset: int
+    published_at: datetime | None = None
+
+
+class Enrichment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    placed_by: str  # code / grid_id / lat_lon
+    unknown_code: bool = False
+    element_type: str | None = None
+    kind: str | None = None
+    owner: str | None = None
+    community: str | None = None
+    street: str | None = None
+    district: str | None = None
+    authorised: bool | None = None  # for grid-worker scans: is the code in their grids
+
+
+class DeadLetterBody(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: DeadLetterKind
+    message: str
+    key: str | None = None  # base64
+    value: str | None = None  # base64, personal numbers masked
+    event_id: str | None = None
+
+
+class GridEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: EnvelopeKind
+    grid_id: str
+    origin: Origin | None = None
+    scan: Scan | None = None
+    report: Report | None = None
+    patrol: Patrol | None = None
+    case_update: CaseUpdate | None = None
+    enrichment: Enrichment | None = None
+    dead_letter: DeadLetterBody | None = None
+    now: datetime | None = None  # ticks: the clock the deadlines are checked against

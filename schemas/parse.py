@@ -1,0 +1,187 @@
+"""The one edge parser: raw Kafka records in, validated models or a dead-letter reason out.
+
+Every inbound record is parsed here exactly once. The happy path is a single
+`model_validate_json` call (parse and validate in one pass, in Rust); the reason for a
+failure is only worked out once validation has failed, so valid traffic pays nothing for it.
+"""
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas.common import MAX_MESSAGE_BYTES, UNSUPPORTED_VERSION_ERROR, EventModel
+from schemas.enums import DeadLetterKind
+from schemas.inbound import EVENT_MODELS, STATE_MODELS, InboundEvent, StateRecord
+
+MAX_KEY_BYTES = 256
+_MAX_REPORTED_ERRORS = 3
+
+_EVENTS: dict[str, type[EventModel]] = {m.TOPIC: m for m in EVENT_MODELS}
+_STATES: dict[str, type[StateRecord]] = {m.TOPIC: m for m in STATE_MODELS}
+
+
+class IntakeError(Exception):
+    """A record that cannot be processed; `kind` and `message` go to the dead-letter topic."""
+
+    def __init__(self, kind: DeadLetterKind, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+def parse_inbound(
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+) -> InboundEvent:
+    """Validate one event record; raise IntakeError with the dead-letter kind if it is bad.
+
+    A topic that is not an inbound event topic is a wiring mistake and raises KeyError.
+    """
+    model = _EVENTS[topic]
+    event = _validate(model, value)
+    _check_key(event.expected_keys(), key)
+    _check_cloudevents(event, headers)
+    # The union is closed: _EVENTS holds only its members.
+    return event  # type: ignore[return-value]
+
+
+def parse_state(topic: str, key: bytes | None, value: bytes | None) -> StateRecord | None:
+    """Validate one compacted-state record; None is a tombstone (delete the key)."""
+    model = _STATES[topic]
+    if value is None:
+        _decode_key(key)
+        return None
+    record = _validate(model, value)
+    _check_key({model.KEY_FIELD: str(getattr(record, model.KEY_FIELD))}, key)
+    return record
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], value: bytes | None) -> _M:
+    if value is None:
+        raise IntakeError(DeadLetterKind.SCHEMA, "value is null; an event needs a JSON object")
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise IntakeError(
+            DeadLetterKind.OVERSIZE,
+            f"value is {len(value)} bytes; the limit is {MAX_MESSAGE_BYTES}",
+        )
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        raise _classify(value, exc.errors(include_url=False, include_input=False)) from None
+
+
+def _classify(value: bytes, errors: list[ErrorDetails]) -> IntakeError:
+    """Name the first failed check, in the order UTF-8, JSON, object, version, schema."""
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return IntakeError(DeadLetterKind.INVALID_UTF8, f"value is not UTF-8 (byte {exc.start})")
+    # orjson holds to RFC 8259; the validator's own parser also takes NaN and Infinity.
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return IntakeError(DeadLetterKind.INVALID_JSON, f"invalid JSON: {exc}")
+    if not isinstance(document, dict):
+        return IntakeError(DeadLetterKind.INVALID_JSON, "value must be a JSON object")
+    for error_type, kind in (
+        ("json_invalid", DeadLetterKind.INVALID_JSON),
+        (UNSUPPORTED_VERSION_ERROR, DeadLetterKind.UNSUPPORTED_VERSION),
+    ):
+        first = next((e for e in errors if e["type"] == error_type), None)
+        if first is not None:
+            return IntakeError(kind, first["msg"])
+    shown = "; ".join(_describe(e) for e in errors[:_MAX_REPORTED_ERRORS])
+    more = len(errors) - _MAX_REPORTED_ERRORS
+    return IntakeError(DeadLetterKind.SCHEMA, shown + (f" (+{more} more)" if more > 0 else ""))
+
+
+def _describe(error: ErrorDetails) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "value"
+    return f"{where}: {error['msg']}"
+
+
+def _decode_key(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    if len(key) > MAX_KEY_BYTES:
+        raise IntakeError(DeadLetterKind.BAD_KEY, f"key is longer than {MAX_KEY_BYTES} bytes")
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IntakeError(DeadLetterKind.BAD_KEY, "key is not UTF-8") from None
+
+
+def _check_key(expected: dict[str, str], key: bytes | None) -> None:
+    text = _decode_key(key)
+    if not expected:
+        return
+    fields = " or ".join(expected)
+    if not text:
+        raise IntakeError(DeadLetterKind.BAD_KEY, f"key is missing; it must equal {fields}")
+    if text not in expected.values():
+        # The key itself is not echoed: keys can be worker ids, which are personal data.
+        raise IntakeError(DeadLetterKind.BAD_KEY, f"key does not equal {fields}")
+
+
+def _check_cloudevents(event: EventModel, headers: Sequence[tuple[str, bytes | None]]) -> None:
+    """Binary-mode CloudEvents attributes are optional, but when present must agree."""
+    for name, raw in headers:
+        if not name.startswith("ce_"):
+            continue
+        check = _CE_CHECKS.get(name)
+        if check is None:
+            continue
+        try:
+            # Kafka allows a null header value; it then fails the check as an empty string.
+            text = "" if raw is None else raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IntakeError(
+                DeadLetterKind.CLOUDEVENTS_MISMATCH, f"header {name} is not UTF-8"
+            ) from None
+        problem = check(event, text)
+        if problem is not None:
+            raise IntakeError(DeadLetterKind.CLOUDEVENTS_MISMATCH, f"header {name} {problem}")
+
+
+def _ce_id(event: EventModel, text: str) -> str | None:
+    try:
+        same = UUID(text) == event.event_id
+    except ValueError:
+        return "is not a UUID"
+    return None if same else "does not equal event_id"
+
+
+def _ce_time(event: EventModel, text: str) -> str | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return "is not an RFC 3339 time"
+    if when.tzinfo is None:
+        return "has no UTC offset"
+    return None if when == event.occurred_at else "does not equal occurred_at"
+
+
+def _ce_type(event: EventModel, text: str) -> str | None:
+    return None if text == event.CE_TYPE else f"must be {event.CE_TYPE!r} on {event.TOPIC}"
+
+
+def _ce_source(event: EventModel, text: str) -> str | None:
+    return None if text else "is empty"
+
+
+_CE_CHECKS: dict[str, Callable[[EventModel, str], str | None]] = {
+    "ce_id": _ce_id,
+    "ce_time": _ce_time,
+    "ce_type": _ce_type,
+    "ce_source": _ce_source,
+}

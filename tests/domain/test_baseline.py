@@ -1,0 +1,96 @@
+import json
+import math
+
+import pytest
+
+from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline
+
+
+def test_warm_up_suppresses_alerts() -> None:
+    baseline = SeriesBaseline(BaselineConfig(warmup=3))
+    for _ in range(2):
+        assert not baseline.is_anomalous(100)
+        baseline.update(0)
+    baseline.update(0)
+    assert baseline.is_anomalous(100)
+
+
+def test_early_windows_are_a_plain_average() -> None:
+    baseline = SeriesBaseline(BaselineConfig(alpha=0.1, min_expected=0.0))
+    for count in (2, 4, 6):
+        baseline.update(count)
+    assert baseline.expected() == pytest.approx(4.0)
+
+
+def test_sparse_series_is_floored_by_min_expected_and_poisson_tail() -> None:
+    config = BaselineConfig(z=4.0, min_expected=1.0, min_sigma=1.0, warmup=0)
+    baseline = SeriesBaseline(config)
+    assert baseline.expected() == 1.0
+    assert baseline.sigma() == 1.0
+    # Normal bar 1 + 4 = 5, but P(X > 5 | mean 1) is 6e-4, far above the z = 4 tail.
+    assert baseline.threshold() == 7.0
+    assert not baseline.is_anomalous(7)
+    assert baseline.is_anomalous(8)
+
+
+def test_busy_series_uses_learnt_variance() -> None:
+    config = BaselineConfig(alpha=0.2, z=3.0, min_expected=0.0, warmup=0)
+    baseline = SeriesBaseline(config)
+    for count in [40, 60] * 20:
+        baseline.update(count)
+    assert baseline.expected() == pytest.approx(50.0, abs=2.5)
+    assert baseline.sigma() == pytest.approx(10.0, rel=0.15)
+    assert baseline.score(baseline.expected() + baseline.sigma()) == pytest.approx(1.0)
+
+
+def test_anomalous_counts_are_learnt_clipped() -> None:
+    baseline = SeriesBaseline(BaselineConfig(warmup=0))
+    threshold = baseline.threshold()
+    baseline.update(1_000)
+    assert baseline.expected() == pytest.approx(threshold)
+
+
+def test_seasons_fall_back_to_all_until_warmed_up() -> None:
+    config = BaselineConfig(seasons=24, warmup=2, min_expected=0.0, alpha=0.5)
+    baseline = SeriesBaseline(config)
+    for _ in range(3):
+        for hour in range(24):
+            baseline.update(10 if hour == 9 else 0, season=hour)
+    assert baseline.expected(9) == pytest.approx(10.0)
+    assert baseline.expected(3) == pytest.approx(0.0)
+    fresh = SeriesBaseline(config)
+    fresh.update(24, season=9)
+    fresh.update(0, season=10)
+    assert fresh.expected(9) == pytest.approx(12.0)  # season 9 has 1 update: all-season mean
+
+
+def test_prior_zero_windows_skip_warm_up() -> None:
+    baseline = SeriesBaseline(BaselineConfig(warmup=7), prior_zero_windows=10)
+    assert baseline.warmed_up
+    assert baseline.expected() == 1.0
+
+
+def test_state_round_trips_through_json() -> None:
+    config = BaselineConfig(seasons=7)
+    baseline = SeriesBaseline(config)
+    for day, count in enumerate([3, 5, 2, 8, 4, 4, 1, 0, 6]):
+        baseline.update(count, season=day % 7)
+    copy = SeriesBaseline.from_dict(json.loads(json.dumps(baseline.to_dict())), config)
+    assert copy.to_dict() == baseline.to_dict()
+    assert copy.threshold(2) == baseline.threshold(2)
+    with pytest.raises(ValueError, match="seasons"):
+        SeriesBaseline.from_dict(baseline.to_dict(), BaselineConfig())
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"alpha": 0.0}, {"z": 0.0}, {"cluster_z": 5.0}, {"min_sigma": 0.0}, {"seasons": 0}]
+)
+def test_config_rejects_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        BaselineConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_threshold_of_large_mean_is_normal() -> None:
+    baseline = SeriesBaseline(BaselineConfig(warmup=1, alpha=1.0))
+    baseline.update(900)
+    assert baseline.threshold() == pytest.approx(900 + 4 * math.sqrt(900))

@@ -1,0 +1,123 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.taxonomy import Taxonomy
+from schemas.enums import Severity
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.default()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("小区门口的窨井盖被人偷了", "01002"),
+        ("楼道里放了个煤气罐", "L0201"),
+        ("路灯一闪一闪的", "01037"),
+        ("楼道墙上全是牛皮癣", "07001"),
+        ("电瓶车推进电梯上楼充电", "L0402"),
+        ("共享单车堆在地铁口", "09010"),
+    ],
+)
+def test_colloquial_words_find_their_category(classifier: Classifier, text: str, code: str) -> None:
+    assert classifier.classify(text).category == code
+
+
+def test_typos_still_classify(classifier: Classifier) -> None:
+    assert classifier.classify("小区门口拉圾堆在路边没人清理").category == "06010"
+    assert classifier.classify("路灯坏了晚上黑乎乎").category == "01037"
+    assert classifier.classify("路登坏了晚上黑乎乎").category == "01037"
+
+
+def test_a_denied_object_does_not_vote(classifier: Classifier) -> None:
+    result = classifier.classify("井盖没事，是路灯不亮")
+    assert result.category == "01037"
+    assert result.severity is Severity.P3
+    assert any("fine" in reason for reason in result.reasons)
+
+
+def test_two_problems_the_more_severe_leads_and_both_owners_act(classifier: Classifier) -> None:
+    result = classifier.classify("路灯不亮，另外小区门口的井盖被偷了")
+    assert result.category == "01002"
+    assert "01037" in result.secondary
+    assert result.departments[0] == "drainage"
+    assert "lighting" in result.co_departments
+    assert result.level == "network"
+
+
+@pytest.mark.parametrize(
+    ("text", "hazard"),
+    [
+        ("路灯不亮，楼下闻到一股很浓的煤汽味", "gas_smell"),
+        ("垃圾桶旁边电线掉在地上冒火花", "exposed_wire"),
+        ("小区楼道堆满了纸箱，消防车进不来", "blocked_fire_lane"),
+        ("广告牌被风吹得晃，随时会掉下来", "falling_object"),
+        ("河边有小孩落水了", "person_in_danger"),
+    ],
+)
+def test_hazards_raise_severity_whatever_the_category(
+    classifier: Classifier, text: str, hazard: str
+) -> None:
+    result = classifier.classify(text)
+    assert hazard in result.hazards
+    assert result.severity is Severity.P1
+    assert result.level == "network"
+
+
+def test_a_negated_hazard_is_not_a_hazard(classifier: Classifier) -> None:
+    result = classifier.classify("路灯坏了，没有闻到煤气味")
+    assert result.hazards == ()
+    assert result.severity is Severity.P3
+
+
+def test_an_unsure_hazard_still_counts(classifier: Classifier) -> None:
+    assert "gas_smell" in classifier.classify("楼下不知道是不是漏气").hazards
+
+
+def test_a_small_matter_stays_in_the_grid(classifier: Classifier) -> None:
+    result = classifier.classify("小区门口的垃圾桶满了没人倒")
+    assert (result.category, result.severity, result.level) == ("03005", Severity.P3, "grid")
+    assert result.departments == ("sanitation",)
+    assert not result.needs_verification
+    assert result.confidence > 0.5
+
+
+def test_gibberish_is_marked_for_verification_not_routed(classifier: Classifier) -> None:
+    result = classifier.classify("嗯嗯那个啥")
+    assert result.needs_verification
+    assert result.level == "grid"
+    assert any("核实" in reason for reason in result.reasons)
+
+
+def test_the_scanned_kind_and_hint_are_signals(classifier: Classifier) -> None:
+    vague = "这个坏了，麻烦来看看"
+    by_kind = classifier.classify(vague, element_kind="manhole_cover")
+    assert by_kind.category == "01002"
+    assert any("manhole_cover" in reason for reason in by_kind.reasons)
+    assert classifier.classify(vague, category_hint="路灯").category == "01037"
+
+
+def test_a_wrong_hint_does_not_beat_clear_text(classifier: Classifier) -> None:
+    assert (
+        classifier.classify("楼下饭店煤气罐放在门口暴晒", category_hint="03005").category == "L0201"
+    )
+
+
+def test_city_overrides_reach_the_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "city.json"
+    path.write_text(json.dumps({"03005": {"severity": "P2", "co": ["property_management"]}}))
+    result = Classifier.default(Taxonomy.load(path)).classify("小区门口的垃圾桶满了没人倒")
+    assert result.severity is Severity.P2
+    assert result.departments == ("sanitation", "property_management")
+    assert result.level == "network"
+
+
+def test_json_shape(classifier: Classifier) -> None:
+    out = classifier.classify("路灯不亮").to_json()
+    assert {"category", "severity", "level", "departments", "confidence", "reasons"} <= out.keys()
+    assert out["severity"] == "P3"
