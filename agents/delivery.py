@@ -54,8 +54,6 @@ async def with_retry(
         except transient as error:
             if on_failure is not None:
                 on_failure()
-            log.warning(
-                "%s failed, retrying", what, extra={"error": repr(error), "delay_s": delay}
-            )
+            log.warning("%s failed, retrying", what, extra={"error": repr(error), "delay_s": delay})
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 15.0)

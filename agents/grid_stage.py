@@ -59,9 +59,7 @@ class GridStage:
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
         async with pool.acquire() as connection, connection.transaction():
             seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
-            book = await load_book(
-                connection, grid_ids, case_ids, CaseBook(self.runtime.calendar)
-            )
+            book = await load_book(connection, grid_ids, case_ids, CaseBook(self.runtime.calendar))
             plan = self.runtime.work.plan(envelopes, seen, book)
             written = await write_plan(connection, plan, book.sequences, book.calendar)
             await send_all(self.app, plan.messages)
@@ -151,4 +149,3 @@ def register(app: Any, runtime: Runtime) -> GridStage:
             await stage.process([decode(event.message) for event in events])
 
     return stage
-

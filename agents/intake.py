@@ -2,6 +2,7 @@
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from agents.delivery import send_all, with_retry
@@ -17,9 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def raw_record(message: Any) -> RawRecord:
-    published = (
-        datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
-    )
+    published = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
     headers = tuple((str(k), v) for k, v in (message.headers or ()))
     return RawRecord(
         topic=message.topic,
@@ -58,6 +57,8 @@ def register(app: Any, runtime: Runtime) -> None:
                 metrics.EVENTS_IN.labels(topic=record.topic).inc()
                 envelope = envelope_for(record, runtime)
                 messages.append(
-                    Message(topics.BY_GRID.name, envelope.grid_id, envelope.model_dump_json().encode())
+                    Message(
+                        topics.BY_GRID.name, envelope.grid_id, envelope.model_dump_json().encode()
+                    )
                 )
-            await with_retry("routing to the grid stage", lambda: send_all(app, messages))
+            await with_retry("routing to the grid stage", partial(send_all, app, messages))

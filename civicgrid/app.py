@@ -8,26 +8,26 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from civicgrid.settings import Settings
 
 
-class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):  # type: ignore[misc]
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
     """Faust hard-codes a 1,500 ms fetch wait; Tansu answers a waiting fetch only when the
     wait runs out, so that figure became our latency. The wait is the app's setting here."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms
+        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 10)
         return consumer
 
 
-class _Consumer(aiokafka_driver.Consumer):  # type: ignore[misc]
+class _Consumer(aiokafka_driver.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class _Transport(aiokafka_driver.Transport):  # type: ignore[misc]
+class _Transport(aiokafka_driver.Transport):
     Consumer = _Consumer
 
 
-class CivicApp(faust.App):  # type: ignore[misc]
+class CivicApp(faust.App):
     fetch_max_wait_ms: int
 
     def _new_transport(self) -> Any:

@@ -2,16 +2,10 @@
 checked against PostgreSQL: every published offset must be accounted for."""
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import asyncpg
 import orjson
@@ -20,11 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.generate import generate_city
 from civicgrid.city.progress import Progress
-from civicgrid.city.publish import publish_city
 from civicgrid.city.simulate import CitySimulator
-from civicgrid.embedded.process import free_port
-from civicgrid.embedded.stack import Endpoints
-from civicgrid.settings import Settings
 from topics import catalogue as topics
 
 _TAIZHOU = timezone(timedelta(hours=8))
@@ -46,44 +36,6 @@ _MALFORMED: tuple[tuple[str, bytes | None, bytes], ...] = (
 class DemoRun:
     published: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
-
-
-def start_worker(settings: Settings, endpoints: Endpoints, log_path: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        **endpoints.environment(),
-        "CIVICGRID_WEB_PORT": str(port),
-        "CIVICGRID_DATA_DIR": str(settings.data_dir.resolve()),
-    }
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "civicgrid", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    return process, port
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"the worker was not ready within {timeout:.0f} s")
-
-
-def stop_worker(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def publish_events(bootstrap: str, events: int, seed: int, run: DemoRun) -> None:
@@ -152,11 +104,11 @@ async def answer_dispatches(bootstrap: str, seed: int, run: DemoRun, limit: int)
     return answered
 
 
-async def wait_accounted(database_url: str, expected: int, timeout: float) -> int:
+async def wait_accounted(database_url: str, expected: int, wait_s: float) -> int:
     connection = await asyncpg.connect(database_url)
     bar = Progress("processed", expected)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while True:
             accounted = int(await connection.fetchval(_ACCOUNTED))
             bar.advance(accounted - bar.done)
@@ -189,7 +141,7 @@ async def summary(database_url: str) -> dict[str, object]:
                 await fetch("SELECT level, count(*) FROM dispatches GROUP BY 1 ORDER BY 1")
             ),
             "rows": {
-                table: await connection.fetchval(f"SELECT count(*) FROM {table}")  # noqa: S608
+                table: await connection.fetchval(f"SELECT count(*) FROM {table}")
                 for table in (
                     "events",
                     "duplicate_deliveries",
@@ -219,7 +171,8 @@ def print_summary(run: DemoRun, facts: dict[str, object], seconds: float, ok: bo
     lines = [
         "",
         "civicgrid demo — summary",
-        f"  published        {published:,} records " + ", ".join(
+        f"  published        {published:,} records "
+        + ", ".join(
             f"{topic.split('.')[1]} {count:,}" for topic, count in sorted(run.published.items())
         ),
         f"  processed        {facts['events']:,} events {facts['events_by_kind']}",

@@ -20,8 +20,8 @@ def _configs(spec: TopicSpec) -> dict[str, str]:
     return configs
 
 
-async def _admin(bootstrap: str, timeout: float) -> AIOKafkaAdminClient:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _admin(bootstrap: str, wait_s: float) -> AIOKafkaAdminClient:
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
         try:
@@ -34,9 +34,9 @@ async def _admin(bootstrap: str, timeout: float) -> AIOKafkaAdminClient:
             await asyncio.sleep(0.5)
 
 
-async def create_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> list[str]:
+async def create_topics(bootstrap: str, partitions: int, wait_s: float = 30.0) -> list[str]:
     """Create the catalogue's missing topics; return the names created."""
-    admin = await _admin(bootstrap, timeout)
+    admin = await _admin(bootstrap, wait_s)
     try:
         existing = set(await admin.list_topics())
         wanted = [
@@ -84,7 +84,9 @@ async def topic_status(bootstrap: str) -> list[TopicStatus]:
             if spec.name not in found:
                 statuses.append(TopicStatus(spec.name, 0, 0, spec.direction, spec.compacted))
                 continue
-            parts = [TopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()]
+            parts = [
+                TopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()
+            ]
             total = sum(await _highwater(consumer, parts))
             statuses.append(
                 TopicStatus(spec.name, len(parts), total, spec.direction, spec.compacted)

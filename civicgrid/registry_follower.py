@@ -64,9 +64,7 @@ class RegistryFollower:
                 for record in records:
                     self._apply(tp.topic, record.key, record.value, record.offset)
                     applied += 1
-            if not self.caught_up.is_set() and all(
-                _at_end(consumer, tp) for tp in partitions
-            ):
+            if not self.caught_up.is_set() and all(_at_end(consumer, tp) for tp in partitions):
                 grids, codes = self.city.grid_counts()
                 log.info(
                     "registry loaded",

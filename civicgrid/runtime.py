@@ -11,8 +11,8 @@ import asyncpg
 import orjson
 
 from civicgrid.db.pool import create_pool
-from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.cityview import CityView
+from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy

@@ -9,6 +9,7 @@ from civicgrid import demo
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import echo_err, settings_or_exit, stack
+from civicgrid.workerproc import WorkerProcess
 
 
 @click.command("demo")
@@ -22,10 +23,10 @@ def demo_command(events: int, seed: int, timeout: float) -> None:
     with stack(settings, fresh=True) as endpoints:
         echo_err(f"broker {endpoints.kafka_bootstrap}; worker log {log_path}")
         baseline = asyncio.run(demo.accounted_now(endpoints.database_url))
-        worker, port = demo.start_worker(settings, endpoints, log_path)
+        worker = WorkerProcess(endpoints, settings.data_dir, log_path).start()
         try:
             asyncio.run(publish_city(endpoints.kafka_bootstrap, generate_city("demo", seed)))
-            demo.wait_ready(port, worker)
+            worker.wait_ready()
             run = demo.DemoRun()
             started = time.monotonic()
             asyncio.run(demo.publish_events(endpoints.kafka_bootstrap, events, seed, run))
@@ -33,13 +34,11 @@ def demo_command(events: int, seed: int, timeout: float) -> None:
             asyncio.run(demo.wait_accounted(endpoints.database_url, baseline + first, timeout))
             asyncio.run(demo.answer_dispatches(endpoints.kafka_bootstrap, seed, run, 100_000))
             expected = baseline + sum(run.published.values())
-            accounted = asyncio.run(
-                demo.wait_accounted(endpoints.database_url, expected, timeout)
-            )
+            accounted = asyncio.run(demo.wait_accounted(endpoints.database_url, expected, timeout))
             seconds = time.monotonic() - started
             facts = asyncio.run(demo.summary(endpoints.database_url))
         finally:
-            demo.stop_worker(worker)
+            worker.stop()
     ok = accounted == expected
     demo.print_summary(run, facts, seconds, ok)
     if not ok:

@@ -17,7 +17,8 @@ def run_command() -> None:
         with stack(settings) as endpoints:
             kind = {True: "embedded", False: "configured"}
             echo_err(f"broker   {endpoints.kafka_bootstrap} ({kind[endpoints.embedded_kafka]})")
-            echo_err(f"database {_redacted(endpoints.database_url)} ({kind[endpoints.embedded_postgres]})")
+            database = _redacted(endpoints.database_url)
+            echo_err(f"database {database} ({kind[endpoints.embedded_postgres]})")
             echo_err(f"metrics  http://{settings.web_host}:{settings.web_port}/metrics")
             worker.run(settings, endpoints.kafka_bootstrap, endpoints.database_url)
     except KeyboardInterrupt:

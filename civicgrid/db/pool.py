@@ -56,8 +56,8 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 4) -> asyn
     )
 
 
-async def wait_for_database(url: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_database(url: str, wait_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         try:
             await ensure_database(url)

@@ -44,9 +44,7 @@ class BaselineConfig:
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
         if not 0 < self.cluster_z <= self.z or self.min_expected < 0 or self.min_sigma <= 0:
-            raise ValueError(
-                "need 0 < cluster_z <= z, min_sigma > 0 and min_expected >= 0"
-            )
+            raise ValueError("need 0 < cluster_z <= z, min_sigma > 0 and min_expected >= 0")
         if self.warmup < 0 or self.seasons < 1:
             raise ValueError("warmup must be >= 0 and seasons >= 1")
 

@@ -103,7 +103,8 @@ class GridWork:
     ) -> None:
         event = event_of(envelope)
         origin = envelope.origin
-        assert event is not None and origin is not None
+        assert event is not None
+        assert origin is not None
         event_id = str(event.event_id)
         if event_id in seen:
             plan.duplicates.append((origin.topic, origin.partition, origin.offset, event.event_id))
@@ -125,18 +126,17 @@ class GridWork:
                 update.occurred_at,
                 update.note,
             )
-        elif envelope.scan is not None and envelope.enrichment is not None:
-            if envelope.enrichment.authorised is False:
-                plan.audits.append(
-                    (
-                        event.event_id,
-                        envelope.scan.scanner_id,
-                        envelope.scan.code,
-                        envelope.grid_id,
-                        event.occurred_at,
-                        "grid worker scanned a code outside the grids assigned to them",
-                    )
+        elif envelope.scan is not None and _unauthorised(envelope):
+            plan.audits.append(
+                (
+                    event.event_id,
+                    envelope.scan.scanner_id,
+                    envelope.scan.code,
+                    envelope.grid_id,
+                    event.occurred_at,
+                    "grid worker scanned a code outside the grids assigned to them",
                 )
+            )
         case_id = self._apply(plan, effects, event_id, envelope)
         enrichment = envelope.enrichment
         plan.events.append(
@@ -267,13 +267,15 @@ class GridWork:
     ) -> None:
         """A valid event the case machine refused: its masked JSON is the dead letter's value."""
         event = event_of(envelope)
-        assert envelope.origin is not None and event is not None
+        assert envelope.origin is not None
+        assert event is not None
         value = event.model_dump_json().encode()
         _add_dead_letter(plan, envelope.origin, kind, message, value, None, event.event_id)
 
     def _dead_letter_from_intake(self, plan: BatchPlan, envelope: GridEnvelope) -> None:
         body = envelope.dead_letter
-        assert body is not None and envelope.origin is not None
+        assert body is not None
+        assert envelope.origin is not None
         value = None if body.value is None else base64.b64decode(body.value)
         key = None if body.key is None else base64.b64decode(body.key).decode("utf-8", "replace")
         _add_dead_letter(plan, envelope.origin, body.kind, body.message, value, key, None)
@@ -303,13 +305,25 @@ def _add_dead_letter(
     plan.counts[f"dead_letter:{origin.topic}:{kind.value}"] += 1
 
 
+def _unauthorised(envelope: GridEnvelope) -> bool:
+    return envelope.enrichment is not None and envelope.enrichment.authorised is False
+
+
 def _network_reasons(classification: Classification) -> tuple[str, ...]:
     return tuple(r for r in classification.reasons if r.startswith("network:"))
 
 
 def _reason_label(reason: str) -> str:
     """A bounded metric label for a free-text escalation reason."""
-    for label in ("P1", "several owners", "repeat", "cluster", "SLA breach", "returned", "reworked"):
+    for label in (
+        "P1",
+        "several owners",
+        "repeat",
+        "cluster",
+        "SLA breach",
+        "returned",
+        "reworked",
+    ):
         if label.lower() in reason.lower():
             return label.lower().replace(" ", "_")
     return "other"
@@ -327,7 +341,7 @@ def _snapshot(case: Case) -> CaseSnapshot:
         grid_id=case.grid_id,
         departments=case.departments,
         deadline=case.deadline,
-        event_ids=case.event_ids,  # type: ignore[arg-type]
+        event_ids=case.event_ids,
         duplicate_count=case.duplicate_count,
         updated_at=case.updated_at,
     )
@@ -338,7 +352,14 @@ def _message(topic: str, key: str, model: Any) -> Message:
 
 
 def _dispatch_row(case: Case, level: str, reason: str | None, task: Any) -> tuple[Any, ...]:
-    return (case.case_id, case.version, level, reason, case.updated_at, task.model_dump(mode="json"))
+    return (
+        case.case_id,
+        case.version,
+        level,
+        reason,
+        case.updated_at,
+        task.model_dump(mode="json"),
+    )
 
 
 def _alert_row(alert_id: str, grid_ids: list[str], alert: Alert) -> tuple[Any, ...]:
@@ -354,4 +375,3 @@ def _alert_row(alert_id: str, grid_ids: list[str], alert: Alert) -> tuple[Any, .
         alert.window.end,
         alert.model_dump(mode="json"),
     )
-

@@ -33,9 +33,7 @@ def main() -> None:
     example = None
     for seed in range(args.seeds):
         for with_anomalies, scores in ((True, anomalous), (False, clean)):
-            reports, truth = synth(
-                city.grids, seed, EVAL_START, HISTORY_DAYS, DAYS, with_anomalies
-            )
+            reports, truth = synth(city.grids, seed, EVAL_START, HISTORY_DAYS, DAYS, with_anomalies)
             alerts = [
                 (at, a)
                 for at, a in detect(reports, neighbours, CONFIG, WINDOW, GRACE)
@@ -56,9 +54,7 @@ def main() -> None:
     print(text)
 
 
-def _report(
-    s: Scores, clean_alerts: dict[str, int], grid_days: int, seeds: int, grids: int
-) -> str:
+def _report(s: Scores, clean_alerts: dict[str, int], grid_days: int, seeds: int, grids: int) -> str:
     window_h = WINDOW / timedelta(hours=1)
     statistical = clean_alerts.get("rate_anomaly", 0) + clean_alerts.get("cluster", 0)
     location_rate = 1000 * clean_alerts.get("repeat_point:location", 0) / grid_days
@@ -68,8 +64,7 @@ def _report(
         f"Demo city, {grids} grids, {REPORTS_PER_GRID_DAY:g} background reports per grid-day "
         f"over 31 categories; {seeds} seeds x ({HISTORY_DAYS} clean history days + {DAYS} "
         f"scored days), with and without injected anomalies (8 of each kind per month).",
-        f"Windows: {window_h:g} h, grace {GRACE / timedelta(hours=1):g} h. Baseline: "
-        f"{CONFIG}.",
+        f"Windows: {window_h:g} h, grace {GRACE / timedelta(hours=1):g} h. Baseline: {CONFIG}.",
         "Delay = event time the alert is emitted (window end + grace; repeat points at the "
         "triggering report) minus anomaly onset (repeat points: the 3rd report).",
         "",

@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from civicgrid.domain.alerts import Alert, RateAnomaly  # noqa: E402
-from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline  # noqa: E402
-from civicgrid.prediction_eval.synth import Injected, Report  # noqa: E402
+from civicgrid.domain.alerts import Alert, RateAnomaly
+from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline
+from civicgrid.prediction_eval.synth import Injected, Report
 
 _DAY = timedelta(days=1)
 
@@ -36,9 +36,12 @@ def plot_series(
     # Replaying the series through a fresh baseline reproduces the detector's
     # state: a series' baseline depends only on its own counts and first window.
     baseline = SeriesBaseline(config, prior_zero_windows=first)
-    xs, counts, expected, threshold = [], [], [], []
+    xs: list[float] = []
+    counts: list[int] = []
+    expected: list[float] = []
+    threshold: list[float] = []
     for day in range(first, last + 1):
-        xs.append(start + day * _DAY)
+        xs.append(float(date2num(start + day * _DAY)))
         counts.append(days.get(day, 0))
         expected.append(baseline.expected() if baseline.warmed_up else float("nan"))
         threshold.append(baseline.threshold() if baseline.warmed_up else float("nan"))
@@ -52,9 +55,11 @@ def plot_series(
     ax.step(xs, counts, where="post", label="daily count", color="black")
     ax.step(xs, expected, where="post", label="expected (EWMA)", color="tab:blue")
     ax.step(xs, threshold, where="post", label="threshold", color="tab:orange", ls="--")
-    ax.scatter([a.window_start for a in hits], [a.observed for a in hits], color="red",
-               zorder=3, label="rate anomaly alert")  # fmt: skip
-    ax.axvspan(burst.start, burst.end, color="red", alpha=0.15, label="injected burst")
+    ax.scatter([float(date2num(a.window_start)) for a in hits], [a.observed for a in hits],
+               color="red", zorder=3, label="rate anomaly alert")  # fmt: skip
+    ax.axvspan(float(date2num(burst.start)), float(date2num(burst.end)), color="red",
+               alpha=0.15, label="injected burst")  # fmt: skip
+    ax.xaxis_date()
     ax.set_title(f"grid {grid_id}, category {category}: daily windows (UTC+8 days)")
     ax.set_ylabel("reports per day")
     ax.legend(loc="upper left", fontsize=8)

@@ -1,0 +1,129 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+from civicgrid.domain.alerts import ClusterAlert, RateAnomaly, RepeatPointAlert
+from civicgrid.domain.baseline import BaselineConfig
+from civicgrid.domain.repeats import RepeatPoints
+from civicgrid.domain.warnings import EarlyWarning, cluster_of
+from schemas.enums import AlertKind
+
+DAY = timedelta(days=1)
+T0 = datetime(2026, 3, 1, 16, tzinfo=UTC)  # local midnight, UTC+8
+CONFIG = BaselineConfig(warmup=3)
+LINE = {"g1": ["g2"], "g2": ["g1", "g3"], "g3": ["g2"], "g4": []}
+
+
+def _day(warning: EarlyWarning, day: int, counts: dict[str, int]) -> list:  # type: ignore[type-arg]
+    for grid, n in counts.items():
+        for i in range(n):
+            warning.add(grid, "09009", T0 + day * DAY + timedelta(minutes=10 + i))
+    return warning.close_until(T0 + (day + 1) * DAY, LINE)
+
+
+def _warmed(grids: tuple[str, ...] = ("g1", "g2", "g3", "g4")) -> EarlyWarning:
+    warning = EarlyWarning(CONFIG, DAY)
+    for day in range(5):
+        assert _day(warning, day, dict.fromkeys(grids, 1)) == []
+    return warning
+
+
+def test_a_spike_is_alerted_once_per_episode() -> None:
+    warning = _warmed()
+    first = _day(warning, 5, {"g4": 12})
+    assert len(first) == 1
+    alert = first[0]
+    assert isinstance(alert, RateAnomaly)
+    assert alert.kind is AlertKind.RATE_ANOMALY
+    assert (alert.grid_ids, alert.category, alert.observed) == (("g4",), "09009", 12.0)
+    assert alert.expected == 1.0
+    assert alert.score > CONFIG.z
+    assert (alert.window_start, alert.window_end) == (T0 + 5 * DAY, T0 + 6 * DAY)
+    assert _day(warning, 6, {"g4": 12}) == []  # same episode
+    assert _day(warning, 7, {"g4": 1}) == []  # back under threshold
+    assert len(_day(warning, 8, {"g4": 40})) == 1  # a new episode
+
+
+def test_neighbours_over_threshold_form_one_cluster() -> None:
+    warning = _warmed()
+    alerts = _day(warning, 5, {"g1": 12, "g2": 10, "g3": 6, "g4": 12})
+    clusters = [a for a in alerts if isinstance(a, ClusterAlert)]
+    assert len(clusters) == 1
+    cluster = clusters[0]
+    # g3 (6) clears only the lower cluster bar, g4 is not adjacent.
+    assert set(cluster.grid_ids) == {"g1", "g2", "g3"}
+    assert cluster.grid_ids[0] == "g1"  # the strongest first
+    assert cluster.observed == 28.0
+    rate = {a.grid_id for a in alerts if isinstance(a, RateAnomaly)}
+    assert rate == {"g1", "g2", "g4"}
+    assert json.loads(json.dumps(cluster.to_dict()))["kind"] == "cluster"
+    assert [a for a in _day(warning, 6, {"g1": 12, "g2": 12}) if a.kind is AlertKind.CLUSTER] == []
+
+
+def test_cluster_of_groups_by_category_and_window() -> None:
+    def anomaly(grid: str, category: str, day: int, score: float) -> RateAnomaly:
+        start = T0 + day * DAY
+        return RateAnomaly((grid,), category, 9.0, 1.0, score, start, start + DAY, 7.0)
+
+    anomalies = [
+        anomaly("g1", "a", 0, 5.0),
+        anomaly("g2", "a", 0, 6.0),
+        anomaly("g3", "b", 0, 9.0),
+        anomaly("g3", "a", 1, 9.0),
+        anomaly("g4", "a", 0, 9.0),
+    ]
+    # Adjacency listed on one side only still joins the grids.
+    clusters = cluster_of(anomalies, {"g1": ["g2"]})
+    assert [(c.grid_ids, c.category, c.score) for c in clusters] == [(("g2", "g1"), "a", 6.0)]
+
+
+def test_new_series_are_not_stuck_in_warm_up() -> None:
+    warning = _warmed(("g1",))
+    alerts = _day(warning, 5, {"g1": 1, "g9": 15})
+    assert [(a.grid_id, a.observed) for a in alerts] == [("g9", 15.0)]
+
+
+def test_state_round_trips() -> None:
+    warning = _warmed()
+    _day(warning, 5, {"g1": 12, "g2": 12})
+    restored = EarlyWarning(CONFIG, DAY)
+    restored.restore(json.loads(json.dumps(warning.to_dict())))
+    assert restored.to_dict() == warning.to_dict()
+    restored.add("g1", "09009", T0 + 6 * DAY)
+    # The episode carries over the restart: no second alert for g1.
+    assert restored.close_until(T0 + 7 * DAY, LINE) == []
+
+
+LAT, LON = 32.45, 119.92
+M = 1 / 111_320  # one metre of latitude in degrees
+
+
+def test_repeat_code_alerts_on_the_third_report_once_per_week() -> None:
+    points = RepeatPoints()
+    at = [T0 + k * DAY for k in range(10)]
+    assert points.add("e1", at[0], "g1", "01002", code="MH-1") is None
+    assert points.add("e2", at[1], "g1", "01002", code="MH-1") is None
+    alert = points.add("e3", at[2], "g1", "01002", code="MH-1")
+    assert isinstance(alert, RepeatPointAlert)
+    assert (alert.kind, alert.rule, alert.code) == (AlertKind.REPEAT_POINT, "code", "MH-1")
+    assert alert.event_ids == ("e1", "e2", "e3")
+    assert (alert.observed, alert.expected) == (3.0, 3.0)
+    assert points.add("e4", at[3], "g1", "01002", code="MH-1") is None
+    later = at[9] + timedelta(hours=1)  # over 7 days after e3 and its alert
+    assert points.add("e5", later, "g1", "01002", code="MH-1") is None  # e4, e5: not enough
+    alert = points.add("e6", later, "g1", "01002", code="MH-1")
+    assert alert is not None
+    assert alert.event_ids == ("e4", "e5", "e6")
+
+
+def test_repeat_location_needs_same_category_within_radius() -> None:
+    points = RepeatPoints()
+    assert points.add("a", T0, "g1", "06010", lat=LAT, lon=LON) is None
+    assert points.add("b", T0 + DAY, "g1", "09009", lat=LAT, lon=LON) is None  # other category
+    assert points.add("c", T0 + DAY, "g1", "06010", lat=LAT - 400 * M, lon=LON) is None  # far
+    assert points.add("d", T0 + 2 * DAY, "g2", "06010", lat=LAT + 240 * M, lon=LON) is None
+    alert = points.add("e", T0 + 3 * DAY, "g1", "06010", lat=LAT + 100 * M, lon=LON)
+    assert alert is not None
+    assert alert.rule == "location"
+    assert set(alert.event_ids) == {"a", "d", "e"}
+    assert alert.grid_ids == ("g1", "g2")
+    assert points.add("f", T0 + 4 * DAY, "g1", "06010", lat=LAT, lon=LON) is None
