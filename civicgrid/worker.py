@@ -28,7 +28,7 @@ def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, R
         log.info("worker ready", extra={"grids": runtime.city.grid_counts()[0]})
 
     @app.on_before_shutdown.connect
-    async def stop_runtime(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def stop_runtime(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await runtime.stop()
 
     metrics.WORKER.info(

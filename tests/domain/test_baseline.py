@@ -86,7 +86,7 @@ def test_state_round_trips_through_json() -> None:
     "kwargs", [{"alpha": 0.0}, {"z": 0.0}, {"cluster_z": 5.0}, {"min_sigma": 0.0}, {"seasons": 0}]
 )
 def test_config_rejects_nonsense(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="must|need"):
+    with pytest.raises(ValueError, match=r"must|need"):
         BaselineConfig(**kwargs)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,73 @@
+"""The whole pipeline through a real broker, a real PostgreSQL and a real worker process."""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from civicgrid.city.generate import generate_city
+from civicgrid.city.publish import publish_city
+from civicgrid.domain.privacy import contains_personal_numbers
+from civicgrid.embedded.stack import Endpoints
+from civicgrid.workerproc import WorkerProcess
+from tests.support.database import ACCOUNTED_OFFSETS, fetch, fetchval, wait_until
+from tests.support.kafka import publish, read_topic
+from topics import catalogue as topics
+
+TAIZHOU = timezone(timedelta(hours=8))
+
+
+def report(code: str | None, description: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": datetime.now(TAIZHOU).isoformat(),
+        "schema_version": 1,
+        "channel": "scan",
+        "description": description,
+        "reporter_id": "R-13800001111",
+        "reporter_role": "resident",
+        **({"code": code} if code else {}),
+        **fields,
+    }
+
+
+def test_reports_become_cases_dispatches_and_rows(
+    endpoints: Endpoints, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    city = generate_city("demo", 7)
+    asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
+    start_worker().wait_ready()
+    codes = {code.kind: code for code in city.iter_codes()}
+    cover, lamp = codes["manhole_cover"], codes["street_light"]
+    urgent = report(cover.code, "小区门口的窨井盖不见了，很危险，联系我13812345678")
+    small = report(lamp.code, "路灯晚上不亮了，身份证320102199003071234")
+    records = [
+        (topics.REPORTS.name, cover.code, urgent),
+        (topics.REPORTS.name, lamp.code, small),
+        (topics.REPORTS.name, cover.code, urgent),  # a producer retry: same event_id
+        (topics.REPORTS.name, "x", b"{broken json"),
+    ]
+    asyncio.run(publish(endpoints.kafka_bootstrap, records))
+    url = endpoints.database_url
+    assert asyncio.run(wait_until(url, ACCOUNTED_OFFSETS, 4)) == 4
+
+    cases = {row["category"]: row for row in asyncio.run(fetch(url, "SELECT * FROM cases"))}
+    assert cases["01002"]["level"] == "street"  # P1: straight to the network
+    assert cases["01037"]["level"] == "grid"  # a small matter stays in the grid
+    assert asyncio.run(fetchval(url, "SELECT count(*) FROM duplicate_deliveries")) == 1
+    assert asyncio.run(fetchval(url, "SELECT kind FROM dead_letters")) == "invalid_json"
+
+    network = asyncio.run(read_topic(endpoints.kafka_bootstrap, topics.DISPATCH_NETWORK.name, 1))
+    grid = asyncio.run(read_topic(endpoints.kafka_bootstrap, topics.DISPATCH_GRID.name, 1))
+    assert network[0][1]["category"] == "01002"
+    assert network[0][1]["lead_department"] == "drainage"
+    assert grid[0][1]["category"] == "01037"
+    letters = asyncio.run(read_topic(endpoints.kafka_bootstrap, topics.DEADLETTER.name, 1))
+    assert letters[0][1]["kind"] == "invalid_json"
+
+    payloads = asyncio.run(fetch(url, "SELECT payload::text FROM events"))
+    assert payloads
+    for row in payloads:
+        assert not contains_personal_numbers(row[0])
+        assert "R-13800001111" not in row[0]

@@ -1,0 +1,41 @@
+"""Waiting on PostgreSQL in tests: the system of record is where effects are checked."""
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+
+async def fetchval(url: str, sql: str, *args: Any) -> Any:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(sql, *args)
+    finally:
+        await connection.close()
+
+
+async def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(url)
+    try:
+        return list(await connection.fetch(sql, *args))
+    finally:
+        await connection.close()
+
+
+async def wait_until(url: str, sql: str, expected: Any, wait_s: float = 60.0) -> Any:
+    """Poll `sql` until it returns `expected`; return the last value either way."""
+    deadline = time.monotonic() + wait_s
+    value = None
+    while time.monotonic() < deadline:
+        value = await fetchval(url, sql)
+        if value == expected:
+            return value
+        await asyncio.sleep(0.25)
+    return value
+
+
+ACCOUNTED_OFFSETS = """SELECT count(*) FROM (
+    SELECT topic, partition, "offset" FROM events
+    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
+    UNION SELECT topic, partition, "offset" FROM dead_letters) accounted"""
