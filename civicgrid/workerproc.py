@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from civicgrid.embedded.process import free_port
+from civicgrid.embedded.process import free_port, spawn
 from civicgrid.embedded.stack import Endpoints
 
 
@@ -33,15 +33,10 @@ class WorkerProcess:
             "CIVICGRID_DATA_DIR": str(self.data_dir.resolve()),
             **self.extra_env,
         }
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "civicgrid", "run"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        # the worker dies with whoever started it, like the embedded services
+        self.process = spawn(
+            [sys.executable, "-m", "civicgrid", "run"], log_path=self.log_path, env=env
+        )
         return self
 
     def health(self, path: str = "/health/ready") -> int | None:
