@@ -131,6 +131,13 @@ async def summary(database_url: str) -> dict[str, object]:
             "dead_letters": dict(
                 await fetch("SELECT kind, count(*) FROM dead_letters GROUP BY 1 ORDER BY 1")
             ),
+            # A case dispatched again (escalated, re-dispatched) while the simulated actors
+            # still answer its earlier dispatch gets steps the state machine refuses as stale.
+            "stale_steps": await connection.fetchval(
+                """SELECT count(*) FROM dead_letters d JOIN events e USING (event_id)
+                   WHERE d.kind = 'rejected_transition' AND (SELECT count(*) FROM dispatches x
+                         WHERE x.case_id = e.payload->'event'->>'case_id') > 1"""
+            ),
             "cases_by_level": dict(
                 await fetch("SELECT level, count(*) FROM cases GROUP BY 1 ORDER BY 1")
             ),
@@ -178,6 +185,8 @@ def print_summary(run: DemoRun, facts: dict[str, object], seconds: float, ok: bo
         f"  processed        {facts['events']:,} events {facts['events_by_kind']}",
         f"  duplicates       {facts['duplicates']:,} re-deliveries skipped",
         f"  dead letters     {facts['dead_letters']}",
+        f"  stale steps      {facts['stale_steps']} rejected_transition: answers to an earlier "
+        "dispatch of a case dispatched again (refused by design)",
         f"  cases by level   {facts['cases_by_level']}",
         f"  cases by state   {facts['cases_by_state']}",
         f"  dispatches       {facts['dispatches']}",

@@ -56,7 +56,9 @@ class DepartmentModel:
         # the community checks it (a worker does not check their own work).
         handler = (f"D-{lead}", "department") if lead else worker
         checker = worker if lead else (f"OP-{grid_id.rsplit('-', 1)[0]}", "operator")
-        if rng.random() < RETURN_SHARE:
+        # Only a department sends a case back as a wrong dispatch (SPEC §4): the grid's own
+        # worker owns a small matter and has no one to return it to.
+        if lead is not None and rng.random() < RETURN_SHARE:
             steps.add(window * rng.uniform(0.02, 0.1), handler, "return")
             return steps.updates
         steps.add(window * rng.uniform(0.02, 0.1), handler, "accept")
@@ -67,8 +69,9 @@ class DepartmentModel:
             handled_at = max(steps.at + 60.0, window * rng.uniform(0.3, 0.85))
         steps.add(handled_at - steps.at, handler, "handle")
         if rng.random() < CHECK_FAIL_SHARE:
+            # Rework puts the case back IN_PROGRESS (civicgrid/domain/lifecycle.py): the
+            # handler redoes the work without starting it anew.
             steps.add(window * rng.uniform(0.02, 0.1), checker, "check_fail")
-            steps.add(window * rng.uniform(0.02, 0.1), handler, "start")
             steps.add(window * rng.uniform(0.1, 0.3), handler, "handle")
         steps.add(window * rng.uniform(0.02, 0.1), checker, "check_pass")
         return steps.updates

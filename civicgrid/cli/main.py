@@ -2,11 +2,13 @@
 
 import click
 
+from civicgrid.cli.cases import case_group, cases_command
 from civicgrid.cli.city import city_group, simulate_command
 from civicgrid.cli.classify import classify_command
 from civicgrid.cli.demo import demo_command
 from civicgrid.cli.schemas_cmd import schemas_group
 from civicgrid.cli.service import migrate_command, run_command, topics_group
+from civicgrid.cli.sla import sla_group
 
 
 @click.group()
@@ -24,5 +26,8 @@ for command in (
     classify_command,
     city_group,
     simulate_command,
+    case_group,
+    cases_command,
+    sla_group,
 ):
     cli.add_command(command)

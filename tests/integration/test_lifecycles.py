@@ -1,0 +1,335 @@
+"""Whole case lifecycles (SPEC §4, §5) through the real broker, PostgreSQL and one worker.
+
+One worker serves the module; every test works in a grid of its own, so a tick sent to one
+grid cannot move another test's cases. The worker's own SLA timer is pushed out of the
+tests' reach: the tests are the clock, through tick envelopes with a `now` they choose.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from civicgrid.city.generate import generate_city
+from civicgrid.city.publish import publish_city
+from civicgrid.cli.common import prepare
+from civicgrid.cli.main import cli
+from civicgrid.embedded.broker import EmbeddedBroker
+from civicgrid.embedded.stack import Endpoints
+from civicgrid.workerproc import WorkerProcess
+from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, Driver, read_all
+from tests.support.database import fetch
+from tests.support.replay import recompute
+from topics import catalogue as topics
+
+
+@dataclass
+class Grid:
+    grid_id: str
+    street_lights: list[str]
+    manhole_covers: list[str]
+
+
+@dataclass
+class Stack:
+    endpoints: Endpoints
+    driver: Driver
+    grids: Iterator[Grid]
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("lifecycles")
+    name = f"civicgrid_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
+    server = EmbeddedBroker(base / "broker")
+    server.start()
+    worker: WorkerProcess | None = None
+    try:
+        url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+        endpoints = Endpoints(server.bootstrap, url, embedded_kafka=True, embedded_postgres=False)
+        asyncio.run(prepare(endpoints, partitions=4))
+        city = generate_city("demo", 7)
+        asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
+        worker = WorkerProcess(
+            endpoints,
+            base / "worker",
+            base / "worker.log",
+            {
+                "CIVICGRID_PSEUDONYM_KEY": "test-key-0123456789abcdef",
+                "CIVICGRID_SLA_CHECK_SECONDS": "86400",
+            },
+        ).start()
+        worker.wait_ready()
+        yield Stack(endpoints, Driver(endpoints.kafka_bootstrap, url), _grids(city))
+    finally:
+        if worker is not None:
+            worker.stop()
+        server.stop()
+        asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _grids(city: Any) -> Iterator[Grid]:
+    for grid in city.grids:
+        codes = list(city.iter_codes([grid.grid_id]))
+        yield Grid(
+            grid.grid_id,
+            [c.code for c in codes if c.kind == "street_light"],
+            [c.code for c in codes if c.kind == "manhole_cover"],
+        )
+
+
+def snapshots(stack: Stack, case_id: str) -> list[tuple[int, str]]:
+    found = asyncio.run(read_all(stack.endpoints.kafka_bootstrap, topics.CASES.name))
+    return [(s["version"], s["state"]) for s in found if s["case_id"] == case_id]
+
+
+def dispatches(stack: Stack, topic: str, case_id: str) -> list[dict[str, Any]]:
+    found = asyncio.run(read_all(stack.endpoints.kafka_bootstrap, topic))
+    return [d for d in found if d["case_id"] == case_id]
+
+
+def test_small_matter_self_handled(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> str:
+        case_id, _ = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        await driver.update(case_id, "self_handle", "grid_worker", "当场修复")
+        await driver.update(case_id, "check_pass", "operator")
+        return case_id
+
+    case_id = asyncio.run(run())
+    case = asyncio.run(driver.case(case_id))
+    assert (case["state"], case["level"], case["version"], case["is_open"]) == (
+        "CLOSED",
+        "grid",
+        5,
+        False,
+    )
+    assert snapshots(stack, case_id) == [
+        (1, "REPORTED"),
+        (2, "REGISTERED"),
+        (3, "DISPATCHED"),
+        (4, "SELF_HANDLED"),
+        (5, "CLOSED"),
+    ]
+    (task,) = dispatches(stack, topics.DISPATCH_GRID.name, case_id)
+    assert task["grid_id"] == grid.grid_id
+
+
+def test_dispatched_handled_checked_closed(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> str:
+        case_id, _ = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        for action in ("accept", "start", "handle"):
+            await driver.update(case_id, action, "department")
+        await driver.update(case_id, "check_pass", "grid_worker")
+        return case_id
+
+    case_id = asyncio.run(run())
+    assert asyncio.run(driver.states(case_id)) == [
+        "REPORTED", "REGISTERED", "DISPATCHED", "ACCEPTED", "IN_PROGRESS", "HANDLED",
+        "CHECKING", "CLOSED",
+    ]  # fmt: skip
+    assert [v for v, _ in snapshots(stack, case_id)] == list(range(1, 9))
+
+
+def test_rework_then_closed(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> str:
+        case_id, _ = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        for action in ("accept", "start", "handle"):
+            await driver.update(case_id, action, "department")
+        await driver.update(case_id, "check_fail", "grid_worker", "现场未整改到位")
+        await driver.update(case_id, "handle", "department")
+        await driver.update(case_id, "check_pass", "grid_worker")
+        return case_id
+
+    case_id = asyncio.run(run())
+    states = asyncio.run(driver.states(case_id))
+    assert states[6:] == ["CHECKING", "IN_PROGRESS", "HANDLED", "CHECKING", "CLOSED"]
+    case = asyncio.run(driver.case(case_id))
+    assert (case["state"], case["level"]) == ("CLOSED", "grid")
+    assert case["data"]["rework_count"] == 1
+
+
+def test_return_redispatch_then_second_return_escalates(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> str:
+        case_id, _ = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        await driver.update(case_id, "return", "department", "非本单位职责")
+        await driver.update(case_id, "accept", "department")
+        await driver.update(case_id, "return", "department", "地址不在辖区")
+        return case_id
+
+    case_id = asyncio.run(run())
+    assert asyncio.run(driver.states(case_id))[3:] == [
+        "RETURNED", "DISPATCHED", "ACCEPTED", "RETURNED", "ESCALATED",
+    ]  # fmt: skip
+    case = asyncio.run(driver.case(case_id))
+    assert (case["level"], case["data"]["return_count"]) == ("street", 2)
+    assert len(dispatches(stack, topics.DISPATCH_GRID.name, case_id)) == 2  # first + re-dispatch
+    (network,) = dispatches(stack, topics.DISPATCH_NETWORK.name, case_id)
+    assert (network["reason"], network["level"]) == ("returned 2 times", "street")
+
+
+def test_p1_goes_straight_to_the_network(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> str:
+        case_id, _ = await driver.report(grid.manhole_covers[0], COVER_MISSING)
+        for action in ("accept", "start", "handle"):
+            await driver.update(case_id, action, "department")
+        await driver.update(case_id, "check_pass", "grid_worker")
+        return case_id
+
+    case_id = asyncio.run(run())
+    case = asyncio.run(driver.case(case_id))
+    assert (case["state"], case["level"], case["severity"]) == ("CLOSED", "street", "P1")
+    (network,) = dispatches(stack, topics.DISPATCH_NETWORK.name, case_id)
+    assert network["lead_department"] == "drainage"
+    assert dispatches(stack, topics.DISPATCH_GRID.name, case_id) == []
+
+
+def test_overdue_escalates_two_rungs_and_timers_fire_once(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> tuple[str, list[str]]:
+        case_id, report = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        await driver.update(case_id, "accept", "department")
+        fired: list[str] = []
+        for _ in range(3):  # warning, breach (-> community), breach (-> street)
+            case = await driver.case(case_id)
+            due = case["next_timer_at"] if not fired else case["deadline"]
+            await driver.tick(grid.grid_id, due, report)
+            await driver.tick(grid.grid_id, due, report)  # the same tick twice fires once
+            fired.append((await driver.case(case_id))["level"])
+        return case_id, fired
+
+    case_id, levels = asyncio.run(run())
+    assert levels == ["grid", "community", "street"]
+    case = asyncio.run(driver.case(case_id))
+    assert (case["state"], case["level"]) == ("ESCALATED", "street")
+    assert case["data"]["escalation_reasons"] == [
+        "SLA breach at the grid rung",
+        "SLA breach at the community rung",
+    ]
+    url = stack.endpoints.database_url
+    kinds = [r[0] for r in asyncio.run(fetch(url, "SELECT kind FROM alerts ORDER BY created_at"))]
+    assert kinds == ["sla_warning", "sla_breach", "sla_breach"]
+    alerts = asyncio.run(read_all(stack.endpoints.kafka_bootstrap, topics.ALERTS.name))
+    assert [a["kind"] for a in alerts if a["grid_id"] == grid.grid_id] == kinds
+    network = dispatches(stack, topics.DISPATCH_NETWORK.name, case_id)
+    assert [n["level"] for n in network] == ["community", "street"]
+
+    late = (case["deadline"] + timedelta(minutes=1)).isoformat()
+    overdue = CliRunner().invoke(
+        cli,
+        ["cases", "--open", "--overdue", "--now", late, "--format", "json"],
+        env=_cli_env(stack),
+    )
+    assert overdue.exit_code == 0, overdue.output
+    assert case["case_code"] in [c["case_code"] for c in orjson.loads(overdue.output)]
+    on_time = CliRunner().invoke(
+        cli,
+        ["cases", "--open", "--overdue", "--now", case["deadline"].isoformat()],
+        env=_cli_env(stack),
+    )
+    assert on_time.exit_code == 0, on_time.output
+    assert case["case_code"] not in on_time.output
+
+
+def test_duplicates_join_then_repeat_point_escalates(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+    code = grid.street_lights[0]
+
+    async def run() -> list[str]:
+        return [
+            (await driver.report(code, STREET_LIGHT_OUT, reporter=f"R-{n}"))[0] for n in (1, 2, 3)
+        ]
+
+    first, second, third = asyncio.run(run())
+    assert first == second == third
+    case = asyncio.run(driver.case(first))
+    assert (case["data"]["duplicate_count"], len(case["data"]["event_ids"])) == (2, 3)
+    assert (case["state"], case["level"]) == ("ESCALATED", "street")
+    (network,) = dispatches(stack, topics.DISPATCH_NETWORK.name, first)
+    assert network["reason"] == "repeat point: 3 reports in 7 days"
+
+
+def test_invalid_updates_are_dead_lettered_and_change_nothing(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+
+    async def run() -> tuple[str, dict[str, Any], list[str]]:
+        case_id, _ = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        await driver.update(case_id, "accept", "department")
+        before = await driver.case(case_id)
+        refused = [
+            await driver.update(case_id, "close", "operator"),  # not checked: no closing
+            await driver.update(case_id, "accept", "department"),  # stale step
+            await driver.update(case_id, "start", "resident"),  # not the resident's step
+            await driver.update(f"{grid.grid_id}~999", "accept", "department"),  # unknown
+        ]
+        return case_id, before, refused
+
+    case_id, before, refused = asyncio.run(run())
+    after = asyncio.run(driver.case(case_id))
+    assert (after["version"], after["state"], after["data"]) == (
+        before["version"],
+        before["state"],
+        before["data"],
+    )
+    url = stack.endpoints.database_url
+    letters = asyncio.run(
+        fetch(
+            url,
+            "SELECT event_id::text, kind, message FROM dead_letters "
+            "WHERE event_id = ANY($1::uuid[])",
+            refused,
+        )
+    )
+    by_event = {row[0]: (row[1], row[2]) for row in letters}
+    assert [by_event[e][0] for e in refused] == [
+        "rejected_transition", "rejected_transition", "rejected_transition", "unknown_case",
+    ]  # fmt: skip
+    assert "close is not allowed in state ACCEPTED" in by_event[refused[0]][1]
+    on_topic = asyncio.run(read_all(stack.endpoints.kafka_bootstrap, topics.DEADLETTER.name))
+    assert {m["message"] for m in on_topic} >= {message for _, message in by_event.values()}
+
+    shown = CliRunner().invoke(cli, ["case", "show", after["case_code"]], env=_cli_env(stack))
+    assert shown.exit_code == 0, shown.output
+    assert "accept by department" in shown.output
+    assert "ACCEPTED" in shown.output
+
+
+def test_states_in_postgres_equal_the_replayed_history(stack: Stack) -> None:
+    """Runs last in the module: every case the lifecycles above left is recomputed from the
+    events (and the ticks the history records) through the pure case book."""
+    stored, replayed = asyncio.run(recompute(stack.endpoints.database_url))
+    assert len(stored) >= 8
+    assert replayed == stored
+
+
+def _cli_env(stack: Stack) -> dict[str, str]:
+    return {
+        "CIVICGRID_KAFKA_BROKER": stack.endpoints.kafka_bootstrap,
+        "CIVICGRID_DATABASE_URL": stack.endpoints.database_url,
+    }
