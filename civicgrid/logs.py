@@ -8,7 +8,6 @@ raw input (a validation error quoting the payload, a debug dump).
 """
 
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import orjson
+
+from civicgrid.domain.privacy import mask_text
 
 _correlation_id: ContextVar[str | None] = ContextVar("civicgrid_correlation_id", default=None)
 
@@ -28,20 +29,6 @@ _NOISY_LOGGERS = ("aiokafka", "faust", "mode")
 _RECORD_ATTRIBUTES = frozenset(
     logging.LogRecord("", logging.INFO, "", 0, "", None, None).__dict__
 ) | {"message", "asctime", "correlation_id"}
-
-# 18-digit resident ID card, last character a digit or X. Digit look-arounds (not \b or
-# \w, which treat Chinese characters as word characters) keep it out of longer numbers.
-_ID_CARD = re.compile(r"(?<![0-9])([1-9][0-9]{3})[0-9]{10}([0-9]{3}[0-9Xx])(?![0-9])")
-# Mainland mobile, optionally with the +86 / 0086 prefix and 3-4-4 separators.
-_MOBILE = re.compile(
-    r"(?<![0-9])((?:(?:\+|00)?86[ -]?)?1[3-9][0-9])([ -]?)[0-9]{4}([ -]?)([0-9]{4})(?![0-9])"
-)
-
-
-def mask_personal_numbers(text: str) -> str:
-    """Keep the first 4 and last 4 of an ID card and the first 3 and last 4 of a mobile."""
-    text = _ID_CARD.sub(r"\1**********\2", text)
-    return _MOBILE.sub(r"\1\2****\3\4", text)
 
 
 def current_correlation_id() -> str | None:
@@ -76,18 +63,18 @@ class MaskPersonalDataFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # Merge the arguments first: a number may arrive as a %s argument.
-        record.msg = mask_personal_numbers(record.getMessage())
+        record.msg = mask_text(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
             # Formatters reuse a cached exc_text, so masking it here covers every handler.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = mask_personal_numbers(record.exc_text)
+            record.exc_text = mask_text(record.exc_text)
         if record.stack_info:
-            record.stack_info = mask_personal_numbers(record.stack_info)
+            record.stack_info = mask_text(record.stack_info)
         for key, value in _extras(record).items():
             if isinstance(value, str):
-                setattr(record, key, mask_personal_numbers(value))
+                setattr(record, key, mask_text(value))
         return True
 
 

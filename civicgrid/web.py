@@ -1,11 +1,30 @@
 """HTTP endpoints of a worker: Prometheus metrics, liveness and readiness."""
 
+import asyncio
 from typing import Any
 
+import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from civicgrid import metrics
 from civicgrid.runtime import Runtime
+
+# The sink learns that Postgres is down only when it writes, so an idle worker would stay
+# ready through an outage; a trivial query this often keeps readiness truthful between
+# batches. The timeout bounds a probe against a server that accepts and never answers.
+SINK_PROBE_SECONDS = 2.0
+SINK_PROBE_TIMEOUT_SECONDS = 3.0
+# What a query raises when the server is down, restarting or unreachable.
+_UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def sink_reachable(pool: asyncpg.Pool) -> bool:
+    """Whether Postgres answers a query through the sink's pool (which reconnects)."""
+    try:
+        await asyncio.wait_for(pool.fetchval("SELECT 1"), SINK_PROBE_TIMEOUT_SECONDS)
+    except _UNREACHABLE:
+        return False
+    return True
 
 
 def readiness(app: Any, runtime: Runtime) -> dict[str, bool]:
@@ -21,6 +40,16 @@ def readiness(app: Any, runtime: Runtime) -> dict[str, bool]:
 
 
 def register(app: Any, runtime: Runtime) -> None:
+    @app.timer(interval=SINK_PROBE_SECONDS)
+    async def probe_sink() -> None:
+        if runtime.pool is None:  # not started yet: readiness says so already
+            return
+        # A failed write also sets sink_up to 0 (agents/grid_stage.py); a probe that
+        # succeeds sets it back as soon as Postgres answers, even before the stage's next
+        # retry, because from then on a write can succeed.
+        runtime.sink_up = await sink_reachable(runtime.pool)
+        metrics.SINK_UP.set(int(runtime.sink_up))
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         readiness(app, runtime)

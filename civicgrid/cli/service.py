@@ -1,12 +1,15 @@
 """`civicgrid run`, `migrate` and `topics`: the service and its one-shot set-up jobs."""
 
 import asyncio
+import logging
 
 import click
 
 from civicgrid import worker
 from civicgrid.cli.common import echo_err, settings_or_exit, stack
 from civicgrid.kafka_admin import topic_status
+
+log = logging.getLogger(__name__)
 
 
 @click.command("run")
@@ -15,15 +18,17 @@ def run_command() -> None:
     settings = settings_or_exit()
     try:
         with stack(settings) as endpoints:
+            # Logged, not echoed: with CIVICGRID_LOG_FORMAT=json every line a service
+            # writes must be one JSON object.
             kind = {True: "embedded", False: "configured"}
-            echo_err(f"broker   {endpoints.kafka_bootstrap} ({kind[endpoints.embedded_kafka]})")
+            log.info("broker %s (%s)", endpoints.kafka_bootstrap, kind[endpoints.embedded_kafka])
             database = _redacted(endpoints.database_url)
-            echo_err(f"database {database} ({kind[endpoints.embedded_postgres]})")
-            echo_err(f"metrics  http://{settings.web_host}:{settings.web_port}/metrics")
+            log.info("database %s (%s)", database, kind[endpoints.embedded_postgres])
+            log.info("metrics http://%s:%s/metrics", settings.web_host, settings.web_port)
             worker.run(settings, endpoints.kafka_bootstrap, endpoints.database_url)
     except KeyboardInterrupt:
         pass
-    echo_err("stopped")
+    log.info("stopped")
 
 
 @click.command("migrate")

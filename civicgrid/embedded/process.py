@@ -25,6 +25,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def ensure_port_free(port: int, service: str, host: str = "127.0.0.1") -> None:
     with socket.socket() as sock:
+        # As the servers bind: connections of a stopped server in TIME_WAIT do not keep a
+        # restart off its port, only a socket still listening does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
