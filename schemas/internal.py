@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.enums import DeadLetterKind
 from schemas.inbound import CaseUpdate, Patrol, Report, Scan
 
-EnvelopeKind = Literal["scan", "report", "patrol", "case_update", "dead_letter", "tick"]
+EnvelopeKind = Literal["scan", "report", "patrol", "case_update", "dead_letter", "tick", "cluster"]
 
 
 class Origin(BaseModel):
@@ -63,3 +63,6 @@ class GridEnvelope(BaseModel):
     enrichment: Enrichment | None = None
     dead_letter: DeadLetterBody | None = None
     now: datetime | None = None  # ticks: the clock the deadlines are checked against
+    # clusters (from the leader's early warning): every grid of the cluster, and its category
+    grid_ids: tuple[str, ...] = ()
+    category: str | None = None

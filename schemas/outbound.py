@@ -76,6 +76,9 @@ class Alert(OutboundModel):
 
     kind: AlertKind
     grid_id: str
+    grid_ids: tuple[str, ...] = Field(
+        default=(), description="every grid the alert names, grid_id first (a cluster: all)"
+    )
     category: str | None
     observed: float
     expected: float

@@ -117,11 +117,24 @@ class EarlyWarning:
         for closed in self.counter.close_until(watermark):
             by_window[closed.window_start].append(closed)
         for windows in by_window.values():
-            over, elevated = self._score_window(windows)
-            alerts.extend(a for a in over if (a.grid_id, a.category) not in self._active)
-            self._active = {(a.grid_id, a.category) for a in over}
-            if neighbours is not None:
-                alerts.extend(self._new_clusters(over, elevated, neighbours))
+            alerts.extend(self.score_window(windows, neighbours))
+        return alerts
+
+    def score_window(
+        self,
+        windows: Sequence[ClosedWindow],
+        neighbours: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Alert]:
+        """Score one closed window (every known series' count in it) and learn from it.
+
+        For a caller that counts elsewhere (the stream keeps its counts in Postgres);
+        windows must come oldest first, each once.
+        """
+        over, elevated = self._score_window(windows)
+        alerts: list[Alert] = [a for a in over if (a.grid_id, a.category) not in self._active]
+        self._active = {(a.grid_id, a.category) for a in over}
+        if neighbours is not None:
+            alerts.extend(self._new_clusters(over, elevated, neighbours))
         return alerts
 
     def _anomaly(self, w: ClosedWindow, baseline: SeriesBaseline, z: float) -> RateAnomaly:

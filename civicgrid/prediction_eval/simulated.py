@@ -1,0 +1,179 @@
+"""The stream's own early warning, offline, over a simulated month of the city simulator.
+
+Events from ``CitySimulator`` (with anomalies from ``plan_anomalies``) go through the
+intake's pure ``route`` and the grid stage's pure ``GridWork.plan`` (classifier, case book,
+series counts, repeat points), and each closed day through ``scoring.score_window`` with its
+state round-tripped as Postgres holds it: the code the workers run, minus broker and database.
+
+``plan_anomalies`` puts its anomalies in a window 20 % of the run long; over a month that
+is six days, no longer a burst. So each anomaly round is planned as a 5-day run of its own,
+giving one-day anomalies, a round every 3 days after the history.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from civicgrid.city.anomalies import ANOMALY_KINDS, Anomaly, plan_anomalies
+from civicgrid.city.mix import EVENTS_PER_OCCASION, OCCASION_WEIGHTS
+from civicgrid.city.model import City
+from civicgrid.city.publish import city_records
+from civicgrid.city.simulate import CitySimulator
+from civicgrid.domain import scoring
+from civicgrid.domain.alerts import Alert as EarlyAlert
+from civicgrid.domain.alerts import RepeatPointAlert
+from civicgrid.domain.casebook import CaseBook
+from civicgrid.domain.cityview import CityView
+from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.gridwork import GridWork
+from civicgrid.domain.privacy import KeyedHasher
+from civicgrid.domain.routing import RawRecord, route
+from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.domain.windows import Series
+from civicgrid.prediction_eval.synth import REPORTS_PER_GRID_DAY, Injected
+from schemas.inbound import GridRecord, RegistryRecord
+
+ACCELERATION = 3600.0  # one simulated hour per real second
+ROUND_DAYS = 3
+_DAY = timedelta(days=1)
+
+
+def events_per_second(city: City) -> float:
+    """The simulator rate (real seconds) giving REPORTS_PER_GRID_DAY background reports."""
+    report_share = OCCASION_WEIGHTS[0] + OCCASION_WEIGHTS[1]
+    per_day = REPORTS_PER_GRID_DAY * len(city.grids) / report_share * EVENTS_PER_OCCASION
+    return per_day / 86400 * ACCELERATION
+
+
+def _view(city: City) -> CityView:
+    view = CityView()
+    for topic, key, value in city_records(city):
+        if topic.startswith("civic.grids"):
+            view.apply_grid(key, GridRecord.model_validate_json(orjson.dumps(value)))
+        else:
+            view.apply_code(key, RegistryRecord.model_validate_json(orjson.dumps(value)))
+    return view
+
+
+def _anomalies(
+    city: City, seed: int, start: datetime, history_days: int, days: int
+) -> list[Anomaly]:
+    rate = events_per_second(city)
+    round_s = 5 * 86400 / ACCELERATION
+    planned: list[Anomaly] = []
+    # plan_anomalies puts the anomaly 2 days (40 %) into its 5-day run
+    for n, offset in enumerate(range(history_days - 2, history_days + days - 4, ROUND_DAYS)):
+        round_start = start + offset * _DAY
+        planned += plan_anomalies(
+            city,
+            ANOMALY_KINDS,
+            seed * 1000 + n,
+            round_start,
+            rate=rate,
+            duration_s=round_s,
+            acceleration=ACCELERATION,
+        )
+    return planned
+
+
+@dataclass
+class SimulatedRun:
+    alerts: list[tuple[datetime, EarlyAlert]]
+    truth: list[Injected]
+    reports: int
+    daily_counts: dict[datetime, dict[Series, int]]
+
+
+def run(
+    city: City, seed: int, start: datetime, history_days: int, days: int, with_anomalies: bool
+) -> SimulatedRun:
+    anomalies = _anomalies(city, seed, start, history_days, days) if with_anomalies else []
+    simulator = CitySimulator(city, seed, start, ACCELERATION, anomalies)
+    view, hasher = _view(city), KeyedHasher(b"prediction-eval-key-0123456789ab")
+    taxonomy = Taxonomy.default()
+    work, book = GridWork(Classifier.default(taxonomy), taxonomy), CaseBook()
+    seen: set[str] = set()
+    counts: dict[datetime, dict[Series, int]] = defaultdict(dict)
+    alerts: list[tuple[datetime, EarlyAlert]] = []
+    by_code: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    reports = 0
+    duration_s = (history_days + days) * 86400 / ACCELERATION
+    for offset, event in enumerate(simulator.events(events_per_second(city), duration_s)):
+        if event.topic != "civic.reports.v1":
+            continue  # only reports are classified and counted
+        reports += 1
+        record = RawRecord(
+            event.topic,
+            0,
+            offset,
+            None,
+            None if event.key is None else event.key.encode(),
+            orjson.dumps(event.value),
+            (),
+        )
+        envelope = route(record, view, hasher)
+        if envelope.report is None:
+            continue
+        at = envelope.report.occurred_at
+        if envelope.report.code is not None:
+            by_code[envelope.report.code].append((at, str(envelope.report.event_id)))
+        plan = work.plan([envelope], seen, book)
+        seen.add(str(envelope.report.event_id))
+        for (grid, category, _, window_start), n in plan.series_counts.items():
+            series = counts[window_start]
+            series[(grid, category)] = series.get((grid, category), 0) + n
+        for row in plan.alerts:
+            if row[1] == "repeat_point":
+                alerts.append((at, _repeat(plan.cases[row[0].split(":", 1)[1]], row, at)))
+    alerts += _scored(counts, {g.grid_id: g.neighbours for g in city.grids})
+    truth = [_truth(a, by_code) for a in anomalies]
+    return SimulatedRun(alerts, truth, reports, dict(counts))
+
+
+def _repeat(case: Any, row: tuple[Any, ...], at: datetime) -> RepeatPointAlert:
+    """The stream's repeat alert in the form the scorer matches on (its reports' ids)."""
+    return RepeatPointAlert(
+        grid_ids=tuple(row[2]),
+        category=row[3],
+        observed=row[4],
+        expected=row[5],
+        score=row[6],
+        window_start=row[7],
+        window_end=at,
+        code=case.code,
+        rule="code" if case.code else "location",
+        event_ids=case.event_ids,
+    )
+
+
+def _scored(
+    counts: dict[datetime, dict[Series, int]], neighbours: dict[str, tuple[str, ...]]
+) -> Iterator[tuple[datetime, EarlyAlert]]:
+    """Every day window, oldest first, as the leader scores them; emitted at end + grace."""
+    baselines: dict[Series, Any] = {}
+    memory = scoring.first_memory()
+    day, last = min(counts), max(counts)
+    while day < last:  # the last day is still open when the simulation stops
+        result = scoring.score_window(day, counts.get(day, {}), baselines, memory, neighbours)
+        baselines = {k: orjson.loads(orjson.dumps(s)) for k, s in result.baselines.items()}
+        memory = orjson.loads(orjson.dumps(result.memory))
+        for alert in result.alerts:
+            yield alert.window_end + scoring.GRACE, alert
+        day += scoring.WINDOW
+
+
+def _truth(anomaly: Anomaly, by_code: dict[str, list[tuple[datetime, str]]]) -> Injected:
+    if anomaly.code is None:
+        return Injected(
+            anomaly.kind, anomaly.grid_ids, anomaly.category, anomaly.start, anomaly.end, ()
+        )
+    # the injected reports of the code (a background report of it in the window counts too)
+    hits = sorted(x for x in by_code[anomaly.code] if anomaly.start <= x[0] <= anomaly.end)
+    onset = hits[2][0] if len(hits) >= 3 else anomaly.start
+    ids = tuple(str(uuid.UUID(event_id)) for _, event_id in hits)
+    return Injected(anomaly.kind, anomaly.grid_ids, anomaly.category, onset, anomaly.end, ids)

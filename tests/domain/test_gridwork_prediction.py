@@ -1,0 +1,91 @@
+"""The grid stage's share of early warning: counting reports, repeat points, cluster linkage."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from civicgrid.domain.casebook import CaseBook
+from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.gridwork import BatchPlan, GridWork
+from civicgrid.domain.taxonomy import Taxonomy
+from schemas.enums import Channel, Role
+from schemas.inbound import Report
+from schemas.internal import GridEnvelope, Origin
+from topics import catalogue as topics
+
+T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)  # 09:00 local
+LAMP = "路灯晚上不亮了"
+
+
+@pytest.fixture(scope="module")
+def work() -> GridWork:
+    taxonomy = Taxonomy.default()
+    return GridWork(Classifier.default(taxonomy), taxonomy)
+
+
+def _report(offset: int, at: datetime, grid: str = "g1", code: str = "C-LAMP-1") -> GridEnvelope:
+    report = Report(
+        event_id=uuid.uuid4(),
+        occurred_at=at,
+        schema_version=1,
+        channel=Channel.SCAN,
+        code=code,
+        description=LAMP,
+        reporter_id=f"h{offset}",
+        reporter_role=Role.RESIDENT,
+    )
+    origin = Origin(topic=topics.REPORTS.name, partition=0, offset=offset)
+    return GridEnvelope(kind="report", grid_id=grid, origin=origin, report=report)
+
+
+def _alerts(plan: BatchPlan) -> list[dict[str, object]]:
+    return [orjson.loads(m.value) for m in plan.messages if m.topic == topics.ALERTS.name]
+
+
+def test_each_new_report_counts_once_in_its_local_day(work: GridWork) -> None:
+    first = _report(1, T0)
+    envelopes = [first, first, _report(2, T0 + timedelta(hours=16), code="C-LAMP-2")]
+    plan = work.plan(envelopes, set(), CaseBook())
+    local_day = datetime(2026, 3, 1, 16, tzinfo=UTC)
+    category = plan.classifications[0].category
+    assert dict(plan.series_counts) == {
+        ("g1", category, 86400, local_day): 1,  # the redelivered copy is not counted
+        ("g1", category, 86400, local_day + timedelta(days=1)): 1,
+    }
+
+
+def test_the_third_report_of_a_code_in_seven_days_alerts_once(work: GridWork) -> None:
+    book = CaseBook()
+    days = [T0, T0 + timedelta(days=2), T0 + timedelta(days=4), T0 + timedelta(days=5)]
+    plans = [work.plan([_report(i, at)], set(), book) for i, at in enumerate(days)]
+    assert [len(_alerts(p)) for p in plans] == [0, 0, 1, 0]
+    (alert,) = _alerts(plans[2])
+    assert alert["kind"] == "repeat_point"
+    assert (alert["observed"], alert["expected"], alert["grid_ids"]) == (3.0, 3.0, ["g1"])
+    assert plans[2].alerts[0][0] == "repeat_point:g1~1"
+
+
+def test_a_cluster_envelope_lifts_the_grids_matching_cases_onto_the_network(
+    work: GridWork,
+) -> None:
+    book = CaseBook()
+    opened = work.plan([_report(1, T0), _report(2, T0, "g2", "C-LAMP-2")], set(), book)
+    category = opened.classifications[0].category
+    assert {row[2] for row in opened.dispatches} == {"grid"}
+    cluster = [
+        GridEnvelope(
+            kind="cluster",
+            grid_id=grid,
+            grid_ids=("g1", "g2", "g3"),
+            category=category,
+            now=T0 + timedelta(days=1),
+        )
+        for grid in ("g1", "g2")
+    ]
+    plan = work.plan(cluster, set(), book)
+    network = [row for row in plan.dispatches if row[2] == "network"]
+    assert sorted(row[0] for row in network) == ["g1~1", "g2~1"]
+    assert all("cluster alert" in row[3] and "g1, g2, g3" in row[3] for row in network)
+    assert work.plan(cluster, set(), book).dispatches == []  # a repeated envelope: no-op
