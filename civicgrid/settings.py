@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     sla_check_seconds: float = Field(
         default=30.0, gt=0, description="how often deadlines are checked"
     )
+    prediction_check_seconds: float = Field(
+        default=60.0, gt=0, description="how often closed event-time windows are scored"
+    )
+    assess_seconds: float = Field(
+        default=60.0, gt=0, description="how often the leader recomputes today's assessment"
+    )
 
     @field_validator("kafka_broker")
     @classmethod

@@ -5,7 +5,8 @@ from typing import Any
 
 import faust
 
-from agents import grid_stage, intake, timers
+from agents import grid_stage, intake, lag, prediction, timers
+from agents import assessment as assessment_agent
 from civicgrid import __version__, metrics, web
 from civicgrid.app import create_app
 from civicgrid.runtime import Runtime
@@ -20,6 +21,9 @@ def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, R
     intake.register(app, runtime)
     grid_stage.register(app, runtime)
     timers.register(app, runtime)
+    prediction.register(app, runtime)
+    assessment_agent.register(app, runtime)
+    lag.register(app, runtime)
     web.register(app, runtime)
 
     @app.task
@@ -51,6 +55,9 @@ def run(settings: Settings, bootstrap: str, database_url: str) -> None:
         redirect_stdouts=False,
         quiet=True,
     )
+    # Faust's progress spinner writes cursor escapes to stdout even when it is not a
+    # terminal, which would break the one-JSON-object-per-line log of a service.
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:

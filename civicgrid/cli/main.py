@@ -2,6 +2,7 @@
 
 import click
 
+from civicgrid.cli.assess import assess_group
 from civicgrid.cli.cases import case_group, cases_command
 from civicgrid.cli.city import city_group, simulate_command
 from civicgrid.cli.classify import classify_command
@@ -29,5 +30,6 @@ for command in (
     case_group,
     cases_command,
     sla_group,
+    assess_group,
 ):
     cli.add_command(command)

@@ -142,6 +142,14 @@ async def write_plan(
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         plan.audits,
     )
+    # Counted in the events' transaction: a replayed batch finds its events seen and adds 0.
+    written["series_counts"] = await _insert(
+        connection,
+        "INSERT INTO series_counts (grid_id, category, window_seconds, window_start, count) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (window_seconds, window_start, grid_id, "
+        "category) DO UPDATE SET count = series_counts.count + excluded.count",
+        [(*key, n) for key, n in sorted(plan.series_counts.items())],
+    )
     await _insert(
         connection,
         "INSERT INTO grid_sequences (grid_id, seq) VALUES ($1, $2) "

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
     Case,
     CaseChanged,
@@ -24,8 +25,9 @@ from civicgrid.domain.case import (
 )
 from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.classifier import Classification, Classifier
+from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import DeadLetterKind
+from schemas.enums import AlertKind, DeadLetterKind
 from schemas.inbound import InboundEvent
 from schemas.internal import GridEnvelope, Origin
 from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
@@ -54,6 +56,8 @@ class BatchPlan:
     messages: list[Message] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     classifications: list[Classification] = field(default_factory=list)
+    # reports per grid x category x event-time window, added to series_counts (SPEC §7)
+    series_counts: Counter[CountKey] = field(default_factory=Counter)
 
 
 def event_of(envelope: GridEnvelope) -> InboundEvent | None:
@@ -91,6 +95,11 @@ class GridWork:
         for envelope in envelopes:
             if envelope.kind == "dead_letter":
                 self._dead_letter_from_intake(plan, envelope)
+            elif envelope.kind == "cluster":
+                assert envelope.now is not None
+                assert envelope.category is not None
+                effects = book.cluster_alert(envelope.grid_ids, envelope.category, envelope.now)
+                self._apply(plan, effects, None, envelope)
             elif envelope.kind == "tick":
                 assert envelope.now is not None
                 self._apply(plan, book.tick(envelope.now), None, envelope)
@@ -115,6 +124,8 @@ class GridWork:
         effects: list[Effect] = []
         if classification is not None:
             plan.classifications.append(classification)
+            key = count_key(envelope.grid_id, classification.category, event.occurred_at)
+            plan.series_counts[key] += 1
             effects = book.report(self._facts(envelope, classification), event.occurred_at)
         elif envelope.case_update is not None:
             update = envelope.case_update
@@ -137,6 +148,7 @@ class GridWork:
                     "grid worker scanned a code outside the grids assigned to them",
                 )
             )
+            plan.counts["unauthorised_scan"] += 1
         case_id = self._apply(plan, effects, event_id, envelope)
         enrichment = envelope.enrichment
         plan.events.append(
@@ -164,6 +176,8 @@ class GridWork:
             )
         )
         plan.counts[f"processed:{origin.topic}"] += 1
+        if enrichment is not None and enrichment.unknown_code:
+            plan.counts[f"unknown_code:{origin.topic}"] += 1
 
     def _facts(self, envelope: GridEnvelope, classification: Classification) -> ReportFacts:
         report = envelope.report
@@ -213,6 +227,9 @@ class GridWork:
                     )
                     plan.messages.append(_message(topics.CASES.name, case.case_id, snapshot))
                     plan.counts[f"state:{case.state.value}"] += 1
+                    repeat = _repeat_alert(case) if reason == _JOINED else None
+                    if repeat is not None:
+                        add_alert(plan, f"repeat_point:{case.case_id}", repeat)
                 case DispatchGrid(case=case):
                     task = GridDispatch(
                         case_id=case.case_id,
@@ -255,9 +272,7 @@ class GridWork:
                         window=Window(start=case.sla_started_at, end=case.deadline),
                     )
                     alert_id = f"{kind.value}:{case.case_id}:{case.level.value}:{case.version}"
-                    plan.alerts.append(_alert_row(alert_id, [case.grid_id], alert))
-                    plan.messages.append(_message(topics.ALERTS.name, case.grid_id, alert))
-                    plan.counts[f"alert:{kind.value}"] += 1
+                    add_alert(plan, alert_id, alert)
                 case Rejected(reason=reason, kind=kind):
                     self._dead_letter(plan, envelope, kind, reason)
         return joined
@@ -279,6 +294,40 @@ class GridWork:
         value = None if body.value is None else base64.b64decode(body.value)
         key = None if body.key is None else base64.b64decode(body.key).decode("utf-8", "replace")
         _add_dead_letter(plan, envelope.origin, body.kind, body.message, value, key, None)
+
+
+_JOINED = "duplicate report joined"  # CaseBook's reason for a report joining a case
+
+
+def add_alert(plan: BatchPlan, alert_id: str, alert: Alert) -> None:
+    """A row in ``alerts`` (idempotent on the deterministic id) and a message on the topic."""
+    plan.alerts.append(_alert_row(alert_id, list(alert.grid_ids or (alert.grid_id,)), alert))
+    plan.messages.append(_message(topics.ALERTS.name, alert.grid_id, alert))
+    plan.counts[f"alert:{alert.kind.value}"] += 1
+
+
+def _repeat_alert(case: Case) -> Alert | None:
+    """SPEC §7 repeat point, alerted when a joined report makes it one.
+
+    The case book joins a report to an open case of its grid with the same code, or the same
+    category within 250 m: its reports are exactly the rule's. Alerting at the crossing (not
+    on the network escalation, which a P1 case never has) alerts every point, once.
+    """
+    latest = case.report_times[-1]
+    start = latest - rules.REPEAT_WINDOW
+    observed = sum(1 for moment in case.report_times if start <= moment <= latest)
+    if observed != rules.REPEAT_THRESHOLD:
+        return None
+    return Alert(
+        kind=AlertKind.REPEAT_POINT,
+        grid_id=case.grid_id,
+        grid_ids=(case.grid_id,),
+        category=case.category,
+        observed=float(observed),
+        expected=float(rules.REPEAT_THRESHOLD),
+        score=observed / rules.REPEAT_THRESHOLD,
+        window=Window(start=start, end=latest),
+    )
 
 
 def _add_dead_letter(
