@@ -16,6 +16,11 @@ DUPLICATES = Counter(
 UNKNOWN_CODES = Counter(
     "civicgrid_unknown_codes", "Events whose code is not in the registry", ["topic"]
 )
+REGISTRY_RECORDS = Counter(
+    "civicgrid_registry_records",
+    "Registry and grid records the worker's city view has taken in (applied or rejected)",
+    ["topic"],
+)
 UNAUTHORISED_SCANS = Counter(
     "civicgrid_unauthorised_scans", "Grid-worker scans of a code outside their grids"
 )

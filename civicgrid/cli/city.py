@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,8 @@ from civicgrid.city.generate import Scale, generate_city
 from civicgrid.city.model import City
 from civicgrid.city.publish import publish_city, run_simulation
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.cli.common import echo_err, settings_or_exit
+from civicgrid.kafka_admin import create_topics
 
 _TAIZHOU_TZ = timezone(timedelta(hours=8))
 _scale = click.option(
@@ -23,10 +26,21 @@ _seed = click.option("--seed", type=int, default=7, show_default=True)
 _bootstrap = click.option(
     "--bootstrap",
     envvar="CIVICGRID_KAFKA_BROKER",
-    required=True,
     metavar="HOST:PORT",
-    help="Kafka bootstrap server [env CIVICGRID_KAFKA_BROKER].",
+    help="Kafka bootstrap server [env CIVICGRID_KAFKA_BROKER]; required, see below.",
 )
+_NO_BROKER = (
+    "no broker: give --bootstrap HOST:PORT or set CIVICGRID_KAFKA_BROKER. This command does "
+    "not start an embedded broker: it keeps its records in memory and would stop, records "
+    "and all, when the command exits. Point it at the broker of a running `civicgrid run` "
+    "(it prints `broker HOST:PORT` at start) or at a configured Kafka."
+)
+
+
+def _broker(bootstrap: str | None) -> str:
+    if not bootstrap:
+        raise click.UsageError(_NO_BROKER)
+    return bootstrap
 
 
 @click.group("city")
@@ -40,7 +54,14 @@ def city_group() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Summary JSON.")
 def generate_command(scale: Scale, seed: int, out: Path | None) -> None:
     """Generate the city and print its counts (codes are counted, not built)."""
-    summary = city_summary(generate_city(scale, seed))
+    echo_err(f"generating the {scale} city (seed {seed})")
+    started = time.monotonic()
+    city = generate_city(scale, seed)
+    echo_err(
+        f"generated {len(city.grids):,} grids and {city.code_total:,} codes "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+    summary = city_summary(city)
     text = json.dumps(summary, ensure_ascii=False, indent=2)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
@@ -51,10 +72,22 @@ def generate_command(scale: Scale, seed: int, out: Path | None) -> None:
 @_scale
 @_seed
 @_bootstrap
-def load_command(scale: Scale, seed: int, bootstrap: str) -> None:
-    """Publish the grids to civic.grids.v1 and the codes to civic.registry.v1."""
+def load_command(scale: Scale, seed: int, bootstrap: str | None) -> None:
+    """Publish the grids to civic.grids.v1 and the codes to civic.registry.v1.
+
+    Needs a broker that outlives the command: --bootstrap or CIVICGRID_KAFKA_BROKER, e.g.
+    the embedded one a running `civicgrid run` prints, or Kafka. Missing topics are
+    created first (compacted, as `civicgrid run` would), and a progress bar is shown on
+    stderr. Workers already running pick the records up as they arrive.
+    """
+    bootstrap = _broker(bootstrap)
+    settings = settings_or_exit()
     city = generate_city(scale, seed)
+    started = time.monotonic()
+    # Publishing first would let the broker auto-create the state topics uncompacted.
+    asyncio.run(create_topics(bootstrap, settings.partitions))
     sent = asyncio.run(publish_city(bootstrap, city))
+    echo_err(f"loaded in {time.monotonic() - started:.1f} s")
     click.echo(f"published {sent:,} records ({len(city.grids):,} grids) to {bootstrap}")
 
 
@@ -80,7 +113,7 @@ def load_command(scale: Scale, seed: int, bootstrap: str) -> None:
 @click.option("--ground-truth", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--departments/--no-departments", default=True, show_default=True)
 def simulate_command(
-    bootstrap: str,
+    bootstrap: str | None,
     scale: Scale,
     seed: int,
     rate: float,
@@ -91,6 +124,7 @@ def simulate_command(
     departments: bool,
 ) -> None:
     """Residents, grid workers and departments acting in real time against Kafka."""
+    bootstrap = _broker(bootstrap)
     if rate <= 0 or duration <= 0 or acceleration <= 0:
         raise click.BadParameter("rate, duration and acceleration must be positive")
     kinds = _anomaly_kinds(anomalies)

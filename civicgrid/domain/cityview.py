@@ -1,7 +1,8 @@
 """What the pipeline knows of the city: registered codes and grids, applied from their topics.
 
-Held compactly in memory (a Taizhou-scale registry has about a million codes): one small
-tuple per code, grid ids and kinds interned so each string is stored once.
+Held compactly in memory: one small tuple per code, grid ids and kinds interned so each
+string is stored once. A Taizhou-scale registry (about a million codes) costs a worker
+~260 MB of RSS, ~270 bytes a code (measured by building it from `generate_city("taizhou")`).
 """
 
 import sys
@@ -55,7 +56,9 @@ class CityView:
             self.codes.pop(code, None)
             return
         owner = record.attributes.get("owner")
-        self.codes[sys.intern(code)] = CodeInfo(
+        # Codes are unique, so interning them would only add a million entries to the
+        # interpreter's table; the values repeat and are interned.
+        self.codes[code] = CodeInfo(
             sys.intern(record.element_type.value),
             sys.intern(record.kind),
             sys.intern(record.grid_id),
