@@ -99,6 +99,16 @@ def grid_codes(
             )
 
 
+_MAINTAINERS = {
+    "street_light": "lighting",
+    "fire_hydrant": "fire",
+    "gas_regulator": "gas",
+    "litter_bin": "sanitation",
+    "street_tree": "greening",
+    "traffic_sign": "traffic",
+}
+
+
 def _describe(
     kind: str,
     i: int,
@@ -122,12 +132,14 @@ def _describe(
     if kind == "pollution_source":
         owner = rng.choice(enterprises) if enterprises else None
         medium = rng.choice(("废水", "废气", "固废"))
-        return f"{road}{medium}排放口{i}", {"enterprise": owner, "medium": medium}
-    attributes: dict[str, Any] = {}
+        return f"{road}{medium}排放口{i}", {"enterprise": owner, "owner": owner, "medium": medium}
+    # city components are registered with the unit that maintains them (权属单位)
+    attributes: dict[str, Any] = {"owner": _MAINTAINERS[kind]} if kind in _MAINTAINERS else {}
     if kind == "street_tree":
         attributes["species"] = rng.choice(_SPECIES)
     elif kind == "traffic_sign":
         attributes["sign"] = rng.choice(_SIGNS)
     elif kind == "manhole_cover":
-        attributes["network"] = rng.choice(("污水", "雨水", "通信"))
+        network = rng.choice(("污水", "雨水", "通信"))
+        attributes |= {"network": network, "owner": "telecom" if network == "通信" else "drainage"}
     return f"{road}{_LABELS[kind]}{i:03d}", attributes
