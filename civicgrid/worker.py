@@ -5,8 +5,8 @@ from typing import Any
 
 import faust
 
-from agents import grid_stage, intake, lag, prediction, timers
 from agents import assessment as assessment_agent
+from agents import grid_stage, intake, lag, prediction, timers
 from civicgrid import __version__, metrics, web
 from civicgrid.app import create_app
 from civicgrid.runtime import Runtime

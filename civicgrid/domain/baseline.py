@@ -25,8 +25,9 @@ from typing import Any
 class BaselineConfig:
     """Tuning of every series baseline.
 
-    ``cluster_z`` is the lower bar a grid must clear to join a cluster around a
-    neighbour that clears ``z``: a spread-out anomaly lifts each grid less.
+    ``cluster_z`` is the bar a neighbourhood (a grid and some of its neighbours)
+    must clear with its summed count against its summed expectation: a
+    spread-out anomaly lifts each grid less than a burst lifts one.
     ``seasons`` is 1 (no seasonality), 24 (hour of day) or 7 (day of week); a
     season's own estimate is used once it has ``warmup`` updates, before that
     the all-season estimate stands in for it.
@@ -59,6 +60,12 @@ def _poisson_quantile(mean: float, tail: float) -> int:
         pmf *= mean / k
         cdf += pmf
     return k
+
+
+def count_threshold(expected: float, sigma: float, z: float) -> float:
+    """``expected + z * sigma``, never below the Poisson count with the tail of ``z``."""
+    tail = 0.5 * math.erfc(z / math.sqrt(2.0))
+    return max(expected + z * sigma, float(_poisson_quantile(expected, tail)))
 
 
 @dataclass(slots=True)
@@ -110,12 +117,14 @@ class SeriesBaseline:
         est = self._estimate(season)
         return max(math.sqrt(est.var), math.sqrt(self.expected(season)), self.config.min_sigma)
 
+    def variance(self, season: int = 0) -> float:
+        """The learnt variance alone, unfloored: a sum over grids floors it once, as a whole."""
+        return self._estimate(season).var
+
     def threshold(self, season: int = 0, z: float | None = None) -> float:
         """The count above which a window is anomalous at ``z`` (default: the config's)."""
         z = self.config.z if z is None else z
-        expected = self.expected(season)
-        tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-        return max(expected + z * self.sigma(season), float(_poisson_quantile(expected, tail)))
+        return count_threshold(self.expected(season), self.sigma(season), z)
 
     def score(self, count: float, season: int = 0) -> float:
         """Standardised excess of ``count`` over the expectation (a z-score)."""

@@ -27,7 +27,7 @@ from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.classifier import Classification, Classifier
 from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import AlertKind, DeadLetterKind
+from schemas.enums import AlertKind, DeadLetterKind, Role
 from schemas.inbound import InboundEvent
 from schemas.internal import GridEnvelope, Origin
 from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
@@ -87,6 +87,20 @@ class GridWork:
             report.description, category_hint=report.category_hint, element_kind=kind
         )
 
+    def _counted_category(self, envelope: GridEnvelope, classification: Classification) -> str:
+        """The series a report counts in: the category the resident picked in the app, when
+        they picked one, else the classifier's.
+
+        The classifier reads free text and confuses neighbouring categories (占道经营 and
+        店外经营 read alike); a resident's own pick names what they saw. A wave of one problem
+        then lands in one series instead of being split across lookalikes, which at city
+        densities is the difference between a burst and noise. The case still takes the
+        classifier's category: it routes work, and the hint is only advice there.
+        """
+        report = envelope.report
+        hint = report.category_hint if report is not None else None
+        return hint if hint is not None and hint in self.taxonomy else classification.category
+
     def plan(
         self, envelopes: Iterable[GridEnvelope], already_seen: set[str], book: CaseBook
     ) -> BatchPlan:
@@ -124,8 +138,8 @@ class GridWork:
         effects: list[Effect] = []
         if classification is not None:
             plan.classifications.append(classification)
-            key = count_key(envelope.grid_id, classification.category, event.occurred_at)
-            plan.series_counts[key] += 1
+            counted = self._counted_category(envelope, classification)
+            plan.series_counts[count_key(envelope.grid_id, counted, event.occurred_at)] += 1
             effects = book.report(self._facts(envelope, classification), event.occurred_at)
         elif envelope.case_update is not None:
             update = envelope.case_update
@@ -227,7 +241,7 @@ class GridWork:
                     )
                     plan.messages.append(_message(topics.CASES.name, case.case_id, snapshot))
                     plan.counts[f"state:{case.state.value}"] += 1
-                    repeat = _repeat_alert(case) if reason == _JOINED else None
+                    repeat = _repeat_alert(case, envelope) if reason == _JOINED else None
                     if repeat is not None:
                         add_alert(plan, f"repeat_point:{case.case_id}", repeat)
                 case DispatchGrid(case=case):
@@ -306,17 +320,33 @@ def add_alert(plan: BatchPlan, alert_id: str, alert: Alert) -> None:
     plan.counts[f"alert:{alert.kind.value}"] += 1
 
 
-def _repeat_alert(case: Case) -> Alert | None:
+def _repeat_alert(case: Case, envelope: GridEnvelope) -> Alert | None:
     """SPEC §7 repeat point, alerted when a joined report makes it one.
 
     The case book joins a report to an open case of its grid with the same code, or the same
-    category within 250 m: its reports are exactly the rule's. Alerting at the crossing (not
-    on the network escalation, which a P1 case never has) alerts every point, once.
+    category within 250 m: its reports are exactly the rule's. A point is a repeat point when
+    3 different people reported it: one resident reporting the same thing three times is one
+    complainant, and a grid worker's own patrol record is work, not a report of the public.
+    So the alert fires on the resident report that brings a third distinct reporter to a case
+    with 3 reports in the last 7 days. The case keeps its distinct reporters, not who sent
+    which report nor in what role: a reporter counts for the whole case (cases close within
+    days, so that is about its week), and a grid worker whose patrol report joined the case
+    earlier is one of the three; only the crossing report must be a resident's.
+    Alerting at the crossing (not on the network escalation, which a P1 case never has)
+    alerts every point once per case.
     """
+    report = envelope.report
+    if report is None or report.reporter_role is not Role.RESIDENT:
+        return None
+    # _join appends a reporter only when new: the last hash is this report's iff it was new
+    if case.reporter_hashes[-1] != report.reporter_id:
+        return None
+    if len(case.reporter_hashes) != rules.REPEAT_THRESHOLD:
+        return None
     latest = case.report_times[-1]
     start = latest - rules.REPEAT_WINDOW
     observed = sum(1 for moment in case.report_times if start <= moment <= latest)
-    if observed != rules.REPEAT_THRESHOLD:
+    if observed < rules.REPEAT_THRESHOLD:
         return None
     return Alert(
         kind=AlertKind.REPEAT_POINT,

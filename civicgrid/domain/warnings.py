@@ -3,17 +3,26 @@
 ``EarlyWarning`` is fed events, closes event-time windows, scores every known
 series against its ``SeriesBaseline`` and alerts once per anomaly episode: a
 series over threshold in consecutive windows is one episode, alerted in its
-first window. Neighbouring grids over threshold on the same category in the
-same window form one cluster alert, again once per episode.
+first window.
+
+Clusters are found by a scan statistic: around each grid with more reports than
+expected, the grid plus its neighbours that also have more, strongest first, is
+judged by its summed count against its summed expectation at ``cluster_z``. No
+single grid has to clear its own threshold. Overlapping neighbourhoods of one
+category form one cluster alert naming every member grid, once per episode; a
+member's own rate anomaly in that window is folded into the cluster (one matter
+for the network, not one per grid) and stays in its episode.
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from civicgrid.domain.alerts import Alert, ClusterAlert, RateAnomaly
-from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline
+from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline, count_threshold
 from civicgrid.domain.repeats import RepeatPoints
 from civicgrid.domain.windows import ClosedWindow, Series, WindowCounter
 
@@ -79,6 +88,44 @@ def cluster_of(
     return [_cluster(c) for c in _components(anomalies, neighbours) if len(c) > 1]
 
 
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """One grid's count of a category in the scored window, with its baseline's view."""
+
+    count: int
+    expected: float
+    variance: float
+    window_start: datetime
+    window_end: datetime
+
+
+def _merge(zones: Sequence[tuple[frozenset[str], float]]) -> list[tuple[frozenset[str], float]]:
+    """Union overlapping zones (one category, one window), keeping the best score."""
+    merged: list[tuple[frozenset[str], float]] = []
+    for grids, score in zones:
+        for other in [m for m in merged if m[0] & grids]:
+            merged.remove(other)
+            grids, score = grids | other[0], max(score, other[1])
+        merged.append((grids, score))
+    return merged
+
+
+def _zone_alert(
+    category: str, grids: frozenset[str], score: float, cells: Mapping[str, _Cell]
+) -> ClusterAlert:
+    ordered = sorted(grids, key=lambda g: (-cells[g].count, g))
+    first = cells[ordered[0]]
+    return ClusterAlert(
+        grid_ids=tuple(ordered),
+        category=category,
+        observed=float(sum(cells[g].count for g in ordered)),
+        expected=sum(cells[g].expected for g in ordered),
+        score=score,
+        window_start=first.window_start,
+        window_end=first.window_end,
+    )
+
+
 class EarlyWarning:
     def __init__(
         self,
@@ -130,11 +177,18 @@ class EarlyWarning:
         For a caller that counts elsewhere (the stream keeps its counts in Postgres);
         windows must come oldest first, each once.
         """
-        over, elevated = self._score_window(windows)
-        alerts: list[Alert] = [a for a in over if (a.grid_id, a.category) not in self._active]
-        self._active = {(a.grid_id, a.category) for a in over}
+        over, raised = self._score_window(windows)
+        clusters: list[ClusterAlert] = []
+        folded: set[Series] = set()
         if neighbours is not None:
-            alerts.extend(self._new_clusters(over, elevated, neighbours))
+            clusters, folded = self._new_clusters(raised, neighbours)
+        alerts: list[Alert] = [
+            a
+            for a in over
+            if (a.grid_id, a.category) not in self._active and (a.grid_id, a.category) not in folded
+        ]
+        self._active = {(a.grid_id, a.category) for a in over}
+        alerts.extend(clusters)
         return alerts
 
     def _anomaly(self, w: ClosedWindow, baseline: SeriesBaseline, z: float) -> RateAnomaly:
@@ -152,10 +206,10 @@ class EarlyWarning:
 
     def _score_window(
         self, windows: Iterable[ClosedWindow]
-    ) -> tuple[list[RateAnomaly], list[RateAnomaly]]:
-        """Series over ``z``, and those over ``cluster_z`` but not ``z``."""
+    ) -> tuple[list[RateAnomaly], dict[str, dict[str, _Cell]]]:
+        """Series over ``z``, and per category the grids with more reports than expected."""
         over: list[RateAnomaly] = []
-        elevated: list[RateAnomaly] = []
+        raised: dict[str, dict[str, _Cell]] = defaultdict(dict)
         for w in windows:
             series = (w.grid_id, w.category)
             baseline = self.baselines.get(series)
@@ -166,35 +220,67 @@ class EarlyWarning:
             season = self.season(w.window_start)
             if baseline.is_anomalous(w.count, season):
                 over.append(self._anomaly(w, baseline, self.config.z))
-            elif baseline.is_anomalous(w.count, season, self.config.cluster_z):
-                elevated.append(self._anomaly(w, baseline, self.config.cluster_z))
+            expected = baseline.expected(season)
+            if baseline.warmed_up and w.count > expected:
+                raised[w.category][w.grid_id] = _Cell(
+                    w.count, expected, baseline.variance(season), w.window_start, w.window_end
+                )
             baseline.update(w.count, season)
         self.windows_closed += 1
-        return over, elevated
+        return over, raised
+
+    def _zone(self, cells: Mapping[str, _Cell], grids: Sequence[str]) -> float | None:
+        """The zone's score if its summed count clears ``cluster_z``, else None.
+
+        The zone must not be one grid's doing: without its largest count it still has 2+
+        reports, so a burst beside one stray report stays a rate anomaly.
+        """
+        counts = [cells[g].count for g in grids]
+        observed, expected = sum(counts), sum(cells[g].expected for g in grids)
+        if observed - max(counts) < 2:
+            return None
+        variance = sum(cells[g].variance for g in grids)
+        sigma = max(math.sqrt(variance), math.sqrt(expected), self.config.min_sigma)
+        if observed <= count_threshold(expected, sigma, self.config.cluster_z):
+            return None
+        return (observed - expected) / sigma
 
     def _new_clusters(
-        self,
-        over: Sequence[RateAnomaly],
-        elevated: Sequence[RateAnomaly],
-        neighbours: Mapping[str, Sequence[str]],
-    ) -> list[ClusterAlert]:
-        # A cluster needs one grid over the full threshold; its neighbours join
-        # over the lower one. A component touching one of the previous window
-        # continues its episode; singletons count too, so a cluster that thins
-        # out for one window and regrows is not alerted again.
-        leaders = {(a.grid_id, a.category) for a in over}
-        current: dict[str, list[frozenset[str]]] = defaultdict(list)
+        self, raised: Mapping[str, Mapping[str, _Cell]], neighbours: Mapping[str, Sequence[str]]
+    ) -> tuple[list[ClusterAlert], set[Series]]:
+        """New cluster alerts, and the series folded into any cluster of this window.
+
+        Around each raised grid, the zones are the grid plus its 1, 2, ... raised neighbours
+        with the largest excess; overlapping zones that clear the bar merge. A cluster
+        touching one of the previous window continues its episode and is not alerted again.
+        """
+        current: dict[str, list[frozenset[str]]] = {}
         fresh: list[ClusterAlert] = []
-        for component in _components([*over, *elevated], neighbours):
-            grids = frozenset(a.grid_id for a in component)
-            category = component[0].category
-            current[category].append(grids)
-            led = any((a.grid_id, a.category) in leaders for a in component)
+        folded: set[Series] = set()
+        for category, cells in sorted(raised.items()):
+            zones: list[tuple[frozenset[str], float]] = []
+            for centre in sorted(cells):
+                around = {*neighbours.get(centre, ())} | {
+                    g for g in cells if centre in neighbours.get(g, ())
+                }
+                ranked = sorted(
+                    (g for g in around if g in cells and g != centre),
+                    key=lambda g: (-(cells[g].count - cells[g].expected), g),
+                )
+                scored = [
+                    (frozenset((centre, *ranked[:k])), self._zone(cells, [centre, *ranked[:k]]))
+                    for k in range(1, len(ranked) + 1)
+                ]
+                zones += [(zone, score) for zone, score in scored if score is not None]
+            merged = _merge(zones)
+            current[category] = [grids for grids, _ in merged]
             previous = self._clusters.get(category, [])
-            if led and len(component) > 1 and not any(grids & old for old in previous):
-                fresh.append(_cluster(component))
-        self._clusters = dict(current)
-        return fresh
+            for grids, score in merged:
+                folded |= {(g, category) for g in grids}
+                if not any(grids & old for old in previous):
+                    fresh.append(_zone_alert(category, grids, score, cells))
+        self._clusters = current
+        return fresh, folded
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe detector state, minus the counts of still-open windows."""

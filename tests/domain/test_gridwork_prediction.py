@@ -25,7 +25,15 @@ def work() -> GridWork:
     return GridWork(Classifier.default(taxonomy), taxonomy)
 
 
-def _report(offset: int, at: datetime, grid: str = "g1", code: str = "C-LAMP-1") -> GridEnvelope:
+def _report(
+    offset: int,
+    at: datetime,
+    grid: str = "g1",
+    code: str = "C-LAMP-1",
+    reporter: str | None = None,
+    role: Role = Role.RESIDENT,
+    hint: str | None = None,
+) -> GridEnvelope:
     report = Report(
         event_id=uuid.uuid4(),
         occurred_at=at,
@@ -33,8 +41,9 @@ def _report(offset: int, at: datetime, grid: str = "g1", code: str = "C-LAMP-1")
         channel=Channel.SCAN,
         code=code,
         description=LAMP,
-        reporter_id=f"h{offset}",
-        reporter_role=Role.RESIDENT,
+        reporter_id=reporter or f"h{offset}",
+        reporter_role=role,
+        category_hint=hint,
     )
     origin = Origin(topic=topics.REPORTS.name, partition=0, offset=offset)
     return GridEnvelope(kind="report", grid_id=grid, origin=origin, report=report)
@@ -65,6 +74,33 @@ def test_the_third_report_of_a_code_in_seven_days_alerts_once(work: GridWork) ->
     assert alert["kind"] == "repeat_point"
     assert (alert["observed"], alert["expected"], alert["grid_ids"]) == (3.0, 3.0, ["g1"])
     assert plans[2].alerts[0][0] == "repeat_point:g1~1"
+
+
+def test_a_report_counts_in_the_category_the_resident_picked(work: GridWork) -> None:
+    plan = work.plan([_report(1, T0, hint="06036")], set(), CaseBook())
+    assert plan.classifications[0].category != "06036"  # the text reads as a street lamp
+    assert [key[1] for key in plan.series_counts] == ["06036"]
+
+
+def test_one_resident_reporting_three_times_is_not_a_repeat_point(work: GridWork) -> None:
+    book = CaseBook()
+    days = [T0, T0 + timedelta(days=1), T0 + timedelta(days=2), T0 + timedelta(days=3)]
+    reporters = ["same", "same", "same", "other"]
+    plans = [
+        work.plan([_report(i, at, reporter=who)], set(), book)
+        for i, (at, who) in enumerate(zip(days, reporters, strict=True))
+    ]
+    assert [len(_alerts(p)) for p in plans] == [0, 0, 0, 0]  # two complainants, not three
+
+
+def test_a_grid_workers_report_does_not_make_a_repeat_point(work: GridWork) -> None:
+    book = CaseBook()
+    roles = [Role.RESIDENT, Role.RESIDENT, Role.GRID_WORKER]
+    plans = [
+        work.plan([_report(i, T0 + timedelta(days=i), role=role)], set(), book)
+        for i, role in enumerate(roles)
+    ]
+    assert [len(_alerts(p)) for p in plans] == [0, 0, 0]
 
 
 def test_a_cluster_envelope_lifts_the_grids_matching_cases_onto_the_network(
