@@ -19,6 +19,7 @@ from civicgrid.db.sink import load_book, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.gridwork import BatchPlan, event_of
 from civicgrid.domain.routing import RawRecord, dead_letter
+from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
 from schemas.internal import GridEnvelope
@@ -89,6 +90,10 @@ class GridStage:
             elif kind == "dead_letter":
                 topic, _, dl_kind = rest.rpartition(":")
                 metrics.DEAD_LETTERS.labels(topic=topic, kind=dl_kind).inc(count)
+            elif kind == "unauthorised_scan":
+                metrics.UNAUTHORISED_SCANS.inc(count)
+            elif kind == "unknown_code":
+                metrics.UNKNOWN_CODES.labels(topic=rest).inc(count)
             elif kind == "state":
                 metrics.CASE_TRANSITIONS.labels(state=rest).inc(count)
             elif kind == "dispatch":
@@ -109,7 +114,11 @@ class GridStage:
 
     async def _quarantine(self, envelope: GridEnvelope) -> None:
         """The envelope itself makes processing fail: it becomes a dead letter, alone."""
-        log.exception("event failed in the grid stage; dead-lettered")
+        with correlation(correlation_id(envelope)):
+            log.exception("event failed in the grid stage; dead-lettered")
+            await self._dead_letter(envelope)
+
+    async def _dead_letter(self, envelope: GridEnvelope) -> None:
         origin = envelope.origin
         if origin is None:  # a tick: nothing to dead-letter, the next tick retries
             return
@@ -124,6 +133,18 @@ class GridStage:
         )
         letter = dead_letter(record, DeadLetterKind.PROCESSING_ERROR, "grid stage failed")
         await with_retry("dead-lettering", lambda: self._commit([letter]), self._down)
+
+
+def correlation_id(envelope: GridEnvelope) -> str:
+    """The event's id; an envelope without an event (a dead letter from intake, a tick) is
+    named by its origin's place in the log or by its grid."""
+    event = event_of(envelope)
+    if event is not None:
+        return str(event.event_id)
+    if envelope.origin is not None:
+        origin = envelope.origin
+        return f"{origin.topic}:{origin.partition}:{origin.offset}"
+    return f"{envelope.kind}:{envelope.grid_id}"
 
 
 def decode(message: Any) -> GridEnvelope:

@@ -9,6 +9,7 @@ from agents.delivery import send_all, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message
 from civicgrid.domain.routing import RawRecord, dead_letter, route
+from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
 from schemas.internal import GridEnvelope
@@ -35,7 +36,11 @@ def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
     try:
         return route(record, runtime.city, runtime.hasher)
     except Exception as error:  # a bug must cost one dead letter, not the worker
-        log.exception("intake failed on a record", extra={"topic": record.topic})
+        # The event is not parsed, so its event_id is unknown: the record's place in the
+        # log names it (the dead letter carries the same topic, partition and offset).
+        # Only this path logs, so the hot path pays nothing for the context.
+        with correlation(f"{record.topic}:{record.partition}:{record.offset}"):
+            log.exception("intake failed on a record", extra={"topic": record.topic})
         return dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}")
 
 

@@ -79,19 +79,27 @@ async def topic_status(bootstrap: str) -> list[TopicStatus]:
     await consumer.start()
     try:
         found = await consumer.topics()
-        statuses = []
-        for spec in CATALOGUE:
-            if spec.name not in found:
-                statuses.append(TopicStatus(spec.name, 0, 0, spec.direction, spec.compacted))
-                continue
-            parts = [
+        # Every topic's partitions before any assign(): an assignment narrows the consumer's
+        # metadata to the assigned topics, after which the others have no partitions.
+        parts = {
+            spec.name: [
                 TopicPartition(spec.name, p) for p in consumer.partitions_for_topic(spec.name) or ()
             ]
-            total = sum(await _highwater(consumer, parts))
-            statuses.append(
-                TopicStatus(spec.name, len(parts), total, spec.direction, spec.compacted)
+            for spec in CATALOGUE
+            if spec.name in found
+        }
+        every = [tp for topic_parts in parts.values() for tp in topic_parts]
+        marks = dict(zip(every, await _highwater(consumer, every), strict=True)) if every else {}
+        return [
+            TopicStatus(
+                spec.name,
+                len(parts.get(spec.name, ())),
+                sum(marks[tp] for tp in parts.get(spec.name, ())),
+                spec.direction,
+                spec.compacted,
             )
-        return statuses
+            for spec in CATALOGUE
+        ]
     finally:
         await consumer.stop()
 

@@ -19,7 +19,9 @@ from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 
 # The tests' own settings must not leak from the developer's shell into workers.
-for _name in [n for n in os.environ if n.startswith("CIVICGRID_") and n != "CIVICGRID_DATABASE_URL"]:
+for _name in [
+    n for n in os.environ if n.startswith("CIVICGRID_") and n != "CIVICGRID_DATABASE_URL"
+]:
     del os.environ[_name]
 
 

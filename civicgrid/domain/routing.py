@@ -50,8 +50,9 @@ def dead_letter(record: RawRecord, kind: DeadLetterKind, message: str) -> GridEn
         origin=record.origin,
         dead_letter=DeadLetterBody(
             kind=kind,
-            message=message,
-            key=_b64(record.key),
+            message=_storable(message),
+            # keys are masked too: a bad key can be a phone number typed into the wrong field
+            key=_b64(_masked_bytes(record.key)),
             value=_b64(_masked_bytes(record.value)),
         ),
     )
@@ -128,14 +129,26 @@ def _envelope(
 
 
 def _masked_bytes(value: bytes | None) -> bytes | None:
-    """Dead letters keep the original bytes, but not personal numbers in clear (SPEC §8)."""
+    """Dead letters keep the original bytes, but not personal numbers in clear (SPEC §8).
+
+    Invalid UTF-8 is masked too (a stray byte must not let a mobile number through): the
+    undecodable bytes ride through as lone surrogates and come back out unchanged.
+    """
     if value is None:
         return None
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value
-    return mask_text(text).encode("utf-8")
+    text = value.decode("utf-8", "surrogateescape")
+    return mask_text(text).encode("utf-8", "surrogateescape")
+
+
+def _storable(message: str) -> str:
+    """A reason PostgreSQL can store and anyone may read.
+
+    Validation messages may quote a character of the input (pydantic names the one it choked
+    on), and text columns take neither NUL nor lone surrogates: one such message failed the
+    whole sink batch. Masked like everything else that leaves the edge.
+    """
+    text = message.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return mask_text(text)
 
 
 def _b64(value: bytes | None) -> str | None:
