@@ -6,6 +6,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import asyncpg
 from aiokafka.errors import KafkaError
 
 from civicgrid import metrics
@@ -15,8 +16,32 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# failures of the services, worth waiting out; anything else is a bug in the data or code
-TRANSIENT = (OSError, asyncio.TimeoutError, KafkaError, ConnectionError)
+# failures of the services, worth waiting out; anything else is a bug in the data or code.
+# PostgreSQL going down raises asyncpg's own errors, not OSError: AdminShutdownError and
+# CannotConnectNowError (OperatorInterventionError), ConnectionDoesNotExistError
+# (PostgresConnectionError); without them a stopped server split batches and dead-lettered
+# good events (found by civicgrid/faults.py, scenario postgres-down).
+TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    KafkaError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def is_transient(error: BaseException, transient: tuple[type[BaseException], ...]) -> bool:
+    """The error or one it was raised from or during: a transaction on a connection the
+    server closed ends in an InterfaceError from `__aexit__`, raised during the real cause."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, transient):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def send_all(app: Any, messages: Sequence[Message]) -> None:
@@ -51,7 +76,9 @@ async def with_retry(
     while True:
         try:
             return await attempt()
-        except transient as error:
+        except Exception as error:
+            if not is_transient(error, transient):
+                raise
             if on_failure is not None:
                 on_failure()
             log.warning("%s failed, retrying", what, extra={"error": repr(error), "delay_s": delay})

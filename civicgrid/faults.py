@@ -1,0 +1,467 @@
+"""Fault scenarios against a real embedded stack (Tansu, PostgreSQL, `civicgrid run` workers).
+
+`make chaos` (benchmarks/chaos.py) runs them at full size and tests/reliability at a small
+one; both call `run_scenario`, so there is one implementation of every fault and of every
+check. A scenario plays the same simulated stream twice, once without faults (the
+reference) and once with them, each on a stack of its own, and compares what PostgreSQL
+holds: every published offset accounted for, no event's effect applied twice, the same
+case states, and the worker(s) still up and processing at the end.
+"""
+
+import asyncio
+import itertools
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from civicgrid.city.generate import generate_city
+from civicgrid.city.model import City
+from civicgrid.city.publish import publish_city
+from civicgrid.city.simulate import CitySimulator
+from civicgrid.cli.common import prepare
+from civicgrid.embedded.broker import EmbeddedBroker
+from civicgrid.embedded.postgres import EmbeddedPostgres
+from civicgrid.embedded.stack import Endpoints
+from civicgrid.workerproc import WorkerProcess
+
+TAIZHOU = timezone(timedelta(hours=8))
+# the same key in every worker of a run and in both runs, so actor hashes compare equal
+_PSEUDONYM_KEY = "chaos-key-0123456789abcdef0123456789"
+
+Record = tuple[str, str | None, bytes]
+Offset = tuple[str, int, int]
+Say = Callable[[str], None]
+
+
+class Fault(StrEnum):
+    WORKER_KILLS = "worker-kills"
+    POSTGRES_DOWN = "postgres-down"
+    FAILOVER = "failover"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How hard a scenario pushes: the chaos script and the tests differ only here."""
+
+    events: int
+    kills: int = 10
+    postgres_down_s: float = 30.0
+    drain_s: float = 300.0
+    seed: int = 7
+
+
+def event_stream(city: City, count: int, seed: int) -> list[Record]:
+    """`count` inbound records of the simulated city, in the simulator's order; resends of
+    the same event id (the simulator's app retries) are part of it, as in the city."""
+    simulator = CitySimulator(city, seed, datetime.now(TAIZHOU))
+    # the simulator paces by real time; 100 simulated seconds at a rate that covers `count`
+    events = simulator.events(rate=count / 80.0, duration_s=100.0)
+    return [(e.topic, e.key, orjson.dumps(e.value)) for e in itertools.islice(events, count)]
+
+
+@dataclass
+class Stack:
+    """A broker and a PostgreSQL of one run; the PostgreSQL can be stopped and restarted
+    on the same port, which the workers' URL names."""
+
+    root: Path
+    broker: EmbeddedBroker
+    postgres: EmbeddedPostgres
+    endpoints: Endpoints
+
+    @classmethod
+    async def start(cls, root: Path, city: City) -> "Stack":
+        broker = EmbeddedBroker(root / "broker")
+        postgres = EmbeddedPostgres(root / "postgres")
+        (root / "broker").mkdir(parents=True, exist_ok=True)
+        postgres.start()
+        try:
+            broker.start()
+            endpoints = Endpoints(broker.bootstrap, postgres.url, True, True)
+            await prepare(endpoints, partitions=4)
+            await publish_city(endpoints.kafka_bootstrap, city, progress=False)
+        except BaseException:
+            broker.stop()
+            postgres.stop()
+            raise
+        return cls(root, broker, postgres, endpoints)
+
+    def stop_postgres(self) -> None:
+        self.postgres.stop()
+
+    def start_postgres(self) -> None:
+        # a new server object on the old port: the workers keep their URL
+        self.postgres = EmbeddedPostgres(self.postgres.data_dir, port=self.postgres.port)
+        self.postgres.start()
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.postgres.stop()
+
+
+@dataclass
+class Run:
+    """One play of the stream on one stack, with the handles a fault needs."""
+
+    stack: Stack
+    records: Sequence[Record]
+    say: Say
+    rng: random.Random
+    workers: list[WorkerProcess] = field(default_factory=list)
+    published: set[Offset] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    _sent: int = 0
+    _producer: AIOKafkaProducer | None = None
+
+    def worker(self) -> WorkerProcess:
+        number = len(self.workers)
+        worker = WorkerProcess(
+            self.stack.endpoints,
+            self.stack.root / f"worker-{number}",
+            self.stack.root / f"worker-{number}.log",
+            {"CIVICGRID_PSEUDONYM_KEY": _PSEUDONYM_KEY},
+        ).start()
+        self.workers.append(worker)
+        return worker
+
+    async def publish(self, fraction: float) -> None:
+        """Publish the next `fraction` of the stream (the rest, at the end) and wait for
+        the broker's acks; the acked offsets are what the run must account for."""
+        if self._producer is None:
+            # not idempotent: Tansu rejects InitProducerId; acks=all so an acked record stays
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.stack.endpoints.kafka_bootstrap,
+                linger_ms=20,
+                max_batch_size=262_144,
+                acks="all",
+                enable_idempotence=False,
+            )
+            await self._producer.start()
+        end = min(len(self.records), self._sent + max(1, round(fraction * len(self.records))))
+        futures = [
+            await self._producer.send(topic, value, key=None if key is None else key.encode())
+            for topic, key, value in self.records[self._sent : end]
+        ]
+        for metadata in await asyncio.gather(*futures):
+            self.published.add((metadata.topic, metadata.partition, metadata.offset))
+        self._sent = end
+        self.say(f"published {self._sent:,}/{len(self.records):,}")
+
+    async def publish_rest(self) -> None:
+        if self._sent < len(self.records):
+            await self.publish(1.0)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        for worker in self.workers:
+            worker.stop()
+
+
+async def wait_ready(worker: WorkerProcess, wait_s: float = 120.0) -> None:
+    await asyncio.to_thread(worker.wait_ready, wait_s)
+
+
+def rss_kib(worker: WorkerProcess) -> int:
+    """Resident memory of a worker process, to show a stalled sink does not buffer."""
+    assert worker.process is not None
+    for line in Path(f"/proc/{worker.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# ---- the faults ------------------------------------------------------------------------
+
+
+async def _no_fault(run: Run, plan: Plan) -> None:
+    await wait_ready(run.worker())
+    await run.publish_rest()
+
+
+async def _worker_kills(run: Run, plan: Plan) -> None:
+    """SIGKILL the worker at a random moment while it works through each slice of the
+    stream, and start it again at once: batches die between write, send and commit."""
+    worker = run.worker()
+    await wait_ready(worker)
+    for kill in range(plan.kills):
+        await run.publish(1 / (plan.kills + 1))
+        await asyncio.sleep(run.rng.uniform(0.1, 2.0))
+        worker.kill()
+        run.say(f"kill {kill + 1}/{plan.kills}")
+        worker.start()
+        await wait_ready(worker)
+    await run.publish_rest()
+
+
+async def _postgres_down(run: Run, plan: Plan) -> None:
+    """Stop PostgreSQL mid-stream for `postgres_down_s` while events keep arriving; the
+    worker must report it (readiness 503, sink_up 0), hold memory, and catch up after."""
+    worker = run.worker()
+    await wait_ready(worker)
+    await run.publish(0.4)
+    await asyncio.sleep(0.5)
+    rss_before = rss_kib(worker)
+    run.stack.stop_postgres()
+    run.say(f"PostgreSQL stopped for {plan.postgres_down_s:.0f} s")
+    down_at = time.monotonic()
+    await run.publish(0.4)
+    statuses: Counter[int | None] = Counter()
+    rss_peak = rss_before
+    while time.monotonic() - down_at < plan.postgres_down_s:
+        statuses[await asyncio.to_thread(worker.health)] += 1
+        rss_peak = max(rss_peak, rss_kib(worker))
+        await asyncio.sleep(0.5)
+    run.stack.start_postgres()
+    run.say("PostgreSQL started again")
+    up_at = time.monotonic()
+    await wait_ready(worker)
+    run.notes.append(
+        f"readiness while down: {dict(statuses)}; ready {time.monotonic() - up_at:.1f} s after "
+        f"restart; worker RSS {rss_before // 1024} -> peak {rss_peak // 1024} MiB"
+    )
+    if not statuses[503]:
+        raise AssertionError(f"readiness never went to 503 while PostgreSQL was down: {statuses}")
+    await run.publish_rest()
+
+
+async def _failover(run: Run, plan: Plan) -> None:
+    """Two workers of one app share the partitions; one is SIGKILLed mid-stream and not
+    restarted: the survivor must take over its partitions and finish the stream."""
+    first, second = run.worker(), run.worker()
+    await asyncio.gather(wait_ready(first), wait_ready(second))
+    await run.publish(0.4)
+    await asyncio.sleep(run.rng.uniform(0.1, 1.5))
+    second.kill()
+    run.say("second worker killed")
+    await run.publish(0.3)
+    await wait_ready(first)
+    await run.publish_rest()
+
+
+FAULTS: dict[Fault, Callable[[Run, Plan], Awaitable[None]]] = {
+    Fault.WORKER_KILLS: _worker_kills,
+    Fault.POSTGRES_DOWN: _postgres_down,
+    Fault.FAILOVER: _failover,
+}
+
+
+# ---- what PostgreSQL holds -------------------------------------------------------------
+
+_ACCOUNTED = """
+    SELECT topic, partition, "offset" FROM events
+    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
+    UNION SELECT topic, partition, "offset" FROM dead_letters"""
+# an event id in two cases, or twice in one: its effect was applied twice
+_DOUBLE_EFFECTS = """
+    SELECT coalesce(sum(n - 1), 0) FROM (
+        SELECT count(*) AS n FROM cases, jsonb_array_elements_text(data -> 'event_ids') AS e
+        GROUP BY e.value) members"""
+# a record delivered again after a crash: same offset as the row it repeats
+_REDELIVERED = """
+    SELECT count(*) FROM duplicate_deliveries d JOIN events e USING (event_id)
+    WHERE (d.topic, d.partition, d."offset") = (e.topic, e.partition, e."offset")"""
+# Compared with the reference: reports per (grid, category) held in cases. The exact case
+# grouping is not compared: it depends on per-grid arrival order, which differs between
+# two fault-free runs (docs/reliability.md, "Comparing case states"); it is only counted.
+_CASE_REPORTS = """
+    SELECT grid_id, category, sum(jsonb_array_length(data -> 'event_ids'))::int
+    FROM cases GROUP BY 1, 2"""
+_CASE_GROUPS = """
+    SELECT grid_id, category, state, level, jsonb_array_length(data -> 'event_ids'), count(*)
+    FROM cases GROUP BY 1, 2, 3, 4, 5"""
+
+
+@dataclass(frozen=True)
+class Tally:
+    published: int
+    accounted: int
+    lost: int
+    event_rows: int
+    double_effects: int
+    redelivered: int
+    resends: int
+    dead_letters: int
+    case_reports: Counter[tuple[str, str]]
+    case_groups: Counter[tuple[Any, ...]]
+
+    @property
+    def cases(self) -> int:
+        return sum(self.case_groups.values())
+
+
+async def tally(url: str, published: set[Offset]) -> Tally:
+    connection = await asyncpg.connect(url)
+    try:
+        accounted = {(r[0], r[1], r[2]) for r in await connection.fetch(_ACCOUNTED)}
+        reports: Counter[tuple[str, str]] = Counter()
+        for grid_id, category, count in await connection.fetch(_CASE_REPORTS):
+            reports[grid_id, category] = count
+        groups: Counter[tuple[Any, ...]] = Counter()
+        for row in await connection.fetch(_CASE_GROUPS):
+            groups[tuple(row[:5])] = row[5]
+        redelivered = await connection.fetchval(_REDELIVERED)
+        return Tally(
+            published=len(published),
+            accounted=len(accounted & published),
+            lost=len(published - accounted),
+            event_rows=await connection.fetchval("SELECT count(*) FROM events"),
+            double_effects=await connection.fetchval(_DOUBLE_EFFECTS),
+            redelivered=redelivered,
+            resends=await connection.fetchval("SELECT count(*) FROM duplicate_deliveries")
+            - redelivered,
+            dead_letters=await connection.fetchval("SELECT count(*) FROM dead_letters"),
+            case_reports=reports,
+            case_groups=groups,
+        )
+    finally:
+        await connection.close()
+
+
+async def drain(run: Run, wait_s: float) -> None:
+    """Wait until every published offset is accounted for (or time runs out)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        found = await tally(run.stack.endpoints.database_url, run.published)
+        run.say(f"accounted {found.accounted:,}/{found.published:,}")
+        if found.lost == 0:
+            return
+        await asyncio.sleep(1.0)
+
+
+# ---- a scenario ------------------------------------------------------------------------
+
+
+def groups_differing(a: Tally, b: Tally) -> int:
+    """Cases whose (grid, category, state, level, reports) group is not matched in the other
+    run: order effects, shown next to the same figure for two fault-free runs."""
+    return sum(((a.case_groups - b.case_groups) + (b.case_groups - a.case_groups)).values())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fault: Fault
+    plan: Plan
+    reference: Tally
+    faulted: Tally
+    workers_up: int
+    workers_expected: int
+    seconds: float
+    notes: tuple[str, ...]
+
+    @property
+    def states_equal(self) -> bool:
+        return self.reference.case_reports == self.faulted.case_reports
+
+    @property
+    def groups_differing(self) -> int:
+        return groups_differing(self.reference, self.faulted)
+
+    @property
+    def passed(self) -> bool:
+        f = self.faulted
+        return (
+            f.lost == 0
+            and f.double_effects == 0
+            and f.event_rows == self.reference.event_rows
+            and f.resends == self.reference.resends
+            and f.dead_letters == self.reference.dead_letters
+            and self.states_equal
+            and self.workers_up == self.workers_expected
+        )
+
+    def problems(self) -> list[str]:
+        r, f = self.reference, self.faulted
+        found = []
+        if f.lost:
+            found.append(f"{f.lost} published offsets not in PostgreSQL")
+        if f.double_effects:
+            found.append(f"{f.double_effects} events applied twice")
+        for name in ("event_rows", "resends", "dead_letters"):
+            if getattr(f, name) != getattr(r, name):
+                found.append(f"{name}: {getattr(f, name)} vs reference {getattr(r, name)}")
+        if not self.states_equal:
+            diff = (f.case_reports - r.case_reports) + (r.case_reports - f.case_reports)
+            found.append(
+                f"reports in cases differ for {len(diff)} grid/categories: {list(diff)[:3]}"
+            )
+        if self.workers_up != self.workers_expected:
+            found.append(f"{self.workers_up} of {self.workers_expected} workers ready at the end")
+        return found
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The city and the inbound records every run of a scenario (or of the chaos script)
+    plays, identical to the byte: the reference and the faulted runs see the same input."""
+
+    city: City
+    records: list[Record]
+
+    @classmethod
+    def make(cls, plan: Plan) -> "Stream":
+        city = generate_city("demo", plan.seed)
+        return cls(city, event_stream(city, plan.events, plan.seed))
+
+
+async def play(
+    root: Path,
+    stream: Stream,
+    fault: Callable[[Run, Plan], Awaitable[None]],
+    plan: Plan,
+    say: Say,
+) -> tuple[Tally, int, list[str]]:
+    """One run: a fresh stack, the fault, then drain; returns the tally, the number of
+    workers alive and ready at the end, and the run's notes."""
+    stack = await Stack.start(root, stream.city)
+    run = Run(stack, stream.records, say, random.Random(f"{plan.seed}/{root.name}"))
+    try:
+        await fault(run, plan)
+        await drain(run, plan.drain_s)
+        found = await tally(stack.endpoints.database_url, run.published)
+        alive = [w for w in run.workers if w.process is not None and w.process.poll() is None]
+        ready = sum(1 for w in alive if w.health() == 200)
+        return found, ready, run.notes
+    finally:
+        await run.close()
+        stack.stop()
+
+
+async def reference_run(
+    stream: Stream, plan: Plan, root: Path, say: Say, name: str = "reference"
+) -> Tally:
+    say(f"{name} run (no faults)")
+    found, _, _ = await play(root / name, stream, _no_fault, plan, say)
+    return found
+
+
+async def run_scenario(
+    fault: Fault,
+    plan: Plan,
+    root: Path,
+    say: Say = lambda _: None,
+    stream: Stream | None = None,
+    reference: Tally | None = None,
+) -> Outcome:
+    """The faulted run compared with the reference run of the same stream (run here
+    unless given: the chaos script shares one across its scenarios)."""
+    started = time.monotonic()
+    stream = stream or Stream.make(plan)
+    if reference is None:
+        reference = await reference_run(stream, plan, root, say)
+    say(f"{fault.value} run")
+    faulted, ready, notes = await play(root / fault.value, stream, FAULTS[fault], plan, say)
+    # every scenario ends with one worker running: the killed one restarted, or the survivor
+    return Outcome(
+        fault, plan, reference, faulted, ready, 1, time.monotonic() - started, tuple(notes)
+    )
