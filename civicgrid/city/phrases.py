@@ -50,10 +50,18 @@ def categories() -> tuple[str, ...]:
 
 
 def describe(
-    category: str, rng: random.Random, place: str | None = None, role: str = "resident"
+    category: str,
+    rng: random.Random,
+    place: str | None = None,
+    role: str = "resident",
+    core: str | None = None,
 ) -> str:
-    """A report of `category` by a resident or grid worker, near `place` if given."""
-    core = rng.choice(report_cores()[category])
+    """A report of `category` by a resident or grid worker, near `place` if given.
+
+    `core` fixes the complaint instead of drawing one, so the classifier evaluation can render
+    every core of report_cores.tsv.
+    """
+    core = core or rng.choice(report_cores()[category])
     spot = rng.choice(_SPOTS)
     where = f"{place}{spot}" if place and rng.random() < 0.5 else (place or spot)
     located = rng.choice((f"在{where}，{core}", f"{core}，就在{where}", f"{where}这边{core}"))

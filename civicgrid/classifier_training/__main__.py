@@ -15,15 +15,23 @@ def main(argv: list[str]) -> None:
         train.save(train.train(train_set))
     classifier = Classifier.default()
     scores = evaluate.score(classifier, held_out)
-    handwritten = evaluate.score(classifier, corpus.handwritten())
+    independent = {
+        "handwritten": evaluate.score(classifier, corpus.handwritten()),
+        "simulator": evaluate.score(classifier, corpus.simulator(with_hint=False)),
+        "simulator+hint": evaluate.score(classifier, corpus.simulator(with_hint=True)),
+    }
     from benchmarks.bench_classify import run as bench
 
     speed = bench()
-    evaluate.write_report(scores, handwritten, len(train_set), float(speed["reports_per_s"]))
+    evaluate.write_report(scores, independent, len(train_set), float(speed["reports_per_s"]))
     print(
         f"held-out n={scores.n} accuracy={scores.accuracy:.3f} macro_f1={scores.macro_f1:.3f} "
-        f"p1_recall={scores.p1_recall:.3f}; handwritten accuracy={handwritten.accuracy:.3f}; "
-        f"{speed['reports_per_s']:,.0f} reports/s -> {evaluate.RESULTS}"
+        f"p1_recall={scores.p1_recall:.3f}; "
+        + "; ".join(
+            f"{name} accuracy={s.accuracy:.3f} p1_recall={s.p1_recall:.3f}"
+            for name, s in independent.items()
+        )
+        + f"; {speed['reports_per_s']:,.0f} reports/s -> {evaluate.RESULTS}"
     )
 
 

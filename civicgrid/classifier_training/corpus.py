@@ -9,6 +9,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from civicgrid.city import phrases as city_phrases
 from civicgrid.classifier_training.phrases import (
     CONNECTORS,
     HANDWRITTEN,
@@ -23,7 +24,15 @@ from civicgrid.classifier_training.phrases import (
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import Severity
 
-PER_CATEGORY = 420
+# Places and roles the simulator's reports are rendered with: no place (app or hotline), a
+# doorplate (the code a resident scanned), and a grid worker on patrol.
+_SIM_SETTINGS = (
+    (None, "resident"),
+    ("凤凰路18号", "resident"),
+    (None, "resident"),
+    ("鼓楼南路7号", "worker"),
+)
+PER_CATEGORY = 560
 TYPO_RATE = 0.2
 TEST_SHARE = 5  # one core phrase in five goes to the held-out split
 SEED = 20240601
@@ -39,6 +48,8 @@ class Example:
     source: str
     cores: tuple[str, ...]
     secondary: str | None = None
+    hint: str | None = None
+    """The category the reporter picked in the app, passed to the classifier as advice."""
 
 
 def build(seed: int = SEED) -> list[Example]:
@@ -72,8 +83,54 @@ def split(examples: list[Example]) -> tuple[list[Example], list[Example]]:
     return train, test
 
 
+def dev_split(train: list[Example]) -> tuple[list[Example], list[Example]]:
+    """The training side split again by core phrase (another hash byte) for tuning, so the
+    held-out split and the independent sets are never used to choose a setting."""
+
+    def is_dev(example: Example) -> bool:
+        return any(
+            hashlib.sha256(core.encode()).digest()[1] % TEST_SHARE == 0 for core in example.cores
+        )
+
+    return [e for e in train if not is_dev(e)], [e for e in train if is_dev(e)]
+
+
+def with_hints(examples: list[Example], seed: int, right_share: float) -> list[Example]:
+    """Copies carrying a category_hint that is right `right_share` of the time and otherwise
+    another category at random: advice, not truth, as the hint rule must assume."""
+    rng = random.Random(seed)
+    codes = sorted({example.category for example in examples})
+    hinted = []
+    for e in examples:
+        hint = e.category
+        if rng.random() >= right_share:
+            hint = rng.choice([code for code in codes if code != e.category])
+        hinted.append(Example(e.text, e.category, e.p1, e.source, e.cores, e.secondary, hint))
+    return hinted
+
+
 def handwritten() -> list[Example]:
     return [Example(text, code, p1, "handwritten", (text,)) for text, code, p1 in HANDWRITTEN]
+
+
+def simulator(*, with_hint: bool) -> list[Example]:
+    """Every core complaint of the city simulator rendered by its own `describe`.
+
+    Independent test set: report_cores.tsv and civicgrid/city/phrases.py were written apart
+    from this package's phrase material and are never trained on. P1 is the category's own
+    severity (the simulator adds no hazard sentences). With `with_hint` each report carries its
+    true category as category_hint, as the simulator's app reports do.
+    """
+    severity = {category.code: category.severity for category in Taxonomy.default()}
+    examples: list[Example] = []
+    for code, cores in city_phrases.report_cores().items():
+        for core in cores:
+            for seed, (place, role) in enumerate(_SIM_SETTINGS):
+                text = city_phrases.describe(code, random.Random(seed), place, role, core=core)
+                p1 = severity[code] is Severity.P1
+                hint = code if with_hint else None
+                examples.append(Example(text, code, p1, f"simulator_{role}", (core,), None, hint))
+    return examples
 
 
 def _core(rng: random.Random, code: str) -> str:

@@ -85,17 +85,27 @@ def _fit(
         order = rng.permutation(len(rows))
         for start in range(0, len(order), BATCH):
             batch = order[start : start + BATCH]
-            dense = np.zeros((len(batch), n_features))
-            for r, example in enumerate(batch):
-                np.add.at(dense[r], rows[example], 1.0)
-            logits = dense @ weights + bias
+            # Sparse by hand (numpy only): each example is a short list of feature indices, so
+            # a dense batch x vocabulary matrix would cost far more than the lookups do.
+            features = np.concatenate([rows[example] for example in batch])
+            owner = np.repeat(np.arange(len(batch)), [len(rows[example]) for example in batch])
+            logits = np.zeros((len(batch), n_labels))
+            np.add.at(logits, owner, weights[features])
+            logits += bias
             logits -= logits.max(axis=1, keepdims=True)
             probs = np.exp(logits)
             probs /= probs.sum(axis=1, keepdims=True)
             probs[np.arange(len(batch)), targets[batch]] -= 1.0
             probs /= len(batch)
+            # Lazy Adam: only the rows of features present in the batch move (and decay under
+            # L2), which keeps a step proportional to the batch, not to the vocabulary.
+            touched, where = np.unique(features, return_inverse=True)
+            grad = L2 * weights[touched]
+            np.add.at(grad, where, probs[owner])
             step += 1
-            _adam(weights, dense.T @ probs + L2 * weights, moments[0], moments[1], step)
+            rows_w, m_w, v_w = weights[touched], moments[0][touched], moments[1][touched]
+            _adam(rows_w, grad, m_w, v_w, step)
+            weights[touched], moments[0][touched], moments[1][touched] = rows_w, m_w, v_w
             _adam(bias, probs.sum(axis=0), moments[2], moments[3], step)
     return weights, bias
 

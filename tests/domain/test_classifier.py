@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from civicgrid.city import phrases as city_phrases
+from civicgrid.classifier_training import corpus
 from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import Severity
@@ -121,3 +123,14 @@ def test_json_shape(classifier: Classifier) -> None:
     out = classifier.classify("路灯不亮").to_json()
     assert {"category", "severity", "level", "departments", "confidence", "reasons"} <= out.keys()
     assert out["severity"] == "P3"
+
+
+def test_the_simulator_set_stays_out_of_training() -> None:
+    # The simulator's reports are the independent test set: no core complaint of
+    # report_cores.tsv may occur in the generated training corpus.
+    training = "\n".join(example.text for example in corpus.build())
+    cores = [core for cores in city_phrases.report_cores().values() for core in cores]
+    assert [core for core in cores if core in training] == []
+    rendered = corpus.simulator(with_hint=True)
+    assert {example.cores[0] for example in rendered} == set(cores)
+    assert all(example.hint == example.category for example in rendered)
