@@ -24,8 +24,9 @@ GRACE = timedelta(hours=1)
 UTC_OFFSET = timedelta(hours=8)
 # min_expected 0.25: most grid x category series see a report every few days; a floor of 1
 # put the bar at 8 reports, above a whole simulated burst once the classifier split it.
-# cluster_z = z: the scan tries many neighbourhoods per window (3.5 gave 3.7 false
-# clusters per 1,000 grid-days on an anomaly-free simulator month, 4.0 none).
+# cluster_z = z: the scan tries many neighbourhoods per window. On four anomaly-free
+# simulator months (4,320 grid-days) 3.5 gave 2.5 false clusters per 1,000 grid-days and
+# 4.0 none, while 4.0 still found 30 of 40 injected clusters (3.5: 37) with that classifier.
 CONFIG = BaselineConfig(
     alpha=0.1, z=4.0, cluster_z=4.0, min_expected=0.25, min_sigma=1.0, warmup=7, seasons=1
 )

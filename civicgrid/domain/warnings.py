@@ -5,13 +5,14 @@ series against its ``SeriesBaseline`` and alerts once per anomaly episode: a
 series over threshold in consecutive windows is one episode, alerted in its
 first window.
 
-Clusters are found by a scan statistic: around each grid with more reports than
-expected, the grid plus its neighbours that also have more, strongest first, is
-judged by its summed count against its summed expectation at ``cluster_z``. No
-single grid has to clear its own threshold. Overlapping neighbourhoods of one
-category form one cluster alert naming every member grid, once per episode; a
-member's own rate anomaly in that window is folded into the cluster (one matter
-for the network, not one per grid) and stays in its episode.
+Clusters are found by a scan statistic: around each grid with at least
+``MIN_MEMBER_REPORTS`` reports and more than expected, the grid plus 1, 2, ... of its
+neighbours that also have them, largest excess first, is judged by its summed count
+against its summed expectation at ``cluster_z``; each centre keeps its best-scoring zone,
+and overlapping zones of one category yield only the best one. No single grid has to
+clear its own threshold. A cluster is alerted once per episode, naming its member grids;
+a member's own rate anomaly in that window is folded into the cluster (one matter for
+the network, not one per grid) and stays in its episode.
 """
 
 import math
@@ -26,7 +27,13 @@ from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline, count_thre
 from civicgrid.domain.repeats import RepeatPoints
 from civicgrid.domain.windows import ClosedWindow, Series, WindowCounter
 
-__all__ = ["EarlyWarning", "RepeatPoints", "cluster_of"]
+__all__ = ["MIN_MEMBER_REPORTS", "EarlyWarning", "RepeatPoints", "cluster_of"]
+
+MIN_MEMBER_REPORTS = 2
+"""Reports a grid needs in the window to be a cluster member. At the usual expectation of a
+few tenths of a report per grid-day, a single report is what chance gives some grid of
+every neighbourhood each day; zones padded with such grids cleared the bar on chance alone
+and named grids the anomaly never touched."""
 
 
 def _components(
@@ -97,17 +104,6 @@ class _Cell:
     variance: float
     window_start: datetime
     window_end: datetime
-
-
-def _merge(zones: Sequence[tuple[frozenset[str], float]]) -> list[tuple[frozenset[str], float]]:
-    """Union overlapping zones (one category, one window), keeping the best score."""
-    merged: list[tuple[frozenset[str], float]] = []
-    for grids, score in zones:
-        for other in [m for m in merged if m[0] & grids]:
-            merged.remove(other)
-            grids, score = grids | other[0], max(score, other[1])
-        merged.append((grids, score))
-    return merged
 
 
 def _zone_alert(
@@ -230,52 +226,62 @@ class EarlyWarning:
         return over, raised
 
     def _zone(self, cells: Mapping[str, _Cell], grids: Sequence[str]) -> float | None:
-        """The zone's score if its summed count clears ``cluster_z``, else None.
-
-        The zone must not be one grid's doing: without its largest count it still has 2+
-        reports, so a burst beside one stray report stays a rate anomaly.
-        """
-        counts = [cells[g].count for g in grids]
-        observed, expected = sum(counts), sum(cells[g].expected for g in grids)
-        if observed - max(counts) < 2:
-            return None
+        """The zone's score if its summed count clears ``cluster_z``, else None."""
+        observed = sum(cells[g].count for g in grids)
+        expected = sum(cells[g].expected for g in grids)
         variance = sum(cells[g].variance for g in grids)
         sigma = max(math.sqrt(variance), math.sqrt(expected), self.config.min_sigma)
         if observed <= count_threshold(expected, sigma, self.config.cluster_z):
             return None
         return (observed - expected) / sigma
 
+    def _best_zone(
+        self, centre: str, cells: Mapping[str, _Cell], neighbours: Mapping[str, Sequence[str]]
+    ) -> tuple[frozenset[str], float] | None:
+        """The best zone around ``centre``: it and its 1, 2, ... largest-excess neighbours.
+
+        Adjacency counts in either direction: the grid records of two neighbours may
+        disagree while one of them is being updated.
+        """
+        around = {*neighbours.get(centre, ())} | {
+            g for g in cells if centre in neighbours.get(g, ())
+        }
+        ranked = sorted(
+            (g for g in around if g in cells and g != centre),
+            key=lambda g: (-(cells[g].count - cells[g].expected), g),
+        )
+        best: tuple[frozenset[str], float] | None = None
+        for k in range(1, len(ranked) + 1):
+            score = self._zone(cells, [centre, *ranked[:k]])
+            if score is not None and (best is None or score > best[1]):
+                best = (frozenset((centre, *ranked[:k])), score)
+        return best
+
     def _new_clusters(
         self, raised: Mapping[str, Mapping[str, _Cell]], neighbours: Mapping[str, Sequence[str]]
     ) -> tuple[list[ClusterAlert], set[Series]]:
         """New cluster alerts, and the series folded into any cluster of this window.
 
-        Around each raised grid, the zones are the grid plus its 1, 2, ... raised neighbours
-        with the largest excess; overlapping zones that clear the bar merge. A cluster
-        touching one of the previous window continues its episode and is not alerted again.
+        Zones are taken best score first, each only if it shares no grid with one taken
+        before: a union of overlapping zones grew into a ring of grids around the anomaly.
+        A cluster touching one of the previous window continues its episode and is not
+        alerted again.
         """
         current: dict[str, list[frozenset[str]]] = {}
         fresh: list[ClusterAlert] = []
         folded: set[Series] = set()
-        for category, cells in sorted(raised.items()):
-            zones: list[tuple[frozenset[str], float]] = []
-            for centre in sorted(cells):
-                around = {*neighbours.get(centre, ())} | {
-                    g for g in cells if centre in neighbours.get(g, ())
-                }
-                ranked = sorted(
-                    (g for g in around if g in cells and g != centre),
-                    key=lambda g: (-(cells[g].count - cells[g].expected), g),
-                )
-                scored = [
-                    (frozenset((centre, *ranked[:k])), self._zone(cells, [centre, *ranked[:k]]))
-                    for k in range(1, len(ranked) + 1)
-                ]
-                zones += [(zone, score) for zone, score in scored if score is not None]
-            merged = _merge(zones)
-            current[category] = [grids for grids, _ in merged]
+        for category, raised_cells in sorted(raised.items()):
+            cells = {g: c for g, c in raised_cells.items() if c.count >= MIN_MEMBER_REPORTS}
+            zones = [
+                z for centre in sorted(cells) if (z := self._best_zone(centre, cells, neighbours))
+            ]
+            taken: list[tuple[frozenset[str], float]] = []
+            for grids, score in sorted(zones, key=lambda z: (-z[1], sorted(z[0]))):
+                if not any(grids & other for other, _ in taken):
+                    taken.append((grids, score))
+            current[category] = [grids for grids, _ in taken]
             previous = self._clusters.get(category, [])
-            for grids, score in merged:
+            for grids, score in taken:
                 folded |= {(g, category) for g in grids}
                 if not any(grids & old for old in previous):
                     fresh.append(_zone_alert(category, grids, score, cells))

@@ -94,11 +94,6 @@ class Scores:
     def recall(self, kind: str) -> float:
         return self.found[kind] / self.injected[kind] if self.injected[kind] else 1.0
 
-    def precision(self, kind: str | None = None) -> float:
-        kinds = [kind] if kind else list(self.alerts)
-        total = sum(self.alerts.get(k, 0) for k in kinds)
-        return sum(self.true_alerts.get(k, 0) for k in kinds) / total if total else 1.0
-
     def median_delay_h(self, kind: str) -> float:
         delays = self.delays_h[kind]
         return statistics.median(delays) if delays else float("nan")

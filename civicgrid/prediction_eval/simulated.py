@@ -4,12 +4,16 @@ Events from ``CitySimulator`` (with anomalies from ``plan_anomalies``) go throug
 intake's pure ``route`` and the grid stage's pure ``GridWork.plan`` (classifier, case book,
 series counts, repeat points), and each closed day through ``scoring.score_window`` with its
 state round-tripped as Postgres holds it: the code the workers run, minus broker and database.
+Departments answer every dispatch as ``DepartmentModel`` does in the demo, and their updates
+go back through ``route`` and ``GridWork.plan`` at their event times, so cases close: a case
+that stayed open forever would keep joining a point's reports and make it a repeat point.
 
 ``plan_anomalies`` puts its anomalies in a window 20 % of the run long; over a month that
 is six days, no longer a burst. So each anomaly round is planned as a 5-day run of its own,
 giving one-day anomalies, a round every 3 days after the history.
 """
 
+import heapq
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,6 +24,7 @@ from typing import Any
 import orjson
 
 from civicgrid.city.anomalies import ANOMALY_KINDS, Anomaly, plan_anomalies
+from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.mix import EVENTS_PER_OCCASION, OCCASION_WEIGHTS
 from civicgrid.city.model import City
 from civicgrid.city.publish import city_records
@@ -30,13 +35,15 @@ from civicgrid.domain.alerts import RepeatPointAlert
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.classifier import Classifier
-from civicgrid.domain.gridwork import GridWork
+from civicgrid.domain.gridwork import BatchPlan, GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.windows import Series
 from civicgrid.prediction_eval.synth import REPORTS_PER_GRID_DAY, Injected
 from schemas.inbound import GridRecord, RegistryRecord
+from schemas.internal import GridEnvelope
+from topics import catalogue as topics
 
 ACCELERATION = 3600.0  # one simulated hour per real second
 ROUND_DAYS = 3
@@ -87,6 +94,69 @@ class SimulatedRun:
     truth: list[Injected]
     reports: int
     daily_counts: dict[datetime, dict[Series, int]]
+    case_updates: int
+
+
+_DISPATCH_TOPICS = (topics.DISPATCH_GRID.name, topics.DISPATCH_NETWORK.name)
+
+
+class _GridStage:
+    """The grid stage with one case book for the whole city, and departments answering it."""
+
+    def __init__(self, city: City, seed: int) -> None:
+        self.view, self.hasher = _view(city), KeyedHasher(b"prediction-eval-key-0123456789ab")
+        taxonomy = Taxonomy.default()
+        self.work, self.book = GridWork(Classifier.default(taxonomy), taxonomy), CaseBook()
+        self.departments = DepartmentModel(seed)
+        self.seen: set[str] = set()
+        self.counts: dict[datetime, dict[Series, int]] = defaultdict(dict)
+        self.alerts: list[tuple[datetime, EarlyAlert]] = []
+        # department updates not yet due: (event time, sequence, update value)
+        self.pending: list[tuple[datetime, int, dict[str, Any]]] = []
+        self.offset = 0  # of the next routed record, as if all came from one partition
+        self.sequence = 0  # orders pending updates due at the same moment
+        self.updates = 0
+
+    def envelope(self, topic: str, key: str | None, value: dict[str, Any]) -> GridEnvelope:
+        self.offset += 1
+        key_bytes = None if key is None else key.encode()
+        record = RawRecord(topic, 0, self.offset, None, key_bytes, orjson.dumps(value), ())
+        return route(record, self.view, self.hasher)
+
+    def plan(self, envelope: GridEnvelope, at: datetime) -> BatchPlan:
+        event = envelope.report or envelope.case_update
+        event_id = None if event is None else str(event.event_id)
+        # plan copies the ids it is given; only this envelope's own id can make it a duplicate
+        plan = self.work.plan([envelope], self.seen & {event_id}, self.book)
+        if event_id is not None:
+            self.seen.add(event_id)
+        for message in plan.messages:
+            if message.topic in _DISPATCH_TOPICS:
+                for _, update in self.departments.respond(orjson.loads(message.value), at):
+                    due = datetime.fromisoformat(update["occurred_at"])
+                    self.sequence += 1
+                    heapq.heappush(self.pending, (due, self.sequence, update))
+        return plan
+
+    def answer_until(self, now: datetime) -> None:
+        """Feed every department update due by ``now`` (event time) to the case book."""
+        while self.pending and self.pending[0][0] <= now:
+            due, _, update = heapq.heappop(self.pending)
+            envelope = self.envelope(topics.CASE_UPDATES.name, update["case_id"], update)
+            if envelope.case_update is not None:
+                self.updates += 1
+                self.plan(envelope, due)
+
+    def report(self, envelope: GridEnvelope) -> None:
+        assert envelope.report is not None
+        at = envelope.report.occurred_at
+        plan = self.plan(envelope, at)
+        for (grid, category, _, window_start), n in plan.series_counts.items():
+            series = self.counts[window_start]
+            series[(grid, category)] = series.get((grid, category), 0) + n
+        for row in plan.alerts:
+            if row[1] == "repeat_point":
+                self.alerts.append((at, _repeat(plan.cases[row[0].split(":", 1)[1]], row, at)))
 
 
 def run(
@@ -94,45 +164,28 @@ def run(
 ) -> SimulatedRun:
     anomalies = _anomalies(city, seed, start, history_days, days) if with_anomalies else []
     simulator = CitySimulator(city, seed, start, ACCELERATION, anomalies)
-    view, hasher = _view(city), KeyedHasher(b"prediction-eval-key-0123456789ab")
-    taxonomy = Taxonomy.default()
-    work, book = GridWork(Classifier.default(taxonomy), taxonomy), CaseBook()
-    seen: set[str] = set()
-    counts: dict[datetime, dict[Series, int]] = defaultdict(dict)
-    alerts: list[tuple[datetime, EarlyAlert]] = []
+    stage = _GridStage(city, seed)
     by_code: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     reports = 0
     duration_s = (history_days + days) * 86400 / ACCELERATION
-    for offset, event in enumerate(simulator.events(events_per_second(city), duration_s)):
+    for event in simulator.events(events_per_second(city), duration_s):
         if event.topic != "civic.reports.v1":
             continue  # only reports are classified and counted
         reports += 1
-        record = RawRecord(
-            event.topic,
-            0,
-            offset,
-            None,
-            None if event.key is None else event.key.encode(),
-            orjson.dumps(event.value),
-            (),
-        )
-        envelope = route(record, view, hasher)
+        envelope = stage.envelope(event.topic, event.key, event.value)
         if envelope.report is None:
             continue
-        at = envelope.report.occurred_at
+        stage.answer_until(envelope.report.occurred_at)
         if envelope.report.code is not None:
-            by_code[envelope.report.code].append((at, str(envelope.report.event_id)))
-        plan = work.plan([envelope], seen, book)
-        seen.add(str(envelope.report.event_id))
-        for (grid, category, _, window_start), n in plan.series_counts.items():
-            series = counts[window_start]
-            series[(grid, category)] = series.get((grid, category), 0) + n
-        for row in plan.alerts:
-            if row[1] == "repeat_point":
-                alerts.append((at, _repeat(plan.cases[row[0].split(":", 1)[1]], row, at)))
-    alerts += _scored(counts, {g.grid_id: g.neighbours for g in city.grids})
+            by_code[envelope.report.code].append(
+                (envelope.report.occurred_at, str(envelope.report.event_id))
+            )
+        stage.report(envelope)
+    alerts = stage.alerts + list(
+        _scored(stage.counts, {g.grid_id: g.neighbours for g in city.grids})
+    )
     truth = [_truth(a, by_code) for a in anomalies]
-    return SimulatedRun(alerts, truth, reports, dict(counts))
+    return SimulatedRun(alerts, truth, reports, dict(stage.counts), stage.updates)
 
 
 def _repeat(case: Any, row: tuple[Any, ...], at: datetime) -> RepeatPointAlert:
