@@ -95,6 +95,25 @@ def dev_split(train: list[Example]) -> tuple[list[Example], list[Example]]:
     return [e for e in train if not is_dev(e)], [e for e in train if is_dev(e)]
 
 
+def unseen_word_split(train: list[Example]) -> tuple[list[Example], list[Example]]:
+    """The training side split by *object word* (one in five per hash byte 2): every report
+    naming a dev object word ("应急照明灯", "消防栓" ...) goes to dev, so the model fitted on the
+    rest has never seen the word and must decide from the rest of the wording, as on independent
+    text. This is where urgent and ordinary categories get confused, so the caution threshold
+    is tuned here; dev_split's cores are too easy for that (every word was seen)."""
+    unseen = {
+        word
+        for objects, _, _ in PHRASES.values()
+        for word in objects
+        if hashlib.sha256(word.encode()).digest()[2] % TEST_SHARE == 0
+    }
+    named = [any(word in example.text for word in unseen) for example in train]
+    return (
+        [e for e, dev in zip(train, named, strict=True) if not dev],
+        [e for e, dev in zip(train, named, strict=True) if dev],
+    )
+
+
 def with_hints(examples: list[Example], seed: int, right_share: float) -> list[Example]:
     """Copies carrying a category_hint that is right `right_share` of the time and otherwise
     another category at random: advice, not truth, as the hint rule must assume."""

@@ -23,6 +23,9 @@ class Scores:
     macro_f1: float
     p1_recall: float
     p1_precision: float
+    raised_rate: float
+    """Share of the non-P1 reports given severity P1 (by a hazard rule or by caution): the
+    price of P1 recall, paid in needless urgent dispatches."""
     verification_rate: float
     by_source: dict[str, float]
     confusion: dict[tuple[str, str], int]
@@ -32,7 +35,7 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
     confusion: Counter[tuple[str, str]] = Counter()
     right_by_source: Counter[str] = Counter()
     total_by_source: Counter[str] = Counter()
-    p1_hit = p1_true = p1_said = verify = 0
+    p1_hit = p1_true = p1_said = raised = verify = 0
     for example in examples:
         result = classifier.classify(example.text, category_hint=example.hint)
         confusion[(example.category, result.category)] += 1
@@ -43,6 +46,7 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
         p1_true += example.p1
         p1_said += said_p1
         p1_hit += example.p1 and said_p1
+        raised += said_p1 and not example.p1
         verify += result.needs_verification
     n = len(examples)
     return Scores(
@@ -51,6 +55,7 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
         macro_f1=_macro_f1(confusion),
         p1_recall=p1_hit / p1_true if p1_true else 1.0,
         p1_precision=p1_hit / p1_said if p1_said else 1.0,
+        raised_rate=raised / (n - p1_true) if n > p1_true else 0.0,
         verification_rate=verify / n,
         by_source={s: right_by_source[s] / total_by_source[s] for s in sorted(total_by_source)},
         confusion=dict(confusion),
@@ -104,6 +109,7 @@ def write_report(
         row("macro-F1", lambda s: s.macro_f1, ">= 0.85"),
         row("P1 recall", lambda s: s.p1_recall, ">= 0.98"),
         row("P1 precision", lambda s: s.p1_precision),
+        row("non-P1 reports raised to P1", lambda s: s.raised_rate),
         row("marked for verification (核实)", lambda s: s.verification_rate),
         "",
         f"Throughput, one core: {reports_per_s:,.0f} reports/s (target >= 5,000).",

@@ -26,6 +26,11 @@ HINT_BONUS = 1.5
 VERIFY_BELOW = 0.5
 # A clause must be this sure of its own category to count as a second problem.
 CLAUSE_SURE = 0.6
+# Caution: when the urgent (P1) categories together hold at least this probability, the report
+# is treated as urgent and verified, whatever the single best guess: a confusion between an
+# urgent and an ordinary category must not route the urgent one as ordinary. Chosen on the
+# training side's dev split (classifier_training.tune), never on the test sets.
+CAUTION_ABOVE = 0.3
 
 _SEVERITY_RANK = {Severity.P1: 0, Severity.P2: 1, Severity.P3: 2}
 
@@ -102,14 +107,25 @@ class _Model:
 
 
 class Classifier:
-    def __init__(self, model: _Model, taxonomy: Taxonomy, hint_bonus: float = HINT_BONUS) -> None:
+    def __init__(
+        self,
+        model: _Model,
+        taxonomy: Taxonomy,
+        hint_bonus: float = HINT_BONUS,
+        caution_above: float = CAUTION_ABOVE,
+    ) -> None:
         missing = [code for code in model.labels if code not in taxonomy]
         if missing:
             raise ValueError(f"model labels {missing} are not in the taxonomy")
         self._model = model
         self._taxonomy = taxonomy
         self._hint_bonus = hint_bonus
+        self._caution_above = caution_above
         self._index = {code: i for i, code in enumerate(model.labels)}
+        # From the taxonomy the classifier was given, so a city's severity overrides count.
+        self._urgent = tuple(
+            i for i, code in enumerate(model.labels) if taxonomy.get(code).severity is Severity.P1
+        )
         self._names = {category.zh: category.code for category in taxonomy}
         self._names.update({category.en.lower(): category.code for category in taxonomy})
 
@@ -154,15 +170,25 @@ class Classifier:
             reasons.append(f"also reported: {code} {other.zh} ({other.lead} co-handles)")
             if other.lead not in departments:
                 departments.append(other.lead)
-        needs_verification = confidence < VERIFY_BELOW
+        unsure = confidence < VERIFY_BELOW
+        # Caution applies where nothing else makes the report urgent and routed: no hazard, and
+        # an ordinary or unsure guess.
+        cautious = (
+            not found
+            and (severity is not Severity.P1 or unsure)
+            and self._caution(probs, clause_grams, departments, reasons)
+        )
+        if cautious:
+            severity = Severity.P1
         network = severity is Severity.P1 or len(departments) > 1
-        if needs_verification:
+        if unsure:
             reasons.append(
                 f"confidence {confidence:.2f} < {VERIFY_BELOW}: grid worker verifies (核实)"
             )
             # An unsure guess is not routed across the network, even when the guessed category
-            # is urgent; a hazard named in the text still is (safety first).
-            network = bool(found)
+            # is urgent; a named hazard or enough weight on urgent categories still is.
+            network = bool(found) or cautious
+        needs_verification = unsure or cautious
         return Classification(
             category=primary,
             severity=severity,
@@ -174,6 +200,35 @@ class Classifier:
             hazards=found,
             secondary=tuple(secondary),
         )
+
+    def _caution(
+        self,
+        probs: list[float],
+        clause_grams: list[set[str]],
+        departments: list[str],
+        reasons: list[str],
+    ) -> bool:
+        """Whether the urgent categories together are likely enough to treat the report as
+        urgent; if so the likeliest one's lead department joins, so that the network dispatch
+        reaches the owner of the danger, and the grid worker verifies on the spot."""
+        urgent = sum(probs[i] for i in self._urgent)
+        if urgent < self._caution_above:
+            return False
+        index = max(self._urgent, key=probs.__getitem__)
+        # About a quarter of the categories are urgent, so text that says nothing ("嗯嗯那个啥")
+        # leaves them near the threshold by their prior alone: some words must point there.
+        evidence = self._model.evidence(clause_grams, index)
+        if not evidence:
+            return False
+        likeliest = self._taxonomy.get(self._model.labels[index])
+        reasons.append(
+            f"possible {likeliest.code} {likeliest.zh} (n-grams: {'、'.join(evidence)}): urgent "
+            f"categories p={urgent:.2f} >= {self._caution_above}: severity P1, grid worker "
+            "verifies (核实)"
+        )
+        if likeliest.lead not in departments:
+            departments.append(likeliest.lead)
+        return True
 
     def _bonus(
         self, category_hint: str | None, element_kind: str | None, reasons: list[str]

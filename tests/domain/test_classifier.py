@@ -5,7 +5,7 @@ import pytest
 
 from civicgrid.city import phrases as city_phrases
 from civicgrid.classifier_training import corpus
-from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.classifier import Classifier, parse_model
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import Severity
 
@@ -134,3 +134,27 @@ def test_the_simulator_set_stays_out_of_training() -> None:
     rendered = corpus.simulator(with_hint=True)
     assert {example.cores[0] for example in rendered} == set(cores)
     assert all(example.hint == example.category for example in rendered)
+
+
+def _two_label_classifier(caution_above: float) -> Classifier:
+    # "盖" leans to 01037 路灯 (P3) but leaves 01002 污水井盖 (P1) p≈0.38: a close call between
+    # an urgent and an ordinary category.
+    model = parse_model(
+        {"labels": ["01002", "01037"], "bias": [0.0, 0.0], "weights": {"灯盖": [0, 1.0, 1, 1.5]}}
+    )
+    return Classifier(model, Taxonomy.default(), caution_above=caution_above)
+
+
+def test_a_likely_urgent_category_raises_severity_and_is_verified() -> None:
+    result = _two_label_classifier(caution_above=0.3).classify("灯盖")
+    assert result.category == "01037"
+    assert result.severity is Severity.P1
+    assert result.needs_verification
+    assert result.level == "network"
+    assert "drainage" in result.co_departments
+    assert any(reason.startswith("possible 01002") for reason in result.reasons)
+
+
+def test_below_the_caution_threshold_the_guess_keeps_its_severity() -> None:
+    result = _two_label_classifier(caution_above=0.5).classify("灯盖")
+    assert (result.severity, result.needs_verification) == (Severity.P3, False)
