@@ -1,0 +1,333 @@
+"""A simulated week through a running worker, played in simulated time, and its assessment.
+
+`play_week` publishes the city simulator's events in order of their simulated `occurred_at`,
+one step of simulated time at a time. After each step has landed in Postgres it answers every
+new dispatch with the department model's updates (dated in simulated time from the moment the
+case was dispatched) and, at the step's end, sends the SLA ticks the leader would have sent at
+that simulated moment. The worker's own SLA timer must be off (CIVICGRID_SLA_CHECK_SECONDS
+high): it runs on the wall clock, for which the whole week is overdue at once.
+
+`recompute` runs `civicgrid assess --day D --format csv` and compares it with the stored
+snapshots figure for figure; `day_summary` tabulates a day's grades and figure ranges. The
+benchmark (benchmarks/assessment_week.py) and tests/integration/test_assessment_week.py both
+use this module.
+"""
+
+import asyncio
+import csv
+import heapq
+import io
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from civicgrid.city.departments import DepartmentModel
+from civicgrid.city.model import City
+from civicgrid.city.simulate import CitySimulator
+from civicgrid.embedded.stack import Endpoints
+from schemas.enums import SubjectKind
+from schemas.internal import GridEnvelope
+from topics import catalogue as topics
+
+_ACCOUNTED = """SELECT count(*) FROM (
+    SELECT topic, partition, "offset" FROM events
+    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
+    UNION SELECT topic, partition, "offset" FROM dead_letters) accounted"""
+# Grids with an SLA timer due: what agents/timers.py asks, at a simulated moment.
+_DUE_GRIDS = "SELECT DISTINCT grid_id FROM cases WHERE is_open AND next_timer_at <= $1"
+_NEW_DISPATCHES = """SELECT case_id, version, level, created_at, payload::text AS payload
+FROM dispatches WHERE created_at >= $1 ORDER BY created_at, case_id, version, level"""
+# (simulated time, topic, key, value) of one record to send
+_Outgoing = tuple[datetime, str, str | None, dict[str, Any]]
+_LANDING_S = 120.0  # longest wait for one step to land; the worker is far quicker
+_TICK_WAIT_S = 10.0  # a tick lands in well under a second; longer means it fired nothing
+_TICK_ROUNDS = 3  # a breach past a warning can leave a second timer due at the same moment
+
+
+@dataclass(frozen=True)
+class Week:
+    start: datetime
+    """Midnight of the first day, in the city's zone."""
+    days: int
+    events_per_day: float
+    step: timedelta
+    seed: int
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=self.days)
+
+    def dates(self) -> list[date]:
+        return [(self.start + timedelta(days=d)).date() for d in range(self.days)]
+
+
+@dataclass
+class WeekStats:
+    published: Counter[str] = field(default_factory=Counter)
+    dispatches: int = 0
+    undated: int = 0
+    """Dispatches without a deadline: the model cannot time an answer, so none is sent."""
+    superseded: int = 0
+    """Planned updates dropped because the case was dispatched again (escalated, re-routed)."""
+    not_due: int = 0
+    """Planned updates falling after the week's end: their cases are still open then."""
+    ticks: int = 0
+    tick_stalls: int = 0
+    """Ticks after which a timer was still due: should stay 0."""
+
+
+class _Player:
+    def __init__(self, endpoints: Endpoints, city: City, week: Week) -> None:
+        self.week = week
+        self.simulator = CitySimulator(city, week.seed, week.start)
+        self.model = DepartmentModel(week.seed)
+        self.stats = WeekStats()
+        self.bootstrap, self.url = endpoints.kafka_bootstrap, endpoints.database_url
+        # (occurred_at, seq, generation, update): a case's answer to its latest dispatch only
+        self.updates: list[tuple[datetime, int, int, dict[str, Any]]] = []
+        self.generation: Counter[str] = Counter()
+        self.answered: set[tuple[str, int, str]] = set()
+        self.sent = 0
+        self.seq = 0
+
+    async def play(self) -> WeekStats:
+        self.connection = await asyncpg.connect(self.url)
+        # Not idempotent: the embedded broker rejects InitProducerId.
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, linger_ms=5, acks="all", enable_idempotence=False
+        )
+        await self.producer.start()
+        try:
+            self.baseline = int(await self.connection.fetchval(_ACCOUNTED))
+            rate = self.week.events_per_day / 86_400
+            events = self.simulator.events(rate, self.week.days * 86_400.0)
+            upcoming = next(events, None)
+            moment = self.week.start
+            while moment < self.week.end:
+                step_end = min(moment + self.week.step, self.week.end)
+                batch: list[_Outgoing] = []
+                while upcoming and self.simulator.sim_time(upcoming.offset_s) < step_end:
+                    at = self.simulator.sim_time(upcoming.offset_s)
+                    batch.append((at, upcoming.topic, upcoming.key, upcoming.value))
+                    upcoming = next(events, None)
+                # answers due in the step may come from dispatches the step itself makes
+                while batch or self._due_before(step_end):
+                    batch += self._pop_due(step_end)
+                    await self._send(sorted(batch, key=lambda item: item[0]))
+                    batch = []
+                    await self._answer(moment - self.week.step)
+                await self._tick(step_end)
+                await self._answer(moment - self.week.step)
+                moment = step_end
+        finally:
+            await self.producer.stop()
+            await self.connection.close()
+        self.stats.not_due += sum(
+            1 for _, _, gen, value in self.updates if gen == self.generation[value["case_id"]]
+        )
+        return self.stats
+
+    def _due_before(self, moment: datetime) -> bool:
+        return bool(self.updates) and self.updates[0][0] < moment
+
+    def _pop_due(self, moment: datetime) -> list[_Outgoing]:
+        out: list[_Outgoing] = []
+        while self._due_before(moment):
+            at, _, generation, value = heapq.heappop(self.updates)
+            case_id = str(value["case_id"])
+            if generation != self.generation[case_id]:
+                self.stats.superseded += 1
+                continue
+            out.append((at, topics.CASE_UPDATES.name, case_id, value))
+        return out
+
+    async def _send(self, batch: Sequence[_Outgoing]) -> None:
+        futures = []
+        for _, topic, key, value in batch:
+            encoded = None if key is None else key.encode()
+            futures.append(await self.producer.send(topic, orjson.dumps(value), key=encoded))
+            self.stats.published[topic] += 1
+        await asyncio.gather(*futures)
+        self.sent += len(batch)
+        await self._landed(self._accounted_reached)
+
+    async def _accounted_reached(self) -> bool:
+        accounted = int(await self.connection.fetchval(_ACCOUNTED))
+        return accounted >= self.baseline + self.sent
+
+    async def _landed(self, done: Callable[[], Awaitable[bool]]) -> None:
+        deadline = time.monotonic() + _LANDING_S
+        while not await done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the worker did not process a step within {_LANDING_S:.0f} s")
+            await asyncio.sleep(0.02)
+
+    async def _answer(self, since: datetime) -> None:
+        """Plan the department model's answer to every dispatch not answered yet.
+
+        A dispatch is dated by its case version (`created_at`, simulated time), so the
+        answer's delays are counted from when the case was really dispatched."""
+        for row in await self.connection.fetch(_NEW_DISPATCHES, since):
+            key = (row["case_id"], row["version"], row["level"])
+            if key in self.answered:
+                continue
+            self.answered.add(key)
+            self.stats.dispatches += 1
+            dispatch = orjson.loads(row["payload"])
+            if dispatch.get("deadline") is None:
+                self.stats.undated += 1
+                continue
+            case_id = str(row["case_id"])
+            # the actors drop what they planned for an earlier dispatch of the case
+            self.generation[case_id] += 1
+            for delay_s, value in self.model.respond(dispatch, row["created_at"]):
+                self.seq += 1
+                at = row["created_at"] + timedelta(seconds=delay_s)
+                heapq.heappush(self.updates, (at, self.seq, self.generation[case_id], value))
+
+    async def _tick(self, now: datetime) -> None:
+        """The leader's SLA tick at a simulated moment; waits until it has been applied."""
+        for _ in range(_TICK_ROUNDS):
+            grids = [row[0] for row in await self.connection.fetch(_DUE_GRIDS, now)]
+            if not grids:
+                return
+            futures = []
+            for grid_id in grids:
+                envelope = GridEnvelope(kind="tick", grid_id=grid_id, now=now)
+                value = envelope.model_dump_json().encode()
+                futures.append(
+                    await self.producer.send(topics.BY_GRID.name, value, key=grid_id.encode())
+                )
+            await asyncio.gather(*futures)
+            self.stats.ticks += len(grids)
+            deadline = time.monotonic() + _TICK_WAIT_S
+            while await self.connection.fetchval(
+                "SELECT count(*) FROM cases WHERE is_open AND next_timer_at <= $1 "
+                "AND grid_id = ANY($2)",
+                now,
+                grids,
+            ):
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+        if await self.connection.fetch(_DUE_GRIDS, now):
+            self.stats.tick_stalls += 1
+
+
+async def play_week(endpoints: Endpoints, city: City, week: Week) -> WeekStats:
+    """Play the week against the worker running on `endpoints`; returns what was sent."""
+    return await _Player(endpoints, city, week).play()
+
+
+def stored_snapshots(rows: Sequence[asyncpg.Record]) -> dict[str, dict[str, Any]]:
+    """assessments rows by subject id; a plain connection reads jsonb as text."""
+    return {
+        row["subject_id"]: dict(row) | {"indicators": orjson.loads(row["indicators"])}
+        for row in rows
+    }
+
+
+async def stored_days(url: str, days: Sequence[date]) -> dict[date, dict[str, dict[str, Any]]]:
+    connection = await asyncpg.connect(url)
+    try:
+        out = {}
+        for day in days:
+            rows = await connection.fetch(
+                "SELECT subject_kind, subject_id, grid_id, indicators::text AS indicators, "
+                "score, grade FROM assessments WHERE day = $1",
+                day,
+            )
+            out[day] = stored_snapshots(rows)
+        return out
+    finally:
+        await connection.close()
+
+
+async def case_outcomes(url: str) -> dict[str, dict[str, int]]:
+    """How the week's cases went: their states at the end, and the steps of their history."""
+    connection = await asyncpg.connect(url)
+    try:
+        states = await connection.fetch("SELECT state, count(*) FROM cases GROUP BY 1")
+        steps = await connection.fetch(
+            "SELECT split_part(reason, ' ', 1), count(*) FROM case_history GROUP BY 1"
+        )
+        dead = await connection.fetch("SELECT kind, count(*) FROM dead_letters GROUP BY 1")
+    finally:
+        await connection.close()
+    return {
+        "cases by state at the end": {row[0]: row[1] for row in states},
+        "case history steps": {row[0]: row[1] for row in steps},
+        "dead letters": {row[0]: row[1] for row in dead},
+    }
+
+
+def recompute(endpoints: Endpoints, day: date, key: str) -> list[dict[str, str]]:
+    """`civicgrid assess --day D --format csv` against the same services: history alone."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CIVICGRID_")},
+        **endpoints.environment(),
+        "CIVICGRID_PSEUDONYM_KEY": key,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "civicgrid", "assess", "--day", day.isoformat(), "--format", "csv"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    return list(csv.DictReader(io.StringIO(done.stdout.decode())))
+
+
+def differences(recomputed: Sequence[Mapping[str, str]], stored: Mapping[str, Any]) -> list[str]:
+    """Every subject or figure where the recomputation and the stored snapshot disagree.
+
+    The CSV writes Python's `str` of each float, so equal text is the same float."""
+    out = []
+    subjects = {row["subject_id"] for row in recomputed}
+    out += [f"{s}: stored, not recomputed" for s in sorted(set(stored) - subjects)]
+    for row in recomputed:
+        snapshot = stored.get(row["subject_id"])
+        if snapshot is None:
+            out.append(f"{row['subject_id']}: recomputed, not stored")
+            continue
+        pairs = [("score", snapshot["score"]), ("grade", snapshot["grade"])]
+        pairs += list(snapshot["indicators"].items())
+        for figure, value in pairs:
+            text = "" if value is None else str(value)
+            if row[figure] != text:
+                out.append(f"{row['subject_id']} {figure}: csv {row[figure]!r}, stored {text!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    subjects: int
+    grades: Counter[str]
+    """Grade -> subjects; "n/a" for a subject with no valued figure."""
+    ranges: dict[str, tuple[float, float, int]]
+    """figure -> (min, max, subjects where it has no value)."""
+    scores: tuple[float, float] | None
+
+
+def day_summary(stored: Mapping[str, Mapping[str, Any]], kind: SubjectKind) -> KindSummary:
+    chosen = [s for s in stored.values() if s["subject_kind"] == kind.value]
+    grades = Counter(s["grade"] or "n/a" for s in chosen)
+    ranges: dict[str, tuple[float, float, int]] = {}
+    figures = {f for s in chosen for f in s["indicators"]}
+    for figure in sorted(figures):
+        values = [s["indicators"].get(figure) for s in chosen]
+        valued = [v for v in values if v is not None]
+        low, high = (min(valued), max(valued)) if valued else (float("nan"), float("nan"))
+        ranges[figure] = (low, high, len(values) - len(valued))
+    scores = [s["score"] for s in chosen if s["score"] is not None]
+    return KindSummary(len(chosen), grades, ranges, (min(scores), max(scores)) if scores else None)
