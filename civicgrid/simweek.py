@@ -45,6 +45,11 @@ _ACCOUNTED = """SELECT count(*) FROM (
     UNION SELECT topic, partition, "offset" FROM dead_letters) accounted"""
 # Grids with an SLA timer due: what agents/timers.py asks, at a simulated moment.
 _DUE_GRIDS = "SELECT DISTINCT grid_id FROM cases WHERE is_open AND next_timer_at <= $1"
+# When a case opened and who reported it first: a resident's case gets a worker's verify.
+_OPENING = """SELECT c.opened_at, (SELECT e.payload->'event'->>'reporter_role' FROM events e
+    WHERE e.kind = 'report' AND e.case_id = c.case_id ORDER BY e.occurred_at LIMIT 1) AS role
+FROM cases c WHERE c.case_id = $1"""
+_ALWAYS = -1  # the generation of a planned verify: a later dispatch does not cancel it
 _NEW_DISPATCHES = """SELECT case_id, version, level, created_at, payload::text AS payload
 FROM dispatches WHERE created_at >= $1 ORDER BY created_at, case_id, version, level"""
 # (simulated time, topic, key, value) of one record to send
@@ -91,10 +96,13 @@ class _Player:
         self.week = week
         self.simulator = CitySimulator(city, week.seed, week.start)
         self.model = DepartmentModel(week.seed)
+        self.workers = {grid.grid_id: grid.worker_ids for grid in city.grids}
+        self.verified: set[str] = set()
         self.stats = WeekStats()
         self.bootstrap, self.url = endpoints.kafka_bootstrap, endpoints.database_url
-        # (occurred_at, seq, generation, update): a case's answer to its latest dispatch only
-        self.updates: list[tuple[datetime, int, int, dict[str, Any]]] = []
+        # (occurred_at, seq, generation, topic, value): a case's answer to its latest dispatch
+        # only, and the verifies of residents' cases
+        self.updates: list[tuple[datetime, int, int, str, dict[str, Any]]] = []
         self.generation: Counter[str] = Counter()
         self.answered: set[tuple[str, int, str]] = set()
         self.sent = 0
@@ -133,7 +141,7 @@ class _Player:
             await self.producer.stop()
             await self.connection.close()
         self.stats.not_due += sum(
-            1 for _, _, gen, value in self.updates if gen == self.generation[value["case_id"]]
+            1 for _, _, gen, _, value in self.updates if gen == self.generation[value["case_id"]]
         )
         return self.stats
 
@@ -143,12 +151,12 @@ class _Player:
     def _pop_due(self, moment: datetime) -> list[_Outgoing]:
         out: list[_Outgoing] = []
         while self._due_before(moment):
-            at, _, generation, value = heapq.heappop(self.updates)
+            at, _, generation, topic, value = heapq.heappop(self.updates)
             case_id = str(value["case_id"])
-            if generation != self.generation[case_id]:
+            if generation not in (_ALWAYS, self.generation[case_id]):
                 self.stats.superseded += 1
                 continue
-            out.append((at, topics.CASE_UPDATES.name, case_id, value))
+            out.append((at, topic, str(value.get("worker_id", case_id)), value))
         return out
 
     async def _send(self, batch: Sequence[_Outgoing]) -> None:
@@ -191,9 +199,26 @@ class _Player:
             # the actors drop what they planned for an earlier dispatch of the case
             self.generation[case_id] += 1
             for delay_s, value in self.model.respond(dispatch, row["created_at"]):
-                self.seq += 1
-                at = row["created_at"] + timedelta(seconds=delay_s)
-                heapq.heappush(self.updates, (at, self.seq, self.generation[case_id], value))
+                self._plan(row["created_at"], delay_s, self.generation[case_id], value)
+            if case_id not in self.verified:
+                self.verified.add(case_id)
+                opening = await self.connection.fetchrow(_OPENING, case_id)
+                if opening is not None and opening["role"] == "resident":
+                    workers = self.workers[str(dispatch["grid_id"])]
+                    delay_s, value = self.model.verify(dispatch, opening["opened_at"], workers)
+                    self._plan(opening["opened_at"], delay_s, _ALWAYS, value, topics.PATROLS.name)
+
+    def _plan(
+        self,
+        base: datetime,
+        delay_s: float,
+        generation: int,
+        value: dict[str, Any],
+        topic: str = topics.CASE_UPDATES.name,
+    ) -> None:
+        self.seq += 1
+        at = base + timedelta(seconds=delay_s)
+        heapq.heappush(self.updates, (at, self.seq, generation, topic, value))
 
     async def _tick(self, now: datetime) -> None:
         """The leader's SLA tick at a simulated moment; waits until it has been applied."""

@@ -10,9 +10,11 @@ and grid workers settle some small matters on the spot.
 import random
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from civicgrid.city.mix import next_duty, worker_diligence
 
 Update = tuple[float, dict[str, Any]]
 
@@ -20,6 +22,9 @@ RETURN_SHARE = 0.05
 CHECK_FAIL_SHARE = 0.08
 OVERDUE_SHARE = 0.10
 SELF_HANDLE_SHARE = 0.35  # of grid-level (small) matters
+# Departments are not alike: each has its own lateness and rework, up to this many times the
+# shares above (fixed per department and seed), so their grades differ as real ones do.
+_SPREAD = (0.2, 3.0)
 _MIN_WINDOW_S = 600.0  # a dispatch already at or past its deadline still takes some minutes
 _NOTES = {
     "accept": ("已签收", "收到，马上安排"),
@@ -63,18 +68,54 @@ class DepartmentModel:
             return steps.updates
         steps.add(window * rng.uniform(0.02, 0.1), handler, "accept")
         steps.add(window * rng.uniform(0.02, 0.1), handler, "start")
-        if rng.random() < OVERDUE_SHARE:
+        late, rework = self._habits(lead)
+        if rng.random() < late:
             handled_at = window * rng.uniform(1.05, 1.6)
         else:
             handled_at = max(steps.at + 60.0, window * rng.uniform(0.3, 0.85))
         steps.add(handled_at - steps.at, handler, "handle")
-        if rng.random() < CHECK_FAIL_SHARE:
+        if rng.random() < rework:
             # Rework puts the case back IN_PROGRESS (civicgrid/domain/lifecycle.py): the
             # handler redoes the work without starting it anew.
             steps.add(window * rng.uniform(0.02, 0.1), checker, "check_fail")
             steps.add(window * rng.uniform(0.1, 0.3), handler, "handle")
         steps.add(window * rng.uniform(0.02, 0.1), checker, "check_pass")
         return steps.updates
+
+    def _habits(self, lead: str | None) -> tuple[float, float]:
+        """(share handled late, share failing the check) of a department; the base shares
+        for the grid's own workers."""
+        if lead is None:
+            return OVERDUE_SHARE, CHECK_FAIL_SHARE
+        rng = random.Random(f"{self.seed}/habits/{lead}")
+        return OVERDUE_SHARE * rng.uniform(*_SPREAD), CHECK_FAIL_SHARE * rng.uniform(*_SPREAD)
+
+    def verify(
+        self, dispatch: Mapping[str, Any], opened_at: datetime, workers: Sequence[str]
+    ) -> Update:
+        """A grid worker's patrol `verify` (核实) of a resident's case, as (seconds after
+        `opened_at`, civic.patrols.v1 value). A keen worker goes within the hour or so when on
+        duty; otherwise, or for a case opened off duty, it waits hours."""
+        case_id = str(dispatch["case_id"])
+        rng = random.Random(f"{self.seed}/{case_id}/verify")
+        worker = rng.choice(list(workers))
+        start = next_duty(opened_at)
+        if rng.random() < worker_diligence(self.seed, worker):
+            delay = rng.uniform(600.0, 6600.0)
+        else:
+            delay = rng.uniform(7800.0, 6 * 3600.0)
+        at = next_duty(start + timedelta(seconds=delay))
+        value = {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "occurred_at": at.isoformat(timespec="milliseconds"),
+            "schema_version": 1,
+            "worker_id": worker,
+            "grid_id": str(dispatch["grid_id"]),
+            "kind": "verify",
+            "case_id": case_id,
+            "note": "已到现场核实",
+        }
+        return round((at - opened_at).total_seconds(), 3), value
 
 
 class _Steps:

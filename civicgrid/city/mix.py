@@ -1,5 +1,8 @@
 """What the simulated city reports and how often: shared by the simulator and the anomaly plan."""
 
+import random
+from datetime import datetime, timedelta
+
 from civicgrid.city.model import City, Grid
 
 # How often each category is reported, roughly as in a Chinese city's 12345 and grid statistics.
@@ -18,15 +21,43 @@ CATEGORY_KINDS: dict[str, str] = {
     "L0203": "pollution_source",
 }  # fmt: skip
 OCCASIONS = ("resident_report", "worker_report", "patrol", "visit", "scan")
-OCCASION_WEIGHTS = (0.55, 0.10, 0.15, 0.08, 0.12)
+# Grid workers make most of the events, as in Taizhou's model: a route of code scans, household
+# visits and their own reports (主动发现). Worker occasions take place only while the worker is
+# on duty and keen (`worker_diligence`); otherwise the occasion is a resident viewing a code,
+# so the volume per `rate` stays the same at any hour while the mix follows the working day.
+OCCASION_WEIGHTS = (0.07, 0.20, 0.45, 0.20, 0.08)
 SCAN_CHANNEL_SHARE = 0.7  # of residents' reports; each of those comes with its scan
 EVENTS_PER_OCCASION = 1 + OCCASION_WEIGHTS[0] * SCAN_CHANNEL_SHARE
+# Working days Monday to Friday, 07:00-21:00 local time: grid workers patrol in day shifts.
+DUTY_HOURS = (7, 21)
+ON_DUTY_SHARE = 5 / 7 * (DUTY_HOURS[1] - DUTY_HOURS[0]) / 24
+MEAN_DILIGENCE = 0.65  # of worker_diligence's uniform 0.3-1.0
+
+
+def on_duty(at: datetime) -> bool:
+    """Whether grid workers are at work at `at` (local time of its UTC offset)."""
+    return at.weekday() < 5 and DUTY_HOURS[0] <= at.hour < DUTY_HOURS[1]
+
+
+def next_duty(at: datetime) -> datetime:
+    """`at` if workers are on duty then, else the start of the next duty period."""
+    moment = at
+    while not on_duty(moment):
+        moment = (moment + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return max(moment, at)
+
+
+def worker_diligence(seed: int, worker_id: str) -> float:
+    """How keen a worker is, 0.3-1.0, fixed per worker and seed: the share of their duty
+    occasions they do fieldwork in, and of residents' cases they verify within the hour."""
+    return random.Random(f"{seed}/diligence/{worker_id}").uniform(0.3, 1.0)
 
 
 def report_rate(city: City, grid: Grid, category: str, rate: float) -> float:
     """Background reports of `category` in `grid` per real second when events flow at `rate`."""
     occasions = rate / EVENTS_PER_OCCASION
-    report_share = OCCASION_WEIGHTS[0] + OCCASION_WEIGHTS[1]
+    # a worker's report occasion is a report only on duty, and only for a keen worker
+    report_share = OCCASION_WEIGHTS[0] + OCCASION_WEIGHTS[1] * ON_DUTY_SHARE * MEAN_DILIGENCE
     grid_share = grid.households / sum(g.households for g in city.grids)
     category_share = CATEGORY_WEIGHTS[category] / sum(CATEGORY_WEIGHTS.values())
     return occasions * report_share * grid_share * category_share

@@ -21,6 +21,8 @@ from civicgrid.city.mix import (
     OCCASION_WEIGHTS,
     OCCASIONS,
     SCAN_CHANNEL_SHARE,
+    on_duty,
+    worker_diligence,
 )
 from civicgrid.city.model import City, Code, Grid
 from civicgrid.city.phrases import describe
@@ -30,6 +32,10 @@ _CHANNEL_WEIGHTS = (SCAN_CHANNEL_SHARE, 0.2, 0.1)
 _OUT_OF_GRID_SHARE = 0.03  # workers scanning outside their grid, which SPEC §8 audits
 _RESEND_SHARE = 0.005  # apps retry: the same event_id arrives twice
 _MARGIN = 1e-5  # degrees, about a metre
+# A resident's report is of a matter a worker of the grid reported in the last few hours this
+# often, when there is one: it joins the worker's case (the worker found it first).
+_SAME_MATTER_SHARE = 0.6
+_SAME_MATTER_WITHIN_S = 6 * 3600.0  # simulated seconds
 
 
 class SimEvent(NamedTuple):
@@ -77,18 +83,37 @@ class CitySimulator:
                 yield event
 
     def _background(self, rng: random.Random, rate: float, duration_s: float) -> Iterator[SimEvent]:
+        rounds = _Rounds(self.seed)
         offset = rng.expovariate(rate)
         while offset < duration_s:
             grid = rng.choices(self.city.grids, cum_weights=self._cum_households)[0]
             occasion = rng.choices(OCCASIONS, OCCASION_WEIGHTS)[0]
-            if occasion in ("resident_report", "worker_report"):
+            worker = rng.choice(grid.worker_ids)
+            at = self.sim_time(offset)
+            if occasion in ("worker_report", "patrol", "visit") and not (
+                on_duty(at) and rng.random() < worker_diligence(self.seed, worker)
+            ):
+                occasion = "view"  # the worker is off, or idle: a resident looks a code up
+            if occasion == "resident_report":
+                found = rounds.found_first(rng, grid.grid_id, offset * self.acceleration)
+                if found is None:
+                    category = rng.choices(self._categories, cum_weights=self._cum_categories)[0]
+                    yield from self._report(rng, offset, grid, category, "resident")
+                else:
+                    yield from self._report(rng, offset, grid, found[1], "resident", found[0])
+            elif occasion == "worker_report":
                 category = rng.choices(self._categories, cum_weights=self._cum_categories)[0]
-                role = "resident" if occasion == "resident_report" else "grid_worker"
-                yield from self._report(rng, offset, grid, category, role)
-            elif occasion in ("patrol", "visit"):
-                yield self._patrol(rng, offset, grid, occasion)
+                code = self._pick(rng, grid, CATEGORY_KINDS.get(category, "doorplate"))
+                rounds.reported(grid.grid_id, offset * self.acceleration, code, category)
+                yield from self._report(rng, offset, grid, category, "grid_worker", code, worker)
+            elif occasion == "patrol":
+                yield self._round(
+                    rng, offset, grid, worker, rounds.next_code(rng, worker, self._codes(grid))
+                )
+            elif occasion == "visit":
+                yield self._visit(rng, offset, grid, worker, rounds.next_household(rng, worker))
             else:
-                yield self._scan(rng, offset, grid)
+                yield self._scan(rng, offset, grid, occasion == "view")
             offset += rng.expovariate(rate)
 
     def _injected(self, rng: random.Random, duration_s: float) -> Iterator[SimEvent]:
@@ -113,13 +138,14 @@ class CitySimulator:
         category: str,
         role: str,
         code: Code | None = None,
+        worker: str | None = None,
     ) -> Iterator[SimEvent]:
         value = self._header(rng, offset)
         if role == "resident":
             reporter = f"R-{rng.randrange(10**8):08d}"
             channel = "scan" if code else rng.choices(_CHANNELS, _CHANNEL_WEIGHTS)[0]
         else:
-            reporter, channel = rng.choice(grid.worker_ids), "patrol"
+            reporter, channel = worker or rng.choice(grid.worker_ids), "patrol"
         if channel in ("scan", "patrol"):
             code = code or self._pick(rng, grid, CATEGORY_KINDS.get(category, "doorplate"))
         place = code.name if code else None
@@ -140,19 +166,28 @@ class CitySimulator:
         key = value.get("code") or value.get("grid_id")
         yield SimEvent(offset, "civic.reports.v1", key, value)
 
-    def _patrol(self, rng: random.Random, offset: float, grid: Grid, occasion: str) -> SimEvent:
-        worker = rng.choice(grid.worker_ids)
+    def _round(
+        self, rng: random.Random, offset: float, grid: Grid, worker: str, code: Code
+    ) -> SimEvent:
+        """The next code of a worker's patrol route: scanned, or recorded as a patrol stop."""
+        if rng.random() < 0.7:
+            value = self._scan_value(rng, offset, code, worker, "grid_worker", "patrol")
+            return SimEvent(offset, "civic.scans.v1", code.code, value)
         value = self._header(rng, offset) | {"worker_id": worker, "grid_id": grid.grid_id}
-        if occasion == "visit":
-            household = rng.randint(1, grid.households)
-            value |= {"kind": "visit", "household_id": f"H-{grid.grid_id}-{household:04d}"}
-        else:
-            value |= {"kind": rng.choices(("patrol", "rectify"), (9, 1))[0]}
-            value["code"] = self._pick(rng, grid, rng.choice(list(self._codes(grid)))).code
+        value |= {"kind": rng.choices(("patrol", "rectify"), (9, 1))[0], "code": code.code}
         return SimEvent(offset, "civic.patrols.v1", worker, value)
 
-    def _scan(self, rng: random.Random, offset: float, grid: Grid) -> SimEvent:
-        purpose = rng.choices(("view", "patrol", "verify"), (10, 7, 3))[0]
+    def _visit(
+        self, rng: random.Random, offset: float, grid: Grid, worker: str, household: int
+    ) -> SimEvent:
+        value = self._header(rng, offset) | {"worker_id": worker, "grid_id": grid.grid_id}
+        household_id = f"H-{grid.grid_id}-{household % grid.households + 1:04d}"
+        value |= {"kind": "visit", "household_id": household_id}
+        return SimEvent(offset, "civic.patrols.v1", worker, value)
+
+    def _scan(self, rng: random.Random, offset: float, grid: Grid, view: bool) -> SimEvent:
+        """A resident viewing a code, or a worker's ad-hoc scan (now and then outside the grid)."""
+        purpose = "view" if view else rng.choices(("view", "patrol", "verify"), (10, 7, 3))[0]
         if purpose == "view":
             scanner, role = f"R-{rng.randrange(10**8):08d}", "resident"
         else:
@@ -192,6 +227,54 @@ class CitySimulator:
         for code in self.city.iter_codes([grid_id]):
             by_kind.setdefault(code.kind, []).append(code)
         return by_kind
+
+
+class _Rounds:
+    """Where each worker's fieldwork has got to in one `events` run.
+
+    A worker walks a route through all the grid's codes in an order of their own, one code an
+    occasion, and visits the grid's households in turn from a place of their own, so their
+    coverage grows with the work they do. Their reports are remembered for a while: a resident
+    may report the same matter later, joining the worker's case."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.routes: dict[str, list[Code]] = {}
+        self.steps: dict[str, int] = {}
+        self.households: dict[str, int] = {}
+        self.recent: dict[str, list[tuple[float, Code, str]]] = {}
+
+    def next_code(self, rng: random.Random, worker: str, codes: dict[str, list[Code]]) -> Code:
+        if worker not in self.routes:
+            route = sorted((c for by_kind in codes.values() for c in by_kind), key=_code_of)
+            random.Random(f"{self.seed}/route/{worker}").shuffle(route)
+            self.routes[worker] = route
+            self.steps[worker] = rng.randrange(len(route))
+        route = self.routes[worker]
+        self.steps[worker] += 1
+        return route[self.steps[worker] % len(route)]
+
+    def next_household(self, rng: random.Random, worker: str) -> int:
+        self.households[worker] = self.households.get(worker, rng.randrange(10_000)) + 1
+        return self.households[worker]
+
+    def reported(self, grid_id: str, sim_s: float, code: Code, category: str) -> None:
+        self.recent.setdefault(grid_id, []).append((sim_s, code, category))
+
+    def found_first(
+        self, rng: random.Random, grid_id: str, sim_s: float
+    ) -> tuple[Code, str] | None:
+        """A matter a worker of the grid reported lately that a resident now reports too."""
+        recent = [r for r in self.recent.get(grid_id, ()) if sim_s - r[0] <= _SAME_MATTER_WITHIN_S]
+        self.recent[grid_id] = recent
+        if not recent or rng.random() >= _SAME_MATTER_SHARE:
+            return None
+        _, code, category = recent.pop(rng.randrange(len(recent)))
+        return code, category
+
+
+def _code_of(code: Code) -> str:
+    return code.code
 
 
 def _cumulative(weights: Iterable[float]) -> Iterator[float]:

@@ -33,10 +33,15 @@ from schemas.enums import CaseAction, CaseState, SubjectKind
 # A grid worker verifies a reported case (核实) and checks a handled one (核查) within these.
 VERIFY_WITHIN = timedelta(hours=2)
 CHECK_WITHIN = timedelta(hours=2)
+# Patrol coverage is over the 30 days ending with the assessed day: a worker walks the whole
+# grid and visits its households over a month, not in one day.
+COVERAGE_DAYS = 30
 REPORTS_UPLOADED = "reports_uploaded"
 _CHECK_ACTIONS = frozenset({CaseAction.CHECK_PASS.value, CaseAction.CHECK_FAIL.value})
 # What a check answers: the case was sent to check, or a worker fixed it on the spot.
 _AWAITING_CHECK = frozenset({CaseState.CHECKING.value, CaseState.SELF_HANDLED.value})
+# case_history reason of an escalation: "escalated to <level>: <why>" (domain/casebook.py)
+_ESCALATED = "escalated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,12 @@ class Period:
     start: datetime
     end: datetime
     as_of: datetime
+
+    @property
+    def coverage_start(self) -> datetime:
+        """Midnight of the first day of the coverage window (wall-clock arithmetic in the
+        zone: `start` carries it)."""
+        return self.start - timedelta(days=COVERAGE_DAYS - 1)
 
     @classmethod
     def of(cls, day: date, zone: ZoneInfo, now: datetime) -> "Period":
@@ -176,15 +187,25 @@ async def load_facts(
     case_ids = sorted(facts.history)
     facts.case_reports = list(await connection.fetch(_CASE_REPORTS, case_ids, period.as_of))
     facts.updates = list(await connection.fetch(_UPDATES, case_ids, period.as_of))
-    facts.fieldwork = list(await connection.fetch(_FIELDWORK, period.start, period.as_of, hashes))
-    verified = sorted(
-        {r["case_id"] for r in facts.fieldwork if r["patrol_kind"] == "verify" and r["case_id"]}
+    facts.fieldwork = list(
+        await connection.fetch(_FIELDWORK, period.coverage_start, period.as_of, hashes)
     )
+    verified = sorted({r["case_id"] for r in facts.fieldwork if _verify_in(r, period)})
     rows = await connection.fetch(
         "SELECT case_id, opened_at FROM cases WHERE case_id = ANY($1)", verified
     )
     facts.opened_at = {row["case_id"]: row["opened_at"] for row in rows}
     return facts
+
+
+def _verify_in(row: asyncpg.Record, period: Period) -> bool:
+    """A patrol `verify` naming a case, made in the period itself (the fieldwork rows reach
+    back over the coverage window)."""
+    return (
+        row["patrol_kind"] == "verify"
+        and bool(row["case_id"])
+        and period.start <= row["occurred_at"] < period.as_of
+    )
 
 
 def case_outcome(case_id: str, rows: Sequence[_Row], period: Period) -> CaseOutcome | None:
@@ -211,7 +232,20 @@ def case_outcome(case_id: str, rows: Sequence[_Row], period: Period) -> CaseOutc
         closed_at=rows[closing].changed_at if closing is not None else None,
         reworked=any(row.action == CaseAction.CHECK_FAIL.value for row in rows),
         extended=any(row.action == CaseAction.EXTEND.value for row in rows),
+        first_deadline=_first_deadline(rows),
     )
+
+
+def _first_deadline(rows: Sequence[_Row]) -> datetime | None:
+    """The deadline in force just before the case's first escalation, None if it was never
+    escalated. An escalation (SLA breach, repeats, returns, reworks) restarts the clock at the
+    higher rung; 按期结案率 judges the case against the time it was first given."""
+    escalation = next((i for i, row in enumerate(rows) if row.action == _ESCALATED), None)
+    if escalation is None:
+        return None
+    before = [row.deadline for row in rows[:escalation] if row.deadline is not None]
+    # escalated before it was ever timed (a repeat point at registration): its first clock
+    return before[-1] if before else next(r.deadline for r in rows if r.deadline is not None)
 
 
 def _closing_row(rows: Sequence[_Row]) -> int | None:
@@ -311,7 +345,7 @@ def workers(
         if row["patrol_kind"] == "visit" and row["household_id"]:
             tally.visit(row["event_id"], row["household_id"])
         opened = facts.opened_at.get(row["case_id"] or "")
-        if row["patrol_kind"] == "verify" and opened is not None:
+        if _verify_in(row, period) and opened is not None:
             tally.verify(row["event_id"], row["occurred_at"] - opened <= VERIFY_WITHIN)
     for row in facts.updates:
         tally = tallies.get((row["grid_id"], row["actor_hash"]))
@@ -424,12 +458,17 @@ async def stored(connection: asyncpg.Connection, day: date) -> list[asyncpg.Reco
 async def days_with_new_events(
     connection: asyncpg.Connection, since: datetime, zone: ZoneInfo
 ) -> list[date]:
-    """Days whose events reached Postgres after `since`: their standing may have moved."""
+    """Days whose standing may have moved since `since`: the days of the events that reached
+    Postgres since, and for a scan or patrol also the days whose coverage window holds it
+    (a late one, synced from a phone that was offline, moves the following days' coverage).
+    Days in the future are the caller's to drop."""
     rows = await connection.fetch(
-        "SELECT DISTINCT (occurred_at AT TIME ZONE $2)::date AS day FROM events "
+        "SELECT DISTINCT (occurred_at AT TIME ZONE $2)::date + reach AS day FROM events, "
+        "generate_series(0, CASE WHEN kind IN ('scan', 'patrol') THEN $3 - 1 ELSE 0 END) reach "
         "WHERE processed_at > $1 ORDER BY 1",
         since,
         zone.key,
+        COVERAGE_DAYS,
     )
     return [row["day"] for row in rows]
 

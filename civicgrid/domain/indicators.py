@@ -91,7 +91,10 @@ def _composite(rates: Mapping[str, Rate], weights: Mapping[str, float]) -> float
 class CaseOutcome:
     """Where one case assigned to ``department`` stands at the tally's ``as_of``.
 
-    ``deadline`` is the effective one (after any approved extension);
+    ``deadline`` is the effective one (after any approved extension or escalation);
+    ``first_deadline`` the one at the case's original rung, before any escalation (approved
+    extensions count): on-time closure is judged against it, so a case that breached and was
+    escalated with a fresh deadline stays late. None: the case was never escalated.
     ``reworked`` means a check sent it back at least once.
     """
 
@@ -102,6 +105,7 @@ class CaseOutcome:
     closed_at: datetime | None = None
     reworked: bool = False
     extended: bool = False
+    first_deadline: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -110,8 +114,9 @@ class DepartmentTally:
 
     Due to handle (应处置) = every counted case. Due to close (应结案) = counted
     cases whose deadline has passed by ``as_of`` or which are closed already (an
-    early closure counts for the department). Overdue pending (超期待处置) = not
-    yet handled and past the deadline.
+    early closure counts for the department). Closed on time (按期结案) = closed by
+    the first deadline. Overdue pending (超期待处置) = not yet handled and past the
+    deadline.
     """
 
     department: str
@@ -148,7 +153,8 @@ class DepartmentTally:
             self.reworked.append(cid)
         if closed:
             self.closed.append(cid)
-            if case.closed_at is not None and case.closed_at <= case.deadline:
+            due = case.deadline if case.first_deadline is None else case.first_deadline
+            if case.closed_at is not None and case.closed_at <= due:
                 self.closed_on_time.append(cid)
 
 

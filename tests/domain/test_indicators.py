@@ -126,3 +126,16 @@ def test_workers_day_by_hand() -> None:
 )
 def test_grade_boundaries(score: float, letter: str) -> None:
     assert grade(score) == letter
+
+
+def test_escalated_case_is_late_against_its_first_deadline() -> None:
+    tally = DepartmentTally("drainage", at(23))
+    # breached at 12:00 and escalated with a 20:00 deadline; closed at 15:00
+    tally.add(
+        CaseOutcome(
+            "c1", "drainage", CaseState.CLOSED, at(20), closed_at=at(15), first_deadline=at(12)
+        )
+    )
+    tally.add(CaseOutcome("c2", "drainage", CaseState.CLOSED, at(20), closed_at=at(15)))
+    assert tally.to_close == ["c1", "c2"]
+    assert tally.closed_on_time == ["c2"]
