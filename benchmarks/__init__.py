@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (python -m benchmarks) writes benchmarks/results/RESULTS.md."""

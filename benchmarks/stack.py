@@ -1,0 +1,62 @@
+"""The services a benchmark runs against: one embedded Tansu broker and one PostgreSQL server,
+shared by the pipeline and every baseline of an invocation, with a fresh database per run."""
+
+import asyncio
+import contextlib
+import itertools
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from civicgrid.cli.common import prepare
+from civicgrid.embedded.broker import EmbeddedBroker
+from civicgrid.embedded.postgres import EmbeddedPostgres
+from civicgrid.embedded.stack import Endpoints
+
+PARTITIONS = 4
+
+
+@dataclass
+class BenchStack:
+    root: Path
+    broker: EmbeddedBroker
+    postgres: EmbeddedPostgres
+    _numbers: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.broker.bootstrap
+
+    def fresh_endpoints(self, label: str) -> Endpoints:
+        """A new, migrated database on the shared server, and the catalogue's topics."""
+        name = f"bench_{label}_{next(self._numbers)}"
+        url = self.postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+        async def create() -> None:
+            connection = await asyncpg.connect(self.postgres.admin_url)
+            try:
+                await connection.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await connection.close()
+
+        asyncio.run(create())
+        endpoints = Endpoints(self.bootstrap, url, embedded_kafka=True, embedded_postgres=True)
+        asyncio.run(prepare(endpoints, PARTITIONS))
+        return endpoints
+
+
+@contextlib.contextmanager
+def bench_stack(label: str, keep: Path | None = None) -> Iterator[BenchStack]:
+    """Both services in a temporary directory (or `keep`, to read their logs afterwards)."""
+    with contextlib.ExitStack() as stack:
+        root = keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=label)))
+        postgres = EmbeddedPostgres(root / "postgres")
+        broker = EmbeddedBroker(root / "broker")
+        postgres.start()
+        stack.callback(postgres.stop)
+        broker.start()
+        stack.callback(broker.stop)
+        yield BenchStack(root, broker, postgres)
