@@ -15,8 +15,9 @@ from typing import Any
 
 from agents.delivery import send_all, with_retry
 from civicgrid import metrics
-from civicgrid.db.sink import load_book, seen_event_ids, write_plan
+from civicgrid.db.sink import CaseCache, load_book, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
+from civicgrid.domain.escalation import REPEAT_WINDOW
 from civicgrid.domain.gridwork import BatchPlan, event_of
 from civicgrid.domain.routing import RawRecord, dead_letter
 from civicgrid.logs import correlation
@@ -32,6 +33,7 @@ class GridStage:
     def __init__(self, app: Any, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
+        self.cases = CaseCache()  # decoded cases reused while their stored version holds
 
     async def process(self, envelopes: Sequence[GridEnvelope]) -> None:
         """Process a batch; a batch that fails for a reason other than the services is
@@ -60,7 +62,14 @@ class GridStage:
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
         async with pool.acquire() as connection, connection.transaction():
             seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
-            book = await load_book(connection, grid_ids, case_ids, CaseBook(self.runtime.calendar))
+            book = await load_book(
+                connection,
+                grid_ids,
+                case_ids,
+                CaseBook(self.runtime.calendar),
+                self.cases,
+                _repeat_horizon(envelopes),
+            )
             plan = self.runtime.work.plan(envelopes, seen, book)
             written = await write_plan(connection, plan, book.sequences, book.calendar)
             await send_all(self.app, plan.messages)
@@ -145,6 +154,13 @@ def correlation_id(envelope: GridEnvelope) -> str:
         origin = envelope.origin
         return f"{origin.topic}:{origin.partition}:{origin.offset}"
     return f"{envelope.kind}:{envelope.grid_id}"
+
+
+def _repeat_horizon(envelopes: Sequence[GridEnvelope]) -> datetime | None:
+    """How far back the batch's reports need their points' cases, closed ones included: a
+    repeat point counts the reports of the 7 days before each report. None without reports."""
+    times = [e.report.occurred_at for e in envelopes if e.report is not None]
+    return min(times) - REPEAT_WINDOW if times else None
 
 
 def decode(message: Any) -> GridEnvelope:

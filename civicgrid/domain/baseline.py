@@ -28,6 +28,9 @@ class BaselineConfig:
     ``cluster_z`` is the bar a neighbourhood (a grid and some of its neighbours)
     must clear with its summed count against its summed expectation: a
     spread-out anomaly lifts each grid less than a burst lifts one.
+    ``cluster_z_per_grid`` raises that bar for each grid past two: the scan picks
+    each zone's members among the grids that happen to be high, and the more it
+    picks, the more its summed excess is chance.
     ``seasons`` is 1 (no seasonality), 24 (hour of day) or 7 (day of week); a
     season's own estimate is used once it has ``warmup`` updates, before that
     the all-season estimate stands in for it.
@@ -36,6 +39,7 @@ class BaselineConfig:
     alpha: float = 0.1
     z: float = 4.0
     cluster_z: float = 2.5
+    cluster_z_per_grid: float = 0.0
     min_expected: float = 1.0
     min_sigma: float = 1.0
     warmup: int = 7
@@ -46,6 +50,8 @@ class BaselineConfig:
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
         if not 0 < self.cluster_z <= self.z or self.min_expected < 0 or self.min_sigma <= 0:
             raise ValueError("need 0 < cluster_z <= z, min_sigma > 0 and min_expected >= 0")
+        if self.cluster_z_per_grid < 0:
+            raise ValueError("cluster_z_per_grid must be >= 0")
         if self.warmup < 0 or self.seasons < 1:
             raise ValueError("warmup must be >= 0 and seasons >= 1")
 

@@ -46,6 +46,13 @@ class Case:
     sla_started_at: datetime  # when the clock behind `deadline` started
     updated_at: datetime
     evaluation: str | None = None
+    # each of event_ids' reporter hash, code and place: a repeat point counts reports of
+    # its point, and a report joins a case up to 250 m from the case's own place
+    report_reporters: tuple[str, ...] = ()
+    report_codes: tuple[str | None, ...] = ()
+    report_lats: tuple[float | None, ...] = ()
+    report_lons: tuple[float | None, ...] = ()
+    repeat_alerted_at: datetime | None = None  # the report that last alerted its point
 
     @property
     def reporter_count(self) -> int:
@@ -78,6 +85,7 @@ class Case:
     def from_dict(cls, data: dict[str, Any]) -> "Case":
         moment = datetime.fromisoformat
         limit = data["limit"]
+        reports = len(data["event_ids"])
         return cls(
             case_id=data["case_id"],
             case_code=data["case_code"],
@@ -106,7 +114,18 @@ class Case:
             sla_started_at=moment(data["sla_started_at"]),
             updated_at=moment(data["updated_at"]),
             evaluation=data.get("evaluation"),
+            # a case stored before reports were kept one by one counts each of its reports
+            # as a different reporter at the case's own code and place
+            report_reporters=tuple(data.get("report_reporters") or data["event_ids"]),
+            report_codes=tuple(data.get("report_codes") or [data["code"]] * reports),
+            report_lats=tuple(data.get("report_lats") or [data["lat"]] * reports),
+            report_lons=tuple(data.get("report_lons") or [data["lon"]] * reports),
+            repeat_alerted_at=_moment(data.get("repeat_alerted_at")),
         )
+
+
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 # The effects of case-book operations, in the order the lead's stage must apply them.
@@ -143,10 +162,25 @@ class SlaAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class RepeatPoint:
+    """SPEC §5/§7: the report `event_id` made its point one reported 3+ times in 7 days.
+
+    `event_ids` are the point's reports in the window (across its cases, open or closed),
+    `reporters` how many different people sent them."""
+
+    case: Case  # the case the report opened or joined
+    event_id: str
+    event_ids: tuple[str, ...]
+    reporters: int
+    window_start: datetime
+    window_end: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     event_id: str
     reason: str
     kind: DeadLetterKind  # UNKNOWN_CASE or REJECTED_TRANSITION
 
 
-Effect = CaseChanged | DispatchGrid | DispatchNetwork | SlaAlert | Rejected
+Effect = CaseChanged | DispatchGrid | DispatchNetwork | SlaAlert | RepeatPoint | Rejected

@@ -2,7 +2,8 @@
 and escalate them. Every operation returns its effects; the caller persists and publishes.
 
 Each case is one grid's, so a book's results do not depend on which other grids were
-loaded with it: duplicates join only a case of the report's own grid.
+loaded with it: duplicates join only an open case of the report's own grid, and a repeat
+point counts the reports of the grid's cases, open or closed, updated in its 7 days.
 """
 
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ from civicgrid.domain.case import (
     DispatchNetwork,
     Effect,
     Rejected,
+    RepeatPoint,
     SlaAlert,
     SlaStage,
 )
@@ -38,6 +40,22 @@ from schemas.enums import (
 
 
 @dataclass(frozen=True, slots=True)
+class _PointReport:
+    at: datetime
+    event_id: str
+    reporter: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """A report's point as the grid's cases know it: its reports in the 7 days up to the
+    report (the report included) and whether one of them alerted it already."""
+
+    reports: tuple[_PointReport, ...]
+    alerted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ReportFacts:
     event_id: str
     occurred_at: datetime
@@ -51,6 +69,7 @@ class ReportFacts:
     limit: TimeLimit
     reporter_hash: str
     network_reasons: tuple[str, ...] = ()  # from classification, e.g. ("P1",)
+    resident: bool = True  # sent by a member of the public, not a grid worker on patrol
 
     def __post_init__(self) -> None:
         if not self.departments:
@@ -148,14 +167,63 @@ class CaseBook:
         return case
 
     def report(self, facts: ReportFacts, now: datetime) -> list[Effect]:
-        """Open a case for an accepted report, or join it to the open case it repeats."""
+        """Open a case for an accepted report, or join it to the open case it repeats; alert
+        its point when the report makes it a repeat point."""
         out: list[Effect] = []
         match = self._duplicate_of(facts)
+        if match is not None and facts.event_id in match.event_ids:
+            return out
+        point = self._point(facts)
+        alert = _repeat_alert_due(point, facts)
+        alerted_at = facts.occurred_at if alert else None
+        repeat = rules.repeat_reason([r.at for r in point.reports], facts.occurred_at)
         if match is None:
-            self._open(out, facts, now)
-        elif facts.event_id not in match.event_ids:
-            self._join(out, match, facts, now)
+            case = self._open(out, facts, now, repeat, alerted_at)
+        else:
+            case = self._join(out, match, facts, now, repeat, alerted_at)
+        if alert:
+            out.append(
+                RepeatPoint(
+                    case,
+                    facts.event_id,
+                    tuple(r.event_id for r in point.reports),
+                    len({r.reporter for r in point.reports}),
+                    facts.occurred_at - rules.REPEAT_WINDOW,
+                    facts.occurred_at,
+                )
+            )
         return out
+
+    def _point(self, facts: ReportFacts) -> _Point:
+        """SPEC §5 counts a point's reports, not a case's: a point whose earlier case was
+        closed still counts that case's reports of the last 7 days. Each report is judged by
+        its own code and place (a case's reports may lie up to 500 m apart)."""
+        start = facts.occurred_at - rules.REPEAT_WINDOW
+        reports = [_PointReport(facts.occurred_at, facts.event_id, facts.reporter_hash)]
+        alerted = False
+        for case_id in sorted(self._by_grid.get(facts.grid_id, ())):
+            case = self._cases[case_id]
+            if case.category != facts.category and facts.code not in case.report_codes:
+                continue
+            found = [
+                _PointReport(at, event_id, reporter)
+                for at, event_id, reporter, code, lat, lon in zip(
+                    case.report_times,
+                    case.event_ids,
+                    case.report_reporters,
+                    case.report_codes,
+                    case.report_lats,
+                    case.report_lons,
+                    strict=True,
+                )
+                if start <= at <= facts.occurred_at
+                and event_id != facts.event_id
+                and _same_point(facts, case.category, code, lat, lon)
+            ]
+            reports += found
+            if found and case.repeat_alerted_at is not None:
+                alerted |= abs(facts.occurred_at - case.repeat_alerted_at) <= rules.REPEAT_WINDOW
+        return _Point(tuple(sorted(reports, key=lambda r: (r.at, r.event_id))), alerted)
 
     def _duplicate_of(self, facts: ReportFacts) -> Case | None:
         ranked: list[tuple[int, float, datetime, str]] = []
@@ -173,11 +241,20 @@ class CaseBook:
                     ranked.append((1, distance, case.opened_at, case_id))
         return self._cases[min(ranked)[3]] if ranked else None
 
-    def _open(self, out: list[Effect], facts: ReportFacts, now: datetime) -> None:
+    def _open(
+        self,
+        out: list[Effect],
+        facts: ReportFacts,
+        now: datetime,
+        repeat: str | None,
+        alerted_at: datetime | None,
+    ) -> Case:
         seq = self._sequences.get(facts.grid_id, 0) + 1
         self._sequences[facts.grid_id] = seq
         opened = now.astimezone(self.calendar.zone)
         reasons = rules.network_reasons(facts.severity, facts.departments, facts.network_reasons)
+        if repeat is not None and repeat not in reasons:  # earlier reports: in closed cases
+            reasons = (*reasons, repeat)
         case = Case(
             case_id=f"{facts.grid_id}~{seq}",
             case_code=f"{facts.grid_id}-{opened:%Y%m%d}-{seq:05d}",
@@ -196,6 +273,11 @@ class CaseBook:
             event_ids=(facts.event_id,),
             report_times=(facts.occurred_at,),
             reporter_hashes=(facts.reporter_hash,),
+            report_reporters=(facts.reporter_hash,),
+            report_codes=(facts.code,),
+            report_lats=(facts.lat,),
+            report_lons=(facts.lon,),
+            repeat_alerted_at=alerted_at,
             duplicate_count=0,
             return_count=0,
             rework_count=0,
@@ -211,8 +293,17 @@ class CaseBook:
             out, case, SystemStep.DISPATCH, None, now, f"dispatched: {reason}", facts.event_id
         )
         self._dispatch(out, case, reason)
+        return case
 
-    def _join(self, out: list[Effect], case: Case, facts: ReportFacts, now: datetime) -> None:
+    def _join(
+        self,
+        out: list[Effect],
+        case: Case,
+        facts: ReportFacts,
+        now: datetime,
+        repeat: str | None,
+        alerted_at: datetime | None,
+    ) -> Case:
         reporters = case.reporter_hashes
         if facts.reporter_hash not in reporters:
             reporters = (*reporters, facts.reporter_hash)
@@ -223,14 +314,19 @@ class CaseBook:
                 event_ids=(*case.event_ids, facts.event_id),
                 report_times=(*case.report_times, facts.occurred_at),
                 reporter_hashes=reporters,
+                report_reporters=(*case.report_reporters, facts.reporter_hash),
+                report_codes=(*case.report_codes, facts.code),
+                report_lats=(*case.report_lats, facts.lat),
+                report_lons=(*case.report_lons, facts.lon),
+                repeat_alerted_at=alerted_at or case.repeat_alerted_at,
                 duplicate_count=case.duplicate_count + 1,
             ),
             "duplicate report joined",
             facts.event_id,
         )
-        repeat = rules.repeat_reason(case.report_times, facts.occurred_at)
         if repeat is not None:
-            self._escalate(out, case, repeat, now, facts.event_id)
+            case = self._escalate(out, case, repeat, now, facts.event_id)
+        return case
 
     def update(
         self,
@@ -325,6 +421,32 @@ class CaseBook:
                 overdue = f"SLA breach at the {case.level.value} rung"
                 self._escalate(out, case, overdue, now, None, sla_breach=True)
         return out
+
+
+def _same_point(
+    facts: ReportFacts, category: str, code: str | None, lat: float | None, lon: float | None
+) -> bool:
+    """Whether a report of `category` at `code`, `lat`, `lon` is of the report's point: the
+    same code, or the same category within 250 m (SPEC §5)."""
+    if facts.code is not None and facts.code == code:
+        return True
+    if category != facts.category or None in (facts.lat, facts.lon, lat, lon):
+        return False
+    return haversine_m(facts.lat, facts.lon, lat, lon) <= rules.JOIN_RADIUS_M  # type: ignore[arg-type]
+
+
+def _repeat_alert_due(point: _Point, facts: ReportFacts) -> bool:
+    """Whether this report alerts its point: one alert per point per 7 days, on the resident
+    report that brings a third different reporter to the point's week.
+
+    One resident reporting three times is one complainant, and a grid worker's patrol record
+    is work, not a report of the public: it counts among the reporters (it saw the problem
+    too) but does not alert the point by itself.
+    """
+    if point.alerted or not facts.resident:
+        return False
+    earlier = {r.reporter for r in point.reports if r.event_id != facts.event_id}
+    return facts.reporter_hash not in earlier and len(earlier) + 1 >= rules.REPEAT_THRESHOLD
 
 
 def _extension(note: str | None, case: Case) -> TimeLimit:

@@ -21,6 +21,7 @@ from civicgrid.domain.case import (
     DispatchNetwork,
     Effect,
     Rejected,
+    RepeatPoint,
     SlaAlert,
 )
 from civicgrid.domain.casebook import CaseBook, ReportFacts
@@ -210,6 +211,7 @@ class GridWork:
             limit=category.limit,
             reporter_hash=report.reporter_id,
             network_reasons=_network_reasons(classification),
+            resident=report.reporter_role is Role.RESIDENT,
         )
 
     def _apply(
@@ -241,9 +243,6 @@ class GridWork:
                     )
                     plan.messages.append(_message(topics.CASES.name, case.case_id, snapshot))
                     plan.counts[f"state:{case.state.value}"] += 1
-                    repeat = _repeat_alert(case, envelope) if reason == _JOINED else None
-                    if repeat is not None:
-                        add_alert(plan, f"repeat_point:{case.case_id}", repeat)
                 case DispatchGrid(case=case):
                     task = GridDispatch(
                         case_id=case.case_id,
@@ -287,6 +286,9 @@ class GridWork:
                     )
                     alert_id = f"{kind.value}:{case.case_id}:{case.level.value}:{case.version}"
                     add_alert(plan, alert_id, alert)
+                case RepeatPoint(case=case, event_id=cause):
+                    # the crossing report names the alert: a replay alerts with the same id
+                    add_alert(plan, f"repeat_point:{case.case_id}:{cause}", _repeat_alert(effect))
                 case Rejected(reason=reason, kind=kind):
                     self._dead_letter(plan, envelope, kind, reason)
         return joined
@@ -310,9 +312,6 @@ class GridWork:
         _add_dead_letter(plan, envelope.origin, body.kind, body.message, value, key, None)
 
 
-_JOINED = "duplicate report joined"  # CaseBook's reason for a report joining a case
-
-
 def add_alert(plan: BatchPlan, alert_id: str, alert: Alert) -> None:
     """A row in ``alerts`` (idempotent on the deterministic id) and a message on the topic."""
     plan.alerts.append(_alert_row(alert_id, list(alert.grid_ids or (alert.grid_id,)), alert))
@@ -320,43 +319,20 @@ def add_alert(plan: BatchPlan, alert_id: str, alert: Alert) -> None:
     plan.counts[f"alert:{alert.kind.value}"] += 1
 
 
-def _repeat_alert(case: Case, envelope: GridEnvelope) -> Alert | None:
-    """SPEC §7 repeat point, alerted when a joined report makes it one.
-
-    The case book joins a report to an open case of its grid with the same code, or the same
-    category within 250 m: its reports are exactly the rule's. A point is a repeat point when
-    3 different people reported it: one resident reporting the same thing three times is one
-    complainant, and a grid worker's own patrol record is work, not a report of the public.
-    So the alert fires on the resident report that brings a third distinct reporter to a case
-    with 3 reports in the last 7 days. The case keeps its distinct reporters, not who sent
-    which report nor in what role: a reporter counts for the whole case (cases close within
-    days, so that is about its week), and a grid worker whose patrol report joined the case
-    earlier is one of the three; only the crossing report must be a resident's.
-    Alerting at the crossing (not on the network escalation, which a P1 case never has)
-    alerts every point once per case.
-    """
-    report = envelope.report
-    if report is None or report.reporter_role is not Role.RESIDENT:
-        return None
-    # _join appends a reporter only when new: the last hash is this report's iff it was new
-    if case.reporter_hashes[-1] != report.reporter_id:
-        return None
-    if len(case.reporter_hashes) != rules.REPEAT_THRESHOLD:
-        return None
-    latest = case.report_times[-1]
-    start = latest - rules.REPEAT_WINDOW
-    observed = sum(1 for moment in case.report_times if start <= moment <= latest)
-    if observed < rules.REPEAT_THRESHOLD:
-        return None
+def _repeat_alert(point: RepeatPoint) -> Alert:
+    """SPEC §7 repeat point: observed is the point's reports in its 7 days (across its
+    cases), expected the rule's minimum."""
+    case = point.case
+    observed = float(len(point.event_ids))
     return Alert(
         kind=AlertKind.REPEAT_POINT,
         grid_id=case.grid_id,
         grid_ids=(case.grid_id,),
         category=case.category,
-        observed=float(observed),
+        observed=observed,
         expected=float(rules.REPEAT_THRESHOLD),
         score=observed / rules.REPEAT_THRESHOLD,
-        window=Window(start=start, end=latest),
+        window=Window(start=point.window_start, end=point.window_end),
     )
 
 

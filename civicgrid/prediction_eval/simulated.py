@@ -40,7 +40,7 @@ from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.windows import Series
-from civicgrid.prediction_eval.synth import REPORTS_PER_GRID_DAY, Injected
+from civicgrid.prediction_eval.synth import REPORTS_PER_GRID_DAY, Injected, Report
 from schemas.inbound import GridRecord, RegistryRecord
 from schemas.internal import GridEnvelope
 from topics import catalogue as topics
@@ -95,6 +95,7 @@ class SimulatedRun:
     reports: int
     daily_counts: dict[datetime, dict[Series, int]]
     case_updates: int
+    log: list[Report]  # every classified report, in the case's category, for the rule check
 
 
 _DISPATCH_TOPICS = (topics.DISPATCH_GRID.name, topics.DISPATCH_NETWORK.name)
@@ -111,6 +112,7 @@ class _GridStage:
         self.seen: set[str] = set()
         self.counts: dict[datetime, dict[Series, int]] = defaultdict(dict)
         self.alerts: list[tuple[datetime, EarlyAlert]] = []
+        self.log: list[Report] = []
         # department updates not yet due: (event time, sequence, update value)
         self.pending: list[tuple[datetime, int, dict[str, Any]]] = []
         self.offset = 0  # of the next routed record, as if all came from one partition
@@ -148,15 +150,24 @@ class _GridStage:
                 self.plan(envelope, due)
 
     def report(self, envelope: GridEnvelope) -> None:
-        assert envelope.report is not None
-        at = envelope.report.occurred_at
+        report = envelope.report
+        assert report is not None
+        at = report.occurred_at
         plan = self.plan(envelope, at)
         for (grid, category, _, window_start), n in plan.series_counts.items():
             series = self.counts[window_start]
             series[(grid, category)] = series.get((grid, category), 0) + n
+        for classification in plan.classifications:
+            self.log.append(
+                Report(
+                    str(report.event_id), at, at, envelope.grid_id, classification.category,
+                    report.code, report.lat, report.lon,
+                )
+            )  # fmt: skip
         for row in plan.alerts:
             if row[1] == "repeat_point":
-                self.alerts.append((at, _repeat(plan.cases[row[0].split(":", 1)[1]], row, at)))
+                _, case_id, crossing = row[0].split(":")
+                self.alerts.append((at, _repeat(plan.cases[case_id], crossing, row, at)))
 
 
 def run(
@@ -185,11 +196,12 @@ def run(
         _scored(stage.counts, {g.grid_id: g.neighbours for g in city.grids})
     )
     truth = [_truth(a, by_code) for a in anomalies]
-    return SimulatedRun(alerts, truth, reports, dict(stage.counts), stage.updates)
+    return SimulatedRun(alerts, truth, reports, dict(stage.counts), stage.updates, stage.log)
 
 
-def _repeat(case: Any, row: tuple[Any, ...], at: datetime) -> RepeatPointAlert:
-    """The stream's repeat alert in the form the scorer matches on (its reports' ids)."""
+def _repeat(case: Any, crossing: str, row: tuple[Any, ...], at: datetime) -> RepeatPointAlert:
+    """The stream's repeat alert in the form the scorer matches on: the ids of its case's
+    reports, the report that raised it (named by the alert id) last."""
     return RepeatPointAlert(
         grid_ids=tuple(row[2]),
         category=row[3],
@@ -200,7 +212,7 @@ def _repeat(case: Any, row: tuple[Any, ...], at: datetime) -> RepeatPointAlert:
         window_end=at,
         code=case.code,
         rule="code" if case.code else "location",
-        event_ids=case.event_ids,
+        event_ids=(*(e for e in case.event_ids if e != crossing), crossing),
     )
 
 

@@ -38,8 +38,8 @@ class Report:
     grid_id: str
     category: str
     code: str | None
-    lat: float
-    lon: float
+    lat: float | None  # None: a simulator report that names only its code
+    lon: float | None
 
 
 @dataclass(frozen=True, slots=True)

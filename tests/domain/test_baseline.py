@@ -83,7 +83,15 @@ def test_state_round_trips_through_json() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"alpha": 0.0}, {"z": 0.0}, {"cluster_z": 5.0}, {"min_sigma": 0.0}, {"seasons": 0}]
+    "kwargs",
+    [
+        {"alpha": 0.0},
+        {"z": 0.0},
+        {"cluster_z": 5.0},
+        {"cluster_z_per_grid": -1.0},
+        {"min_sigma": 0.0},
+        {"seasons": 0},
+    ],
 )
 def test_config_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match=r"must|need"):

@@ -38,6 +38,11 @@ def sample() -> Case:
         sla_stage=SlaStage.WARNED,
         sla_started_at=opened,
         updated_at=opened,
+        report_reporters=("h1", "h1"),
+        report_codes=("MH-1", "MH-1"),
+        report_lats=(32.45, 32.4501),
+        report_lons=(119.92, 119.92),
+        repeat_alerted_at=opened,
     )
 
 
@@ -49,6 +54,17 @@ def test_round_trip_through_json() -> None:
     assert data["state"] == "DISPATCHED"
     assert data["deadline"] == "2025-09-22T12:00:00+08:00"
     assert data["limit"] == {"amount": 0.5, "unit": "working_days"}
+
+
+def test_a_case_stored_without_its_reports_one_by_one_reads_them_at_its_own_point() -> None:
+    data = json.loads(json.dumps(sample().to_dict()))
+    for key in ("report_reporters", "report_codes", "report_lats", "report_lons"):
+        del data[key]
+    del data["repeat_alerted_at"]
+    legacy = Case.from_dict(data)
+    assert legacy.report_reporters == ("e1", "e2")  # each report a different reporter
+    assert (legacy.report_codes, legacy.report_lats) == (("MH-1", "MH-1"), (32.45, 32.45))
+    assert legacy.repeat_alerted_at is None
 
 
 def test_next_version_and_counts() -> None:

@@ -7,6 +7,7 @@ from civicgrid.domain.case import (
     DispatchNetwork,
     Effect,
     Rejected,
+    RepeatPoint,
     SlaAlert,
 )
 from civicgrid.domain.casebook import CaseBook, ReportFacts
@@ -192,6 +193,21 @@ def test_duplicates_join_by_code_or_nearby_category() -> None:
     assert isinstance(joined[-1], DispatchNetwork)
     assert joined[-1].reason == "repeat point: 3 reports in 7 days"
     assert book.report(facts(3), MONDAY) == []  # a redelivered report changes nothing
+
+
+def test_a_repeat_point_counts_reports_near_the_report_not_near_the_case() -> None:
+    book = CaseBook()
+    north, south = {"code": None, "lat": 32.452}, {"code": None, "lat": 32.448}  # 222 m off
+    book.report(facts(1, code=None), MONDAY)
+    book.report(facts(2, **north), MONDAY)  # joins: within 250 m of the case's first report
+    third = book.report(facts(3, **south), MONDAY)  # joins too, but 444 m from report 2
+    case = book.get("G1~1")
+    assert case is not None
+    assert case.event_ids == ("e1", "e2", "e3")
+    assert not any(isinstance(e, RepeatPoint | DispatchNetwork) for e in third)
+    fourth = book.report(facts(4, **south), MONDAY)  # reports 1, 3 and 4 are one point
+    (point,) = [e for e in fourth if isinstance(e, RepeatPoint)]
+    assert (point.event_ids, point.reporters) == (("e1", "e3", "e4"), 3)
 
 
 def test_no_join_far_away_late_other_category_or_closed() -> None:

@@ -1,6 +1,7 @@
 """The grid stage's share of early warning: counting reports, repeat points, cluster linkage."""
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -10,7 +11,7 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.gridwork import BatchPlan, GridWork
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import Channel, Role
+from schemas.enums import CaseState, Channel, Role
 from schemas.inbound import Report
 from schemas.internal import GridEnvelope, Origin
 from topics import catalogue as topics
@@ -68,12 +69,36 @@ def test_each_new_report_counts_once_in_its_local_day(work: GridWork) -> None:
 def test_the_third_report_of_a_code_in_seven_days_alerts_once(work: GridWork) -> None:
     book = CaseBook()
     days = [T0, T0 + timedelta(days=2), T0 + timedelta(days=4), T0 + timedelta(days=5)]
-    plans = [work.plan([_report(i, at)], set(), book) for i, at in enumerate(days)]
-    assert [len(_alerts(p)) for p in plans] == [0, 0, 1, 0]
+    envelopes = [_report(i, at) for i, at in enumerate(days)]
+    plans = [work.plan([envelope], set(), book) for envelope in envelopes]
+    assert [len(_alerts(p)) for p in plans] == [0, 0, 1, 0]  # one alert per point per week
     (alert,) = _alerts(plans[2])
     assert alert["kind"] == "repeat_point"
     assert (alert["observed"], alert["expected"], alert["grid_ids"]) == (3.0, 3.0, ["g1"])
-    assert plans[2].alerts[0][0] == "repeat_point:g1~1"
+    assert envelopes[2].report is not None
+    assert plans[2].alerts[0][0] == f"repeat_point:g1~1:{envelopes[2].report.event_id}"
+
+
+def test_a_point_counts_the_reports_of_its_closed_case(work: GridWork) -> None:
+    first = CaseBook()
+    work.plan([_report(0, T0), _report(1, T0 + timedelta(hours=1))], set(), first)
+    opened = first.get("g1~1")
+    assert opened is not None
+    settled = replace(opened, state=CaseState.CLOSED)
+    book = CaseBook.from_cases([settled], first.sequences)
+    plan = work.plan([_report(2, T0 + timedelta(days=3))], set(), book)
+    (alert,) = _alerts(plan)
+    assert (alert["observed"], plan.alerts[0][0].split(":")[1]) == (3.0, "g1~2")
+    assert "repeat point: 3 reports in 7 days" in plan.dispatches[-1][3]  # a network matter
+
+
+def test_a_point_alerts_again_once_its_last_alert_is_a_week_old(work: GridWork) -> None:
+    book = CaseBook()
+    days = [0.0, 0.1, 0.2, 5.0, 6.0, 7.3]  # the week of 5.0-7.3 is alerted at 7.3
+    plans = [
+        work.plan([_report(i, T0 + timedelta(days=d))], set(), book) for i, d in enumerate(days)
+    ]
+    assert [len(_alerts(p)) for p in plans] == [0, 0, 1, 0, 0, 1]
 
 
 def test_a_report_counts_in_the_category_the_resident_picked(work: GridWork) -> None:

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from civicgrid.domain.alerts import ClusterAlert, RateAnomaly, RepeatPointAlert
@@ -58,6 +59,18 @@ def test_neighbours_over_threshold_form_one_cluster() -> None:
     assert rate == {"g4"}
     assert json.loads(json.dumps(cluster.to_dict()))["kind"] == "cluster"
     assert [a for a in _day(warning, 6, {"g1": 12, "g2": 12}) if a.kind is AlertKind.CLUSTER] == []
+
+
+def test_each_grid_past_two_raises_the_clusters_bar() -> None:
+    sizes = []
+    for per_grid in (0.0, 10.0):
+        warning = EarlyWarning(replace(CONFIG, cluster_z_per_grid=per_grid), DAY)
+        for day in range(5):
+            assert _day(warning, day, dict.fromkeys(("g1", "g2", "g3", "g4"), 1)) == []
+        alerts = _day(warning, 5, {"g1": 5, "g2": 5, "g3": 5})
+        (cluster,) = [a for a in alerts if isinstance(a, ClusterAlert)]
+        sizes.append(len(cluster.grid_ids))
+    assert sizes == [3, 2]  # a steep bar keeps only the pair that clears it on its own
 
 
 def test_cluster_of_groups_by_category_and_window() -> None:

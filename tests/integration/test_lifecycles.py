@@ -275,6 +275,37 @@ def test_duplicates_join_then_repeat_point_escalates(stack: Stack) -> None:
     assert network["reason"] == "repeat point: 3 reports in 7 days"
 
 
+def test_a_point_counts_the_reports_of_its_closed_cases(stack: Stack) -> None:
+    driver, grid = stack.driver, next(stack.grids)
+    code = grid.street_lights[0]
+
+    async def run() -> list[str]:
+        case_ids = []
+        for n in (1, 2, 3):
+            case_id, _ = await driver.report(code, STREET_LIGHT_OUT, reporter=f"R-{n}")
+            case_ids.append(case_id)
+            if n < 3:  # settled on the spot: the next report opens a case of its own
+                await driver.update(case_id, "self_handle", "grid_worker", "当场修复")
+                await driver.update(case_id, "check_pass", "operator")
+        return case_ids
+
+    first, second, third = asyncio.run(run())
+    assert len({first, second, third}) == 3
+    case = asyncio.run(driver.case(third))
+    assert (case["state"], case["level"]) == ("DISPATCHED", "street")
+    (network,) = dispatches(stack, topics.DISPATCH_NETWORK.name, third)
+    assert network["reason"] == "repeat point: 3 reports in 7 days"
+    alerts = asyncio.run(
+        fetch(
+            stack.endpoints.database_url,
+            "SELECT alert_id, observed FROM alerts WHERE kind = 'repeat_point' "
+            "AND alert_id LIKE $1",
+            f"repeat_point:{third}:%",
+        )
+    )
+    assert [row["observed"] for row in alerts] == [3.0]
+
+
 def test_invalid_updates_are_dead_lettered_and_change_nothing(stack: Stack) -> None:
     driver, grid = stack.driver, next(stack.grids)
 
