@@ -2,9 +2,10 @@
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -84,3 +85,16 @@ async def with_retry(
             log.warning("%s failed, retrying", what, extra={"error": repr(error), "delay_s": delay})
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 15.0)
+
+
+def fail_stop(where: str) -> NoReturn:
+    """Stop the worker on an error this code cannot handle, before the batch is acked.
+
+    Faust acks a `take_events` batch in a `finally` when the agent's loop raises, so an
+    escaping exception would drop the batch while the worker lives on without that agent.
+    Exiting at once leaves the offsets uncommitted: the batch goes to a surviving or
+    restarted worker, and the supervisor (compose, systemd) sees the crash.
+    """
+    log.critical("unrecoverable error in %s; the worker stops without acking", where, exc_info=True)
+    logging.shutdown()
+    os._exit(70)  # EX_SOFTWARE

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.delivery import send_all, with_retry
+from agents.delivery import fail_stop, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.db.sink import CaseCache, load_book, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
@@ -183,6 +183,9 @@ def register(app: Any, runtime: Runtime) -> GridStage:
     async def grid_stage(stream: Any) -> None:
         await runtime.ready.wait()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            await stage.process([decode(event.message) for event in events])
+            try:
+                await stage.process([decode(event.message) for event in events])
+            except Exception:
+                fail_stop("grid stage")
 
     return stage

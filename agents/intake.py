@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from agents.delivery import send_all, with_retry
+from agents.delivery import fail_stop, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message
 from civicgrid.domain.routing import RawRecord, dead_letter, route
@@ -44,6 +44,18 @@ def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
         return dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}")
 
 
+def route_all(events: Any, runtime: Runtime) -> list[Message]:
+    messages = []
+    for event in events:
+        record = raw_record(event.message)
+        metrics.EVENTS_IN.labels(topic=record.topic).inc()
+        envelope = envelope_for(record, runtime)
+        messages.append(
+            Message(topics.BY_GRID.name, envelope.grid_id, envelope.model_dump_json().encode())
+        )
+    return messages
+
+
 def register(app: Any, runtime: Runtime) -> None:
     settings = runtime.settings
     inbound = app.topic(
@@ -56,14 +68,9 @@ def register(app: Any, runtime: Runtime) -> None:
     async def intake(stream: Any) -> None:
         await runtime.ready.wait()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            messages = []
-            for event in events:
-                record = raw_record(event.message)
-                metrics.EVENTS_IN.labels(topic=record.topic).inc()
-                envelope = envelope_for(record, runtime)
-                messages.append(
-                    Message(
-                        topics.BY_GRID.name, envelope.grid_id, envelope.model_dump_json().encode()
-                    )
+            try:
+                await with_retry(
+                    "routing to the grid stage", partial(send_all, app, route_all(events, runtime))
                 )
-            await with_retry("routing to the grid stage", partial(send_all, app, messages))
+            except Exception:
+                fail_stop("intake")
