@@ -1,35 +1,17 @@
 """The whole pipeline through a real broker, a real PostgreSQL and a real worker process."""
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from tests.support.database import ACCOUNTED_OFFSETS, fetch, fetchval, wait_until
+from tests.support.events import report
 from tests.support.intake import leaks
 from tests.support.kafka import publish, read_topic
 from topics import catalogue as topics
-
-TAIZHOU = timezone(timedelta(hours=8))
-
-
-def report(code: str | None, description: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": datetime.now(TAIZHOU).isoformat(),
-        "schema_version": 1,
-        "channel": "scan",
-        "description": description,
-        "reporter_id": "R-13800001111",
-        "reporter_role": "resident",
-        **({"code": code} if code else {}),
-        **fields,
-    }
 
 
 def test_reports_become_cases_dispatches_and_rows(

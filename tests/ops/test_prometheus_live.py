@@ -13,10 +13,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +29,12 @@ from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from tests.ops.test_dashboard import data_panels
 from tests.support.database import ACCOUNTED_OFFSETS, wait_until
+from tests.support.events import report
 from tests.support.kafka import publish
 from topics import catalogue as topics
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 JOB = "civicgrid-worker"  # the job name of deploy/prometheus/prometheus.yml, which panels name
-TAIZHOU = timezone(timedelta(hours=8))
 # Grafana replaces $__rate_interval with at least four scrape intervals; one minute covers
 # that at the test's 1 s scrape, and the query is as valid as with Grafana's figure.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
@@ -151,19 +149,6 @@ def scrape(tmp_path: Path) -> Iterator[Callable[[WorkerProcess], Prometheus]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def report(code: str, description: str) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": datetime.now(TAIZHOU).isoformat(),
-        "schema_version": 1,
-        "channel": "scan",
-        "description": description,
-        "reporter_id": "R-13800001111",
-        "reporter_role": "resident",
-        "code": code,
-    }
 
 
 def process_events(endpoints: Endpoints, worker: WorkerProcess) -> int:
