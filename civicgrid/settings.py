@@ -34,7 +34,7 @@ class Settings(BaseSettings):
         default=None,
         description="key of the keyed hashes of reporter/worker ids; unset: kept under data_dir",
     )
-    batch_size: int = Field(default=1000, ge=1, le=50_000, description="events per sink batch")
+    batch_size: int = Field(default=5000, ge=1, le=50_000, description="events per sink batch")
     batch_seconds: float = Field(
         default=0.05, gt=0, le=10, description="longest wait to fill a batch"
     )
