@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from civicgrid.faults import (
+    CaseComparison,
     Fault,
     Outcome,
     Plan,
     Say,
     Stream,
     Tally,
-    groups_differing,
-    reference_run,
+    reference_runs,
     run_scenario,
 )
 
@@ -38,23 +38,23 @@ def say(started: float) -> Say:
     return show
 
 
-async def main(plan: Plan, work: Path) -> tuple[Tally, list[Outcome]]:
+async def main(plan: Plan, work: Path) -> list[Outcome]:
     show = say(time.monotonic())
     show(f"generating a {plan.events:,}-event stream")
     stream = Stream.make(plan)
-    reference = await reference_run(stream, plan, work, show)
-    # a second fault-free run: how far two runs differ by arrival order alone
-    again = await reference_run(stream, plan, work, show, "reference-again")
+    # two fault-free runs: the second shows how far runs differ by arrival order alone
+    reference = await reference_runs(stream, plan, work, show)
+    show(f"reference again: {reference.baseline.describe()}")
     outcomes = []
     for fault in Fault:
         outcome = await run_scenario(fault, plan, work, show, stream, reference)
         verdict = "PASS" if outcome.passed else "FAIL " + "; ".join(outcome.problems())
-        show(f"{fault.value}: {verdict}")
+        show(f"{fault.value}: {outcome.cases.describe()}; {verdict}")
         outcomes.append(outcome)
-    return again, outcomes
+    return outcomes
 
 
-def table(plan: Plan, again: Tally, outcomes: list[Outcome]) -> str:
+def table(plan: Plan, outcomes: list[Outcome]) -> str:
     reference = outcomes[0].reference
     lines = [
         "# Chaos results",
@@ -73,23 +73,30 @@ def table(plan: Plan, again: Tally, outcomes: list[Outcome]) -> str:
         "cases, or twice in one); the `events` primary key rules out a second row;",
         "- **redelivered**: records delivered again after a fault and recognised by event "
         "id (at-least-once delivery absorbed; `duplicate_deliveries` with the row's offset);",
-        "- **case states = reference**: the reports held in cases, per grid and category, "
-        "equal to the reference run's (order-independent; docs/reliability.md says why);",
-        "- **cases regrouped**: cases whose (grid, category, state, level, reports) has no "
-        "match in the reference run: arrival-order effects, which a second fault-free run "
-        "shows too;",
+        "- **reports = ref**: the reports held in cases, per grid and category, equal to "
+        "the reference run's;",
+        "- cases are matched with the reference run's by the set of event ids each holds "
+        "(case ids are per-grid sequence numbers and differ by arrival order; "
+        "docs/reliability.md says why): **same** holds the same reports with the same state, "
+        "level, category, severity, duplicate count, network flag and escalation reasons; "
+        "**other content** holds the same reports with any of these different; "
+        "**regrouped** are cases whose reports are grouped otherwise (reference's + this "
+        "run's), which two fault-free runs show too;",
+        "- **result**: PASS when nothing is lost or applied twice, counts equal the "
+        "reference's, no case has other content, no more cases are regrouped than between "
+        "the two fault-free runs, and the worker is up;",
         "- **workers up**: worker processes alive with /health/ready 200 at the end.",
         "",
         "| scenario | events in | rows | lost | duplicated | redelivered | resends flagged "
-        "| dead letters | cases | case states = reference | cases regrouped | workers up "
-        "| result | time |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---|---:|",
-        _row("reference (no faults)", reference, "-", 0, "1/1", "-", 0.0),
+        "| dead letters | cases | reports = ref | same | other content | regrouped "
+        "| workers up | result | time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|---:|",
+        _row("reference (no faults)", reference.tally, "-", None, "1/1", "-", 0.0),
         _row(
             "reference again (no faults)",
-            again,
-            "yes" if again.case_reports == reference.case_reports else "NO",
-            groups_differing(reference, again),
+            reference.again,
+            "yes" if reference.again.case_reports == reference.tally.case_reports else "NO",
+            reference.baseline,
             "1/1",
             "-",
             0.0,
@@ -100,8 +107,8 @@ def table(plan: Plan, again: Tally, outcomes: list[Outcome]) -> str:
             _row(
                 o.fault.value,
                 o.faulted,
-                "yes" if o.states_equal else "NO",
-                o.groups_differing,
+                "yes" if o.reports_equal else "NO",
+                o.cases,
                 f"{o.workers_up}/{o.workers_expected}",
                 "PASS" if o.passed else "FAIL",
                 o.seconds,
@@ -110,6 +117,7 @@ def table(plan: Plan, again: Tally, outcomes: list[Outcome]) -> str:
     lines += ["", "Notes:", ""]
     lines.append(f"- worker-kills: {plan.kills} SIGKILLs at random moments, restarted at once.")
     lines.append(f"- postgres-down: PostgreSQL stopped for {plan.postgres_down_s:.0f} s.")
+    lines += [f"- reference again, other content: {e}" for e in reference.baseline.examples]
     for o in outcomes:
         lines += [f"- {o.fault.value}: {note}" for note in o.notes]
         lines += [f"- {o.fault.value} problem: {p}" for p in o.problems()]
@@ -117,12 +125,23 @@ def table(plan: Plan, again: Tally, outcomes: list[Outcome]) -> str:
 
 
 def _row(
-    name: str, t: Tally, states: str, groups: int, workers: str, result: str, seconds: float
+    name: str,
+    t: Tally,
+    reports: str,
+    cases: CaseComparison | None,
+    workers: str,
+    result: str,
+    seconds: float,
 ) -> str:
+    compared = (
+        "- | - | -"
+        if cases is None
+        else f"{cases.same:,} | {cases.differing} | {cases.only_first}+{cases.only_second}"
+    )
     return (
         f"| {name} | {t.published:,} | {t.event_rows:,} | {t.lost} | {t.double_effects} "
-        f"| {t.redelivered} | {t.resends} | {t.dead_letters} | {t.cases:,} | {states} "
-        f"| {groups} | {workers} | {result} | {seconds:.0f} s |"
+        f"| {t.redelivered} | {t.resends} | {t.dead_letters} | {t.cases:,} | {reports} "
+        f"| {compared} | {workers} | {result} | {seconds:.0f} s |"
     )
 
 
@@ -135,9 +154,9 @@ def cli() -> int:
     args = parser.parse_args()
     plan = Plan(events=args.events, kills=args.kills, postgres_down_s=args.postgres_down)
     with tempfile.TemporaryDirectory(prefix="civicgrid-chaos-") as work:
-        again, outcomes = asyncio.run(main(plan, Path(work)))
+        outcomes = asyncio.run(main(plan, Path(work)))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table(plan, again, outcomes))
+    args.output.write_text(table(plan, outcomes))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0 if all(o.passed for o in outcomes) else 1
 
