@@ -13,7 +13,7 @@ How "processed" and "dead letter" are counted, honestly:
   one dead letter of exactly the kind the corpus expects, 10,000 in all.
 - A valid case update naming a case that does not exist (or a step the case's state forbids)
   is processed AND refused by the case machine: it is in `events` and also has an
-  `unknown_case` / `rejected_transition` dead letter (the table rule of docs/helpers-brief.md).
+  `unknown_case` / `rejected_transition` dead letter (the table rule of docs/architecture.md).
   Those are asserted to be on valid case-update offsets only, and reported separately; they
   are not part of the 10,000 intake dead letters.
 - The corpus's events happened in March 2025, so every case they open is long overdue: the
