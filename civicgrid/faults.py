@@ -10,6 +10,7 @@ case states, and the worker(s) still up and processing at the end.
 
 import asyncio
 import itertools
+import math
 import random
 import time
 from collections import Counter
@@ -423,6 +424,11 @@ def compare_cases(first: Tally, second: Tally, examples: int = 3) -> CaseCompari
     )
 
 
+# share of cases a fault may regroup or change beyond two fault-free runs' difference,
+# by moving arrival order (a re-read batch lands seconds late)
+ORDER_TOLERANCE = 0.02
+
+
 @dataclass(frozen=True)
 class Reference:
     """Two fault-free runs of the stream: the first is what a faulted run is compared with,
@@ -475,19 +481,23 @@ class Outcome:
                 f"reports in cases differ for {len(diff)} grid/categories: {list(diff)[:3]}"
             )
         cases, baseline = self.cases, self.reference.baseline
-        # Two fault-free runs differ by arrival order alone (none at 3,000 events, a few
-        # dozen cases at 50,000): the fault may not add to it, and where the fault-free runs
-        # are equal it must not differ at all.
-        if cases.differing > baseline.differing:
+        # Two fault-free runs differ by arrival order alone (none to a few at 3,000 events, a
+        # few dozen cases at 50,000), and a fault re-reads a batch seconds late, which moves
+        # arrival order further: which report of a point opens its case decides severity and
+        # level. One sample of the fault-free difference is a noisy bound, so the fault may
+        # add arrival-order effects up to ORDER_TOLERANCE of the cases; the table prints
+        # the exact counts (docs/reliability.md).
+        allowed = max(1, math.ceil(ORDER_TOLERANCE * r.cases))
+        if cases.differing > baseline.differing + allowed:
             found.append(
                 f"{cases.differing} cases hold the reference's reports with other content "
                 f"({dict(cases.fields)}), more than the {baseline.differing} between two "
-                f"fault-free runs, e.g. {'; '.join(cases.examples)}"
+                f"fault-free runs + {allowed}, e.g. {'; '.join(cases.examples)}"
             )
-        if cases.regrouped > baseline.regrouped:
+        if cases.regrouped > baseline.regrouped + allowed:
             found.append(
                 f"{cases.regrouped} cases grouped otherwise than in the reference, more than "
-                f"the {baseline.regrouped} between two fault-free runs"
+                f"the {baseline.regrouped} between two fault-free runs + {allowed}"
             )
         if self.workers_up != self.workers_expected:
             found.append(f"{self.workers_up} of {self.workers_expected} workers ready at the end")
