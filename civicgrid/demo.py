@@ -38,9 +38,20 @@ class DemoRun:
     started: float = field(default_factory=time.monotonic)
 
 
+def working_morning(now: datetime) -> datetime:
+    """The latest weekday 09:00 in Taizhou before `now`: grid workers are on duty then, so
+    the demo shows their patrols and reports, not only residents at night."""
+    morning = now.replace(hour=9, minute=0, second=0, microsecond=0)
+    if morning > now:
+        morning -= timedelta(days=1)
+    while morning.weekday() >= 5:
+        morning -= timedelta(days=1)
+    return morning
+
+
 async def publish_events(bootstrap: str, events: int, seed: int, run: DemoRun) -> None:
     city = generate_city("demo", seed)
-    simulator = CitySimulator(city, seed, datetime.now(_TAIZHOU) - timedelta(hours=2), 60.0)
+    simulator = CitySimulator(city, seed, working_morning(datetime.now(_TAIZHOU)), 60.0)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
     await producer.start()
     bar = Progress("events", events + len(_MALFORMED))
