@@ -28,6 +28,7 @@ from civicgrid.city.generate import generate_city
 from civicgrid.city.model import City
 from civicgrid.city.publish import publish_city
 from civicgrid.settings import Settings
+from topics import catalogue as topics
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PERFORMANCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -164,7 +165,7 @@ def baseline_runs(
     work_dir: Path,
     steps: Steps,
 ) -> list[baselines.Forwarded]:
-    reports = ["civic.reports.v1"]
+    reports = [topics.REPORTS.name]
     done = []
     for n in range(runs):
         # reports only: the rate is set so the simulator yields about the wanted count

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from civicgrid.domain.classifier import Classifier
+from civicgrid.kafka_clients import producer as kafka_producer
 from schemas.inbound import Report
 
 if TYPE_CHECKING:  # faust is imported only by the process that runs the Faust forwarder
@@ -29,7 +30,7 @@ def forward(value: bytes) -> bytes:
 
 async def aiokafka_loop(bootstrap: str, source: str, sink: str) -> None:
     """(1) The floor: a plain consume -> pydantic -> produce loop, no framework."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         source,
@@ -39,9 +40,7 @@ async def aiokafka_loop(bootstrap: str, source: str, sink: str) -> None:
         fetch_max_wait_ms=10,  # Tansu answers a waiting fetch only when the wait runs out
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=262_144, acks="all"
-    )
+    producer = kafka_producer(bootstrap, linger_ms=5)
     await consumer.start()
     await producer.start()
     try:

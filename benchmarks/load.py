@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from civicgrid.city.model import City
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.kafka_clients import producer as kafka_producer
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +49,7 @@ def simulated(
 
 
 def producer(bootstrap: str, linger_ms: int) -> AIOKafkaProducer:
-    # not idempotent: Tansu rejects InitProducerId (GROUND.md)
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        linger_ms=linger_ms,
-        max_batch_size=262_144,
-        acks="all",
-        enable_idempotence=False,
-    )
+    return kafka_producer(bootstrap, linger_ms=linger_ms)
 
 
 async def publish_flat_out(

@@ -13,6 +13,7 @@ from civicgrid.db.pool import create_pool
 from civicgrid.db.sink import write_plan
 from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.workcalendar import WorkingCalendar
+from topics import catalogue as topics
 
 _KINDS = ("scan", "report", "patrol")
 
@@ -38,7 +39,7 @@ def synthetic_plan(rng: random.Random, size: int, first_offset: int) -> BatchPla
             (
                 event_id,
                 rng.choice(_KINDS),
-                "civic.reports.v1",
+                topics.REPORTS.name,
                 first_offset % 4,
                 first_offset + i,
                 grid,

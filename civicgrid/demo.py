@@ -9,12 +9,13 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.generate import generate_city
 from civicgrid.city.progress import Progress
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.kafka_clients import producer as kafka_producer
 from topics import catalogue as topics
 
 _TAIZHOU = timezone(timedelta(hours=8))
@@ -52,7 +53,7 @@ def working_morning(now: datetime) -> datetime:
 async def publish_events(bootstrap: str, events: int, seed: int, run: DemoRun) -> None:
     city = generate_city("demo", seed)
     simulator = CitySimulator(city, seed, working_morning(datetime.now(_TAIZHOU)), 60.0)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    producer = kafka_producer(bootstrap)
     await producer.start()
     bar = Progress("events", events + len(_MALFORMED))
     try:
@@ -85,7 +86,7 @@ async def answer_dispatches(bootstrap: str, seed: int, run: DemoRun, limit: int)
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    producer = kafka_producer(bootstrap)
     await consumer.start()
     await producer.start()
     answered = 0

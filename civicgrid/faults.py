@@ -32,6 +32,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_clients import producer as kafka_producer
 from civicgrid.workerproc import WorkerProcess
 
 TAIZHOU = timezone(timedelta(hours=8))
@@ -145,14 +146,7 @@ class Run:
         """Publish the next `fraction` of the stream (the rest, at the end) and wait for
         the broker's acks; the acked offsets are what the run must account for."""
         if self._producer is None:
-            # not idempotent: Tansu rejects InitProducerId; acks=all so an acked record stays
-            self._producer = AIOKafkaProducer(
-                bootstrap_servers=self.stack.endpoints.kafka_bootstrap,
-                linger_ms=20,
-                max_batch_size=262_144,
-                acks="all",
-                enable_idempotence=False,
-            )
+            self._producer = kafka_producer(self.stack.endpoints.kafka_bootstrap)
             await self._producer.start()
         end = min(len(self.records), self._sent + max(1, round(fraction * len(self.records))))
         futures = [

@@ -29,12 +29,12 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.model import City
 from civicgrid.city.simulate import CitySimulator
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_clients import producer as kafka_producer
 from schemas.enums import SubjectKind
 from schemas.internal import GridEnvelope
 from topics import catalogue as topics
@@ -110,10 +110,7 @@ class _Player:
 
     async def play(self) -> WeekStats:
         self.connection = await asyncpg.connect(self.url)
-        # Not idempotent: the embedded broker rejects InitProducerId.
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, linger_ms=5, acks="all", enable_idempotence=False
-        )
+        self.producer = kafka_producer(self.bootstrap, linger_ms=5)
         await self.producer.start()
         try:
             self.baseline = int(await self.connection.fetchval(_ACCOUNTED))

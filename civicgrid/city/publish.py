@@ -15,13 +15,12 @@ from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.model import City
 from civicgrid.city.progress import Progress
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.kafka_clients import producer as kafka_producer
+from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 
-GRIDS_TOPIC = "civic.grids.v1"
-REGISTRY_TOPIC = "civic.registry.v1"
-CASE_UPDATES_TOPIC = "civic.case-updates.v1"
-DISPATCH_TOPICS = ("civic.dispatch.grid.v1", "civic.dispatch.network.v1")
+DISPATCH_TOPICS = (topics.DISPATCH_GRID.name, topics.DISPATCH_NETWORK.name)
 DEPARTMENTS_GROUP = "civicgrid-sim-departments"
 _ACK_CHUNK = 10_000  # sends in flight before waiting for their acks
 _IDLE_S = 0.05  # longest sleep, so updates scheduled meanwhile are not sent late
@@ -39,13 +38,8 @@ class SimulationStats:
 
 
 def _producer(bootstrap: str) -> AIOKafkaProducer:
-    # Not idempotent: the embedded broker rejects InitProducerId.
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        linger_ms=20,
-        max_batch_size=262_144,
-        acks="all",
-        enable_idempotence=False,
+    return kafka_producer(
+        bootstrap,
         key_serializer=lambda k: None if k is None else k.encode(),
         value_serializer=orjson.dumps,
     )
@@ -54,9 +48,9 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
 def city_records(city: City) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(topic, key, value): grids first, so a code's grid is known before the code arrives."""
     for grid in city.grids:
-        yield GRIDS_TOPIC, grid.grid_id, grid.to_grid_record()
+        yield topics.GRIDS.name, grid.grid_id, grid.to_grid_record()
     for code in city.iter_codes():
-        yield REGISTRY_TOPIC, code.code, code.to_registry_record()
+        yield topics.REGISTRY.name, code.code, code.to_registry_record()
 
 
 async def publish_city(bootstrap: str, city: City, progress: bool = True) -> int:
@@ -131,7 +125,7 @@ async def run_simulation(
                 upcoming = next(events, None)
             else:
                 _, _, value = heapq.heappop(updates)
-                await send(CASE_UPDATES_TOPIC, str(value["case_id"]), value)
+                await send(topics.CASE_UPDATES.name, str(value["case_id"]), value)
         await producer.flush()
     finally:
         if answering:

@@ -26,6 +26,7 @@ from civicgrid.city.mix import (
 )
 from civicgrid.city.model import City, Code, Grid
 from civicgrid.city.phrases import describe
+from topics import catalogue as topics
 
 _CHANNELS = ("scan", "app", "hotline")
 _CHANNEL_WEIGHTS = (SCAN_CHANNEL_SHARE, 0.2, 0.1)
@@ -154,7 +155,7 @@ class CitySimulator:
         if code is not None:
             value |= {"code": code.code, "lat": code.lat, "lon": code.lon}
             if channel == "scan":
-                yield SimEvent(offset, "civic.scans.v1", code.code, self._scan_value(
+                yield SimEvent(offset, topics.SCANS.name, code.code, self._scan_value(
                     rng, offset, code, reporter, role, "report"))  # fmt: skip
         elif channel == "app":
             lon, lat = _point_in(rng, grid)
@@ -164,7 +165,7 @@ class CitySimulator:
         if rng.random() < 0.4:
             value["photos"] = [_photo(rng) for _ in range(rng.randint(1, 3))]
         key = value.get("code") or value.get("grid_id")
-        yield SimEvent(offset, "civic.reports.v1", key, value)
+        yield SimEvent(offset, topics.REPORTS.name, key, value)
 
     def _round(
         self, rng: random.Random, offset: float, grid: Grid, worker: str, code: Code
@@ -172,10 +173,10 @@ class CitySimulator:
         """The next code of a worker's patrol route: scanned, or recorded as a patrol stop."""
         if rng.random() < 0.7:
             value = self._scan_value(rng, offset, code, worker, "grid_worker", "patrol")
-            return SimEvent(offset, "civic.scans.v1", code.code, value)
+            return SimEvent(offset, topics.SCANS.name, code.code, value)
         value = self._header(rng, offset) | {"worker_id": worker, "grid_id": grid.grid_id}
         value |= {"kind": rng.choices(("patrol", "rectify"), (9, 1))[0], "code": code.code}
-        return SimEvent(offset, "civic.patrols.v1", worker, value)
+        return SimEvent(offset, topics.PATROLS.name, worker, value)
 
     def _visit(
         self, rng: random.Random, offset: float, grid: Grid, worker: str, household: int
@@ -183,7 +184,7 @@ class CitySimulator:
         value = self._header(rng, offset) | {"worker_id": worker, "grid_id": grid.grid_id}
         household_id = f"H-{grid.grid_id}-{household % grid.households + 1:04d}"
         value |= {"kind": "visit", "household_id": household_id}
-        return SimEvent(offset, "civic.patrols.v1", worker, value)
+        return SimEvent(offset, topics.PATROLS.name, worker, value)
 
     def _scan(self, rng: random.Random, offset: float, grid: Grid, view: bool) -> SimEvent:
         """A resident viewing a code, or a worker's ad-hoc scan (now and then outside the grid)."""
@@ -196,7 +197,7 @@ class CitySimulator:
                 grid = self.city.grid(rng.choice(grid.neighbours))
         code = self._pick(rng, grid, rng.choice(list(self._codes(grid))))
         value = self._scan_value(rng, offset, code, scanner, role, purpose)
-        return SimEvent(offset, "civic.scans.v1", code.code, value)
+        return SimEvent(offset, topics.SCANS.name, code.code, value)
 
     def _scan_value(
         self, rng: random.Random, offset: float, code: Code, scanner: str, role: str, purpose: str

@@ -11,12 +11,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 import click
-from aiokafka import AIOKafkaProducer
 
 from agents.timers import tick_messages
 from civicgrid.cli.cases import parse_moment
 from civicgrid.cli.common import settings_or_exit, stack
 from civicgrid.db.queries import grids_with_timers_due
+from civicgrid.kafka_clients import producer as kafka_producer
 
 
 @click.group("sla")
@@ -46,7 +46,7 @@ async def _tick(
         await connection.close()
     if not grids:
         return grids
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka_producer(bootstrap, linger_ms=5)
     await producer.start()
     try:
         sent = [

@@ -180,7 +180,7 @@ def run(
     reports = 0
     duration_s = (history_days + days) * 86400 / ACCELERATION
     for event in simulator.events(events_per_second(city), duration_s):
-        if event.topic != "civic.reports.v1":
+        if event.topic != topics.REPORTS.name:
             continue  # only reports are classified and counted
         reports += 1
         envelope = stage.envelope(event.topic, event.key, event.value)

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
+
+from civicgrid.kafka_clients import producer as kafka_producer
 
 Record = tuple[str, str | bytes | None, Any]  # topic, key, value (dict -> JSON, bytes raw)
 
@@ -22,7 +24,7 @@ def _bytes(value: Any) -> bytes | None:
 async def publish(
     bootstrap: str, records: Iterable[Record], headers: list[tuple[str, bytes]] | None = None
 ) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all")
+    producer = kafka_producer(bootstrap, linger_ms=10)
     await producer.start()
     try:
         futures = [
