@@ -6,29 +6,16 @@ other events. A case records each timer it fired, so a tick that comes twice fir
 """
 
 import logging
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from agents.delivery import send_all
 from civicgrid import metrics
-from civicgrid.domain.gridwork import Message
+from civicgrid.db.queries import grids_with_timers_due
+from civicgrid.domain.timers import tick_messages
 from civicgrid.runtime import Runtime
-from schemas.internal import GridEnvelope
-from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
-
-
-def tick_messages(grid_ids: Iterable[str], now: datetime) -> list[Message]:
-    return [
-        Message(
-            topics.BY_GRID.name,
-            grid_id,
-            GridEnvelope(kind="tick", grid_id=grid_id, now=now).model_dump_json().encode(),
-        )
-        for grid_id in sorted(set(grid_ids))
-    ]
 
 
 def register(app: Any, runtime: Runtime) -> None:
@@ -40,10 +27,9 @@ def register(app: Any, runtime: Runtime) -> None:
             return
         now = datetime.now(UTC)
         try:
-            rows = await runtime.pool.fetch(
-                "SELECT DISTINCT grid_id FROM cases WHERE is_open AND next_timer_at <= $1", now
-            )
-            await send_all(app, tick_messages((row[0] for row in rows), now))
+            async with runtime.pool.acquire() as connection:
+                grids = await grids_with_timers_due(connection, now)
+            await send_all(app, tick_messages(grids, now))
         except Exception:
             log.exception("SLA tick failed; the next one retries")
 

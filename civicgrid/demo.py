@@ -15,15 +15,11 @@ from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.generate import generate_city
 from civicgrid.city.progress import Progress
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.kafka_clients import producer as kafka_producer
 from topics import catalogue as topics
 
 _TAIZHOU = timezone(timedelta(hours=8))
-# inbound records that must each land in exactly one of these tables
-_ACCOUNTED = """SELECT count(*) FROM (
-    SELECT topic, partition, "offset" FROM events
-    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
-    UNION SELECT topic, partition, "offset" FROM dead_letters) accounted"""
 _MALFORMED: tuple[tuple[str, bytes | None, bytes], ...] = (
     (topics.REPORTS.name, b"TZ-x", b"{not json"),
     (topics.REPORTS.name, b"TZ-x", b"\xff\xfe invalid utf-8"),
@@ -122,7 +118,7 @@ async def wait_accounted(database_url: str, expected: int, wait_s: float) -> int
     try:
         deadline = time.monotonic() + wait_s
         while True:
-            accounted = int(await connection.fetchval(_ACCOUNTED))
+            accounted = int(await connection.fetchval(COUNT_ACCOUNTED))
             bar.advance(accounted - bar.done)
             if accounted >= expected or time.monotonic() > deadline:
                 return accounted
@@ -180,7 +176,7 @@ async def summary(database_url: str) -> dict[str, object]:
 async def accounted_now(database_url: str) -> int:
     connection = await asyncpg.connect(database_url)
     try:
-        return int(await connection.fetchval(_ACCOUNTED))
+        return int(await connection.fetchval(COUNT_ACCOUNTED))
     finally:
         await connection.close()
 

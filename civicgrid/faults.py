@@ -29,6 +29,7 @@ from civicgrid.city.model import City
 from civicgrid.city.publish import publish_city
 from civicgrid.city.simulate import CitySimulator
 from civicgrid.cli.common import prepare
+from civicgrid.db.queries import ACCOUNTED_OFFSETS
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
@@ -259,10 +260,6 @@ FAULTS: dict[Fault, Callable[[Run, Plan], Awaitable[None]]] = {
 
 # ---- what PostgreSQL holds -------------------------------------------------------------
 
-_ACCOUNTED = """
-    SELECT topic, partition, "offset" FROM events
-    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
-    UNION SELECT topic, partition, "offset" FROM dead_letters"""
 # an event id in two cases, or twice in one: its effect was applied twice
 _DOUBLE_EFFECTS = """
     SELECT coalesce(sum(n - 1), 0) FROM (
@@ -322,7 +319,7 @@ class Tally:
 async def tally(url: str, published: set[Offset]) -> Tally:
     connection = await asyncpg.connect(url)
     try:
-        accounted = {(r[0], r[1], r[2]) for r in await connection.fetch(_ACCOUNTED)}
+        accounted = {(r[0], r[1], r[2]) for r in await connection.fetch(ACCOUNTED_OFFSETS)}
         reports: Counter[tuple[str, str]] = Counter()
         for grid_id, category, count in await connection.fetch(_CASE_REPORTS):
             reports[grid_id, category] = count

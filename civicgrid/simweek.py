@@ -33,18 +33,13 @@ import orjson
 from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.model import City
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.db.queries import COUNT_ACCOUNTED, grids_with_timers_due
+from civicgrid.domain.timers import tick_messages
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
 from schemas.enums import SubjectKind
-from schemas.internal import GridEnvelope
 from topics import catalogue as topics
 
-_ACCOUNTED = """SELECT count(*) FROM (
-    SELECT topic, partition, "offset" FROM events
-    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
-    UNION SELECT topic, partition, "offset" FROM dead_letters) accounted"""
-# Grids with an SLA timer due: what agents/timers.py asks, at a simulated moment.
-_DUE_GRIDS = "SELECT DISTINCT grid_id FROM cases WHERE is_open AND next_timer_at <= $1"
 # When a case opened and who reported it first: a resident's case gets a worker's verify.
 _OPENING = """SELECT c.opened_at, (SELECT e.payload->'event'->>'reporter_role' FROM events e
     WHERE e.kind = 'report' AND e.case_id = c.case_id ORDER BY e.occurred_at LIMIT 1) AS role
@@ -113,7 +108,7 @@ class _Player:
         self.producer = kafka_producer(self.bootstrap, linger_ms=5)
         await self.producer.start()
         try:
-            self.baseline = int(await self.connection.fetchval(_ACCOUNTED))
+            self.baseline = int(await self.connection.fetchval(COUNT_ACCOUNTED))
             rate = self.week.events_per_day / 86_400
             events = self.simulator.events(rate, self.week.days * 86_400.0)
             upcoming = next(events, None)
@@ -167,7 +162,7 @@ class _Player:
         await self._landed(self._accounted_reached)
 
     async def _accounted_reached(self) -> bool:
-        accounted = int(await self.connection.fetchval(_ACCOUNTED))
+        accounted = int(await self.connection.fetchval(COUNT_ACCOUNTED))
         return accounted >= self.baseline + self.sent
 
     async def _landed(self, done: Callable[[], Awaitable[bool]]) -> None:
@@ -220,16 +215,13 @@ class _Player:
     async def _tick(self, now: datetime) -> None:
         """The leader's SLA tick at a simulated moment; waits until it has been applied."""
         for _ in range(_TICK_ROUNDS):
-            grids = [row[0] for row in await self.connection.fetch(_DUE_GRIDS, now)]
+            grids = await grids_with_timers_due(self.connection, now)
             if not grids:
                 return
             futures = []
-            for grid_id in grids:
-                envelope = GridEnvelope(kind="tick", grid_id=grid_id, now=now)
-                value = envelope.model_dump_json().encode()
-                futures.append(
-                    await self.producer.send(topics.BY_GRID.name, value, key=grid_id.encode())
-                )
+            for tick in tick_messages(grids, now):
+                key = None if tick.key is None else tick.key.encode()
+                futures.append(await self.producer.send(tick.topic, tick.value, key=key))
             await asyncio.gather(*futures)
             self.stats.ticks += len(grids)
             deadline = time.monotonic() + _TICK_WAIT_S
@@ -242,7 +234,7 @@ class _Player:
                 if time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.02)
-        if await self.connection.fetch(_DUE_GRIDS, now):
+        if await grids_with_timers_due(self.connection, now):
             self.stats.tick_stalls += 1
 
 

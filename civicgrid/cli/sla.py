@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import asyncpg
 import click
 
-from agents.timers import tick_messages
 from civicgrid.cli.cases import parse_moment
 from civicgrid.cli.common import settings_or_exit, stack
 from civicgrid.db.queries import grids_with_timers_due
+from civicgrid.domain.timers import tick_messages
 from civicgrid.kafka_clients import producer as kafka_producer
 
 

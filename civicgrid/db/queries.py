@@ -14,6 +14,14 @@ import orjson
 
 from civicgrid.domain.lifecycle import SLA_RUNNING
 
+# Every inbound offset ends in exactly one of these three tables (a case update the state
+# machine refused is in events and dead_letters): the offsets that reached PostgreSQL.
+ACCOUNTED_OFFSETS = """
+    SELECT topic, partition, "offset" FROM events
+    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
+    UNION SELECT topic, partition, "offset" FROM dead_letters"""
+COUNT_ACCOUNTED = f"SELECT count(*) FROM ({ACCOUNTED_OFFSETS}) accounted"
+
 # A case is late only while its SLA clock runs: a handled case waiting for its check, or a
 # closed one, is not the handlers' delay even when its deadline has passed.
 _RUNNING_STATES = sorted(state.value for state in SLA_RUNNING)

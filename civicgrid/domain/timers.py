@@ -1,12 +1,16 @@
-"""When a case's next SLA timer is due, so the leader ticks only the grids that need it."""
+"""SLA timers: when a case's next one is due, and the ticks that fire them in the grid stage."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from civicgrid.domain.case import Case, SlaStage
 from civicgrid.domain.escalation import WARNING_AT
+from civicgrid.domain.gridwork import Message
 from civicgrid.domain.lifecycle import SLA_RUNNING
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
+from schemas.internal import GridEnvelope
+from topics import catalogue as topics
 
 
 def next_timer_at(case: Case, calendar: WorkingCalendar) -> datetime | None:
@@ -21,3 +25,14 @@ def next_timer_at(case: Case, calendar: WorkingCalendar) -> datetime | None:
     allowed = calendar.working_time(start, case.deadline)
     hours = allowed.total_seconds() * WARNING_AT / 3600
     return calendar.deadline(start, TimeLimit(hours, LimitUnit.WORKING_HOURS))
+
+
+def tick_messages(grid_ids: Iterable[str], now: datetime) -> list[Message]:
+    return [
+        Message(
+            topics.BY_GRID.name,
+            grid_id,
+            GridEnvelope(kind="tick", grid_id=grid_id, now=now).model_dump_json().encode(),
+        )
+        for grid_id in sorted(set(grid_ids))
+    ]

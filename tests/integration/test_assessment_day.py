@@ -30,10 +30,11 @@ import orjson
 from click.testing import CliRunner
 
 from civicgrid.cli.main import cli
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
-from tests.support.database import ACCOUNTED_OFFSETS, fetch, fetchval, wait_until
+from tests.support.database import fetch, fetchval, wait_until
 from tests.support.kafka import publish, read_topic
 from topics import catalogue as topics
 
@@ -162,7 +163,7 @@ def test_scripted_day_by_hand(
         report((23, 0), "M4", MANHOLE, "W-2"),  # 16: opens C4
     ]
     asyncio.run(publish(bootstrap, day))
-    assert asyncio.run(wait_until(url, ACCOUNTED_OFFSETS, len(day))) == len(day)
+    assert asyncio.run(wait_until(url, COUNT_ACCOUNTED, len(day))) == len(day)
     rows = asyncio.run(fetch(url, "SELECT data->>'code' AS code, case_id FROM cases"))
     case = {row["code"]: row["case_id"] for row in rows}
     c1, c2, c3, c4, c5, c6 = (case[c] for c in ("M1", "M2", "M3", "M4", "L1", "D1"))
@@ -189,7 +190,7 @@ def test_scripted_day_by_hand(
     ]
     asyncio.run(publish(bootstrap, steps))
     total = len(day) + len(steps)
-    assert asyncio.run(wait_until(url, ACCOUNTED_OFFSETS, total)) == total
+    assert asyncio.run(wait_until(url, COUNT_ACCOUNTED, total)) == total
     assert asyncio.run(fetchval(url, "SELECT count(*) FROM dead_letters")) == 0
 
     expected: dict[str, dict[str, Any]] = {

@@ -2,9 +2,8 @@
 report with only a point lands in the grid the generator says, unknown codes are kept."""
 
 import asyncio
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -13,28 +12,25 @@ import orjson
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
-from tests.support.database import ACCOUNTED_OFFSETS, fetch, wait_until
+from tests.support.database import fetch, wait_until
+from tests.support.events import TAIZHOU, report
 from tests.support.kafka import Record, publish
 from topics import catalogue as topics
 
-TAIZHOU = timezone(timedelta(hours=8))
 SIMULATED = 2_500
 
 
 def unknown_report(**fields: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": datetime.now(TAIZHOU).isoformat(),
-        "schema_version": 1,
-        "channel": "app",
-        "description": "楼道里堆满了杂物",
-        "reporter_id": "R-00000001",
-        "reporter_role": "resident",
-        "code": "TZ-NEVER-REGISTERED",
+    return report(
+        "TZ-NEVER-REGISTERED",
+        "楼道里堆满了杂物",
+        channel="app",
+        reporter_id="R-00000001",
         **fields,
-    }
+    )
 
 
 def test_simulated_events_are_enriched_and_placed_as_the_generator_says(
@@ -52,7 +48,7 @@ def test_simulated_events_are_enriched_and_placed_as_the_generator_says(
     records += [(topics.REPORTS.name, r["code"], r) for r in (kept, lost)]
     asyncio.run(publish(endpoints.kafka_bootstrap, records))
     url = endpoints.database_url
-    assert asyncio.run(wait_until(url, ACCOUNTED_OFFSETS, len(records), 120)) == len(records)
+    assert asyncio.run(wait_until(url, COUNT_ACCOUNTED, len(records), 120)) == len(records)
 
     rows = {
         str(row["event_id"]): row

@@ -11,10 +11,11 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from schemas.inbound import Report, Scan
-from tests.support.database import ACCOUNTED_OFFSETS, fetch, fetchval, wait_until
+from tests.support.database import fetch, fetchval, wait_until
 from tests.support.intake import alive, grid_record, leaks, metric_sum, registry_record, scrape
 from topics import catalogue as topics
 
@@ -135,7 +136,7 @@ def test_librdkafka_publishes_with_cloudevents_headers_and_reads_the_outputs(
             (topics.REPORTS.name, LAMP, late, cloudevents(late, r_type, ce_time=b"2020-01-01Z")),
         ],
     )
-    assert asyncio.run(wait_until(url, ACCOUNTED_OFFSETS, 6)) == 6
+    assert asyncio.run(wait_until(url, COUNT_ACCOUNTED, 6)) == 6
 
     assert asyncio.run(fetchval(url, "SELECT count(*) FROM events")) == 3
     assert asyncio.run(fetchval(url, "SELECT count(*) FROM duplicate_deliveries")) == 1

@@ -5,9 +5,10 @@ from collections.abc import Callable
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
-from tests.support.database import ACCOUNTED_OFFSETS, fetch, fetchval, wait_until
+from tests.support.database import fetch, fetchval, wait_until
 from tests.support.events import report
 from tests.support.intake import leaks
 from tests.support.kafka import publish, read_topic
@@ -32,7 +33,7 @@ def test_reports_become_cases_dispatches_and_rows(
     ]
     asyncio.run(publish(endpoints.kafka_bootstrap, records))
     url = endpoints.database_url
-    assert asyncio.run(wait_until(url, ACCOUNTED_OFFSETS, 4)) == 4
+    assert asyncio.run(wait_until(url, COUNT_ACCOUNTED, 4)) == 4
 
     cases = {row["category"]: row for row in asyncio.run(fetch(url, "SELECT * FROM cases"))}
     assert cases["01002"]["level"] == "street"  # P1: straight to the network

@@ -9,9 +9,10 @@ from typing import Any
 from civicgrid.city.generate import generate_city
 from civicgrid.city.model import City
 from civicgrid.city.publish import publish_city
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
-from tests.support.database import ACCOUNTED_OFFSETS, fetch, wait_until
+from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish, read_topic
 from topics import catalogue as topics
 
@@ -84,8 +85,7 @@ def test_burst_cluster_and_repeat_each_alert_once(
         records = [(topics.REPORTS.name, r.get("code") or r["grid_id"], r) for r in phase]
         published += asyncio.run(publish(endpoints.kafka_bootstrap, records))
         assert (
-            asyncio.run(wait_until(endpoints.database_url, ACCOUNTED_OFFSETS, published))
-            == published
+            asyncio.run(wait_until(endpoints.database_url, COUNT_ACCOUNTED, published)) == published
         )
 
     url = endpoints.database_url

@@ -7,18 +7,17 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
+from tests.support import events
 from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish
 from topics import catalogue as topics
 
-TAIZHOU = timezone(timedelta(hours=8))
 _APPLIED = re.compile(
     r'^civicgrid_registry_records_total\{topic="civic\.registry\.v1"\} (\S+)$', re.MULTILINE
 )
@@ -44,17 +43,7 @@ def publish_registry(endpoints: Endpoints, worker: WorkerProcess, code: str, val
 
 
 def report(code: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "occurred_at": datetime.now(TAIZHOU).isoformat(),
-        "schema_version": 1,
-        "channel": "scan",
-        "description": "路灯不亮了",
-        "reporter_id": "R-00000002",
-        "reporter_role": "resident",
-        "code": code,
-        **fields,
-    }
+    return events.report(code, "路灯不亮了", reporter_id="R-00000002", **fields)
 
 
 def placed(endpoints: Endpoints, event: dict[str, Any]) -> tuple[str, bool, str | None]:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 from click.testing import CliRunner
 
-from agents.timers import tick_messages
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.cli.main import cli
+from civicgrid.domain.timers import tick_messages
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from tests.support.cases import STREET_LIGHT_OUT, Driver, read_all

@@ -23,12 +23,13 @@ import yaml
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
+from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.domain.privacy import contains_personal_numbers
 from civicgrid.embedded.process import free_port
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from tests.ops.test_dashboard import data_panels
-from tests.support.database import ACCOUNTED_OFFSETS, wait_until
+from tests.support.database import wait_until
 from tests.support.events import report
 from tests.support.kafka import publish
 from topics import catalogue as topics
@@ -165,7 +166,7 @@ def process_events(endpoints: Endpoints, worker: WorkerProcess) -> int:
         (topics.REPORTS.name, "x", b"{broken json"),
     ]
     asyncio.run(publish(endpoints.kafka_bootstrap, records))
-    accounted = asyncio.run(wait_until(endpoints.database_url, ACCOUNTED_OFFSETS, len(records)))
+    accounted = asyncio.run(wait_until(endpoints.database_url, COUNT_ACCOUNTED, len(records)))
     assert accounted == len(records)
     return len(records)
 

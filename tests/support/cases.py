@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.timers import tick_messages
+from civicgrid.domain.timers import tick_messages
 from tests.support.database import fetch, fetchval
 from tests.support.kafka import publish
 from topics import catalogue as topics

@@ -33,9 +33,3 @@ async def wait_until(url: str, sql: str, expected: Any, wait_s: float = 60.0) ->
             return value
         await asyncio.sleep(0.25)
     return value
-
-
-ACCOUNTED_OFFSETS = """SELECT count(*) FROM (
-    SELECT topic, partition, "offset" FROM events
-    UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
-    UNION SELECT topic, partition, "offset" FROM dead_letters) accounted"""
