@@ -7,7 +7,7 @@ point counts the reports of the grid's cases, open or closed, updated in its 7 d
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from civicgrid.domain.case import (
     SlaAlert,
     SlaStage,
 )
-from civicgrid.domain.geo import haversine_m
+from civicgrid.domain.geo import Cell, cell_of, cells_around, haversine_m
 from civicgrid.domain.lifecycle import SLA_RUNNING, Step, SystemStep, TransitionRejected
 from civicgrid.domain.lifecycle import transition as next_state
 from civicgrid.domain.timelimit import TimeLimit
@@ -40,10 +40,17 @@ from schemas.enums import (
 
 
 @dataclass(frozen=True, slots=True)
-class _PointReport:
+class _Report:
+    """One report of a case, as the book indexes it for joins and repeat points."""
+
+    case_id: str
+    category: str
     at: datetime
     event_id: str
     reporter: str
+    code: str | None
+    lat: float | None
+    lon: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +58,66 @@ class _Point:
     """A report's point as the grid's cases know it: its reports in the 7 days up to the
     report (the report included) and whether one of them alerted it already."""
 
-    reports: tuple[_PointReport, ...]
+    reports: tuple[_Report, ...]
     alerted: bool
+
+
+JoinKey = tuple[str, Cell | str]  # category, and the report's cell (or its code, unplaced)
+
+
+@dataclass
+class _GridIndex:
+    """A grid's cases by join key and its reports by cell and code, so that a report costs
+    a few look-ups, not a scan of the grid's cases."""
+
+    cases_by_key: dict[JoinKey, set[str]] = field(default_factory=dict)
+    reports_by_cell: dict[Cell, list[_Report]] = field(default_factory=dict)
+    reports_by_code: dict[str, list[_Report]] = field(default_factory=dict)
+    event_ids: set[str] = field(default_factory=set)
+
+    def add(self, report: _Report) -> None:
+        key = join_key(report.category, report.code, report.lat, report.lon)
+        if key is not None:
+            self.cases_by_key.setdefault(key, set()).add(report.case_id)
+        if report.lat is not None and report.lon is not None:
+            cell = cell_of(report.lat, report.lon, rules.JOIN_CELL_M)
+            self.reports_by_cell.setdefault(cell, []).append(report)
+        if report.code is not None:
+            self.reports_by_code.setdefault(report.code, []).append(report)
+        self.event_ids.add(report.event_id)
+
+    def point(
+        self, category: str, code: str | None, lat: float | None, lon: float | None
+    ) -> dict[str, _Report]:
+        """Every indexed report of the point at `code`, `lat`, `lon` for `category`, by
+        event id: the same code, or the same category within 250 m (SPEC §5)."""
+        found = {r.event_id: r for r in self.reports_by_code.get(code, ())} if code else {}
+        if lat is not None and lon is not None:
+            for cell in cells_around(lat, lon, rules.JOIN_CELL_M):
+                for r in self.reports_by_cell.get(cell, ()):
+                    if (
+                        r.category == category
+                        and r.event_id not in found
+                        and haversine_m(lat, lon, r.lat, r.lon) <= rules.POINT_RADIUS_M  # type: ignore[arg-type]
+                    ):
+                        found[r.event_id] = r
+        return found
+
+
+def join_key(
+    category: str, code: str | None, lat: float | None, lon: float | None
+) -> JoinKey | None:
+    """The key a report joins by: its category and its fixed ~250 m cell; a report without a
+    place, its code (a code stands at one place); neither, None: it joins nothing.
+
+    A key is a function of the report alone, so which reports share a case does not depend
+    on their order, as it would if a report joined a case within 250 m of the case's first
+    report (A, B, C 200 m apart in a line: A first groups {A, B}, {C}; B first {A, B, C})."""
+    if lat is not None and lon is not None:
+        return category, cell_of(lat, lon, rules.JOIN_CELL_M)
+    if code is not None:
+        return category, code
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +147,7 @@ class CaseBook:
         self._cases: dict[str, Case] = {}
         self._by_grid: dict[str, set[str]] = {}
         self._sequences: dict[str, int] = {}
+        self._indexes: dict[str, _GridIndex] = {}  # built at a grid's first report
 
     @classmethod
     def from_cases(
@@ -107,6 +173,26 @@ class CaseBook:
     def _put(self, case: Case) -> None:
         self._cases[case.case_id] = case
         self._by_grid.setdefault(case.grid_id, set()).add(case.case_id)
+
+    def _index(self, grid_id: str) -> _GridIndex:
+        index = self._indexes.get(grid_id)
+        if index is None:
+            index = self._indexes[grid_id] = _GridIndex()
+            for case_id in sorted(self._by_grid.get(grid_id, ())):
+                case = self._cases[case_id]
+                for at, event_id, reporter, code, lat, lon in zip(
+                    case.report_times,
+                    case.event_ids,
+                    case.report_reporters,
+                    case.report_codes,
+                    case.report_lats,
+                    case.report_lons,
+                    strict=True,
+                ):
+                    index.add(
+                        _Report(case_id, case.category, at, event_id, reporter, code, lat, lon)
+                    )
+        return index
 
     def _commit(self, out: list[Effect], case: Case, reason: str, event_id: str | None) -> Case:
         self._put(case)
@@ -147,6 +233,8 @@ class CaseBook:
         event_id: str | None,
         sla_breach: bool = False,
     ) -> Case:
+        """Escalate for what happened to the case: an SLA breach, returns, reworks, a
+        cluster alert. A network matter is not lifted again, except by a breach."""
         target = rules.escalation_target(case.level, case.network, sla_breach)
         if target is None or case.state not in SLA_RUNNING:
             return case
@@ -166,25 +254,103 @@ class CaseBook:
         self._dispatch(out, case, reason)
         return case
 
+    def _add_reasons(
+        self,
+        out: list[Effect],
+        case: Case,
+        reasons: Iterable[str],
+        at: datetime,
+        event_id: str,
+        changed: str | None = None,
+    ) -> Case:
+        """Make the case a network matter for `reasons` too, each recorded once: the case's
+        reasons are the union of its reports' (and its repeat point's), and its level and
+        state follow from them, whichever report brought which reason first.
+
+        A grid matter nobody has accepted yet is lifted to the street rung and dispatched
+        again there, still DISPATCHED, just as a case opened as a network matter is; one
+        already taken is ESCALATED, as for any other trigger. A network matter records the
+        reason and its departments get the task again, as they do when a joined report
+        raised the severity or brought co-handlers (`changed`)."""
+        new = tuple(r for r in dict.fromkeys(reasons) if r not in case.escalation_reasons)
+        if case.state not in SLA_RUNNING or not (new or changed):
+            return case
+        why = "; ".join(new) or changed or ""
+        recorded = (*case.escalation_reasons, *new)
+        if not new or case.network:
+            if new:
+                case = self._commit(
+                    out,
+                    case.next_version(at, escalation_reasons=recorded),
+                    f"also a network matter: {why}",
+                    event_id,
+                )
+            self._dispatch(out, case, why)
+            return case
+        target = rules.escalation_target(case.level, False, False)
+        assert target is not None  # a grid matter always lifts onto the network
+        lift: dict[str, Any] = {
+            "level": target,
+            "network": True,
+            "escalation_reasons": recorded,
+            **self._clock(at, case.limit),
+        }
+        reason = f"escalated to {target.value}: {why}"
+        if case.state is CaseState.DISPATCHED:
+            case = self._commit(out, case.next_version(at, **lift), reason, event_id)
+        else:
+            case = self._step(out, case, SystemStep.ESCALATE, None, at, reason, event_id, **lift)
+        self._dispatch(out, case, why)
+        return case
+
     def report(self, facts: ReportFacts, now: datetime) -> list[Effect]:
-        """Open a case for an accepted report, or join it to the open case it repeats; alert
-        its point when the report makes it a repeat point."""
+        """Open a case for an accepted report, or join it to the open case of its join key;
+        lift every open case holding a report of a repeat point; alert the point once.
+
+        For a set of reports (no case updates, no timers, all within 7 days of each other)
+        the cases' contents do not depend on the order the reports arrive in: which reports
+        share a case (`join_key`), the case's severity (the most urgent report's), its
+        departments and network reasons (the union of its reports'), and its repeat-point
+        escalation (every case holding a report of a point reported 3+ times in 7 days,
+        judged over all the point's reports seen, earlier or later arrivals alike).
+        docs/reliability.md, "Case contents", says what order still decides."""
+        index = self._index(facts.grid_id)
+        if facts.event_id in index.event_ids:
+            return []  # a redelivered report changes nothing
         out: list[Effect] = []
-        match = self._duplicate_of(facts)
-        if match is not None and facts.event_id in match.event_ids:
-            return out
-        point = self._point(facts)
+        near = index.point(facts.category, facts.code, facts.lat, facts.lon)
+        point = _point_up_to(facts.occurred_at, near.values(), self._cases)
+        mine = _Report(
+            "",
+            facts.category,
+            facts.occurred_at,
+            facts.event_id,
+            facts.reporter_hash,
+            facts.code,
+            facts.lat,
+            facts.lon,
+        )
+        point = _Point(tuple(sorted((*point.reports, mine), key=_by_time)), point.alerted)
         alert = _repeat_alert_due(point, facts)
         alerted_at = facts.occurred_at if alert else None
-        repeat = rules.repeat_reason([r.at for r in point.reports], facts.occurred_at)
+        reasons = rules.network_reasons(facts.severity, facts.departments, facts.network_reasons)
+        repeated = len(point.reports) >= rules.REPEAT_THRESHOLD
+        if repeated:
+            reasons = tuple(dict.fromkeys((*reasons, rules.REPEAT_REASON)))
+        match = self._duplicate_of(facts, index)
         if match is None:
-            case = self._open(out, facts, now, repeat, alerted_at)
+            case = self._open(out, facts, now, reasons, alerted_at)
         else:
-            case = self._join(out, match, facts, now, repeat, alerted_at)
+            case = self._join(out, match, facts, now, reasons, alerted_at)
+        index.add(replace(mine, case_id=case.case_id))
+        for case_id in self._repeat_cases(facts, index, near.values(), point, repeated):
+            self._add_reasons(
+                out, self._cases[case_id], (rules.REPEAT_REASON,), now, facts.event_id
+            )
         if alert:
             out.append(
                 RepeatPoint(
-                    case,
+                    self._cases[case.case_id],
                     facts.event_id,
                     tuple(r.event_id for r in point.reports),
                     len({r.reporter for r in point.reports}),
@@ -194,67 +360,55 @@ class CaseBook:
             )
         return out
 
-    def _point(self, facts: ReportFacts) -> _Point:
-        """SPEC §5 counts a point's reports, not a case's: a point whose earlier case was
-        closed still counts that case's reports of the last 7 days. Each report is judged by
-        its own code and place (a case's reports may lie up to 500 m apart)."""
-        start = facts.occurred_at - rules.REPEAT_WINDOW
-        reports = [_PointReport(facts.occurred_at, facts.event_id, facts.reporter_hash)]
-        alerted = False
-        for case_id in sorted(self._by_grid.get(facts.grid_id, ())):
-            case = self._cases[case_id]
-            if case.category != facts.category and facts.code not in case.report_codes:
+    def _repeat_cases(
+        self,
+        facts: ReportFacts,
+        index: _GridIndex,
+        near: Iterable[_Report],
+        point: _Point,
+        repeated: bool,
+    ) -> list[str]:
+        """The cases holding a report of a point this report makes a repeat point: its own
+        point, and the point of each report of up to 7 days later that it falls within (a
+        report arriving late completes a later report's 7 days as much as an early one).
+        The report's own case is among them, for a later report's point."""
+        found = {r.case_id for r in point.reports if repeated and r.event_id != facts.event_id}
+        for later in near:
+            if not facts.occurred_at <= later.at <= facts.occurred_at + rules.REPEAT_WINDOW:
                 continue
-            found = [
-                _PointReport(at, event_id, reporter)
-                for at, event_id, reporter, code, lat, lon in zip(
-                    case.report_times,
-                    case.event_ids,
-                    case.report_reporters,
-                    case.report_codes,
-                    case.report_lats,
-                    case.report_lons,
-                    strict=True,
-                )
-                if start <= at <= facts.occurred_at
-                and event_id != facts.event_id
-                and _same_point(facts, case.category, code, lat, lon)
-            ]
-            reports += found
-            if found and case.repeat_alerted_at is not None:
-                alerted |= abs(facts.occurred_at - case.repeat_alerted_at) <= rules.REPEAT_WINDOW
-        return _Point(tuple(sorted(reports, key=lambda r: (r.at, r.event_id))), alerted)
+            theirs = index.point(later.category, later.code, later.lat, later.lon)
+            window = [r for r in theirs.values() if _within(r.at, later.at)]
+            if len(window) >= rules.REPEAT_THRESHOLD:
+                found.update(r.case_id for r in window)
+        return sorted(found)
 
-    def _duplicate_of(self, facts: ReportFacts) -> Case | None:
-        ranked: list[tuple[int, float, datetime, str]] = []
-        for case_id in self._by_grid.get(facts.grid_id, ()):
+    def _duplicate_of(self, facts: ReportFacts, index: _GridIndex) -> Case | None:
+        """The open case of the report's join key whose reports are within its 7 days; of
+        several (cases stored under an older rule), the first opened."""
+        key = join_key(facts.category, facts.code, facts.lat, facts.lon)
+        if key is None:
+            return None
+        ranked: list[tuple[datetime, str]] = []
+        for case_id in index.cases_by_key.get(key, ()):
             case = self._cases[case_id]
             if not case.state.is_open or case.category != facts.category:
                 continue
             if abs(facts.occurred_at - max(case.report_times)) > rules.REPEAT_WINDOW:
                 continue
-            if facts.code is not None and facts.code == case.code:
-                ranked.append((0, 0.0, case.opened_at, case_id))
-            elif None not in (facts.lat, facts.lon, case.lat, case.lon):
-                distance = haversine_m(facts.lat, facts.lon, case.lat, case.lon)  # type: ignore[arg-type]
-                if distance <= rules.JOIN_RADIUS_M:
-                    ranked.append((1, distance, case.opened_at, case_id))
-        return self._cases[min(ranked)[3]] if ranked else None
+            ranked.append((case.opened_at, case_id))
+        return self._cases[min(ranked)[1]] if ranked else None
 
     def _open(
         self,
         out: list[Effect],
         facts: ReportFacts,
         now: datetime,
-        repeat: str | None,
+        reasons: tuple[str, ...],
         alerted_at: datetime | None,
     ) -> Case:
         seq = self._sequences.get(facts.grid_id, 0) + 1
         self._sequences[facts.grid_id] = seq
         opened = now.astimezone(self.calendar.zone)
-        reasons = rules.network_reasons(facts.severity, facts.departments, facts.network_reasons)
-        if repeat is not None and repeat not in reasons:  # earlier reports: in closed cases
-            reasons = (*reasons, repeat)
         case = Case(
             case_id=f"{facts.grid_id}~{seq}",
             case_code=f"{facts.grid_id}-{opened:%Y%m%d}-{seq:05d}",
@@ -301,16 +455,21 @@ class CaseBook:
         case: Case,
         facts: ReportFacts,
         now: datetime,
-        repeat: str | None,
+        reasons: tuple[str, ...],
         alerted_at: datetime | None,
     ) -> Case:
         reporters = case.reporter_hashes
         if facts.reporter_hash not in reporters:
             reporters = (*reporters, facts.reporter_hash)
+        severity = rules.most_urgent(case.severity, facts.severity)
+        raised = severity is not case.severity
+        added = tuple(d for d in facts.departments if d not in case.departments)
         case = self._commit(
             out,
             case.next_version(
                 now,
+                severity=severity,
+                departments=(*case.departments, *added),
                 event_ids=(*case.event_ids, facts.event_id),
                 report_times=(*case.report_times, facts.occurred_at),
                 reporter_hashes=reporters,
@@ -324,9 +483,10 @@ class CaseBook:
             "duplicate report joined",
             facts.event_id,
         )
-        if repeat is not None:
-            case = self._escalate(out, case, repeat, now, facts.event_id)
-        return case
+        changes = [f"co-handlers added: {', '.join(added)}"] if added else []
+        if raised:
+            changes.insert(0, f"severity raised to {severity.value}")
+        return self._add_reasons(out, case, reasons, now, facts.event_id, "; ".join(changes))
 
     def update(
         self,
@@ -423,16 +583,24 @@ class CaseBook:
         return out
 
 
-def _same_point(
-    facts: ReportFacts, category: str, code: str | None, lat: float | None, lon: float | None
-) -> bool:
-    """Whether a report of `category` at `code`, `lat`, `lon` is of the report's point: the
-    same code, or the same category within 250 m (SPEC §5)."""
-    if facts.code is not None and facts.code == code:
-        return True
-    if category != facts.category or None in (facts.lat, facts.lon, lat, lon):
-        return False
-    return haversine_m(facts.lat, facts.lon, lat, lon) <= rules.JOIN_RADIUS_M  # type: ignore[arg-type]
+def _within(at: datetime, end: datetime) -> bool:
+    """Whether a report at `at` is in the 7 days up to `end` (SPEC §5's window)."""
+    return end - rules.REPEAT_WINDOW <= at <= end
+
+
+def _by_time(report: _Report) -> tuple[datetime, str]:
+    return report.at, report.event_id
+
+
+def _point_up_to(end: datetime, near: Iterable[_Report], cases: Mapping[str, Case]) -> _Point:
+    """The point's reports in the 7 days up to `end`, and whether one of their cases
+    alerted the point in the 7 days around `end`."""
+    reports = sorted((r for r in near if _within(r.at, end)), key=_by_time)
+    alerted = False
+    for case_id in {r.case_id for r in reports}:
+        alerted_at = cases[case_id].repeat_alerted_at
+        alerted |= alerted_at is not None and abs(end - alerted_at) <= rules.REPEAT_WINDOW
+    return _Point(tuple(reports), alerted)
 
 
 def _repeat_alert_due(point: _Point, facts: ReportFacts) -> bool:

@@ -1,14 +1,20 @@
 """The escalation rules of SPEC §5 as pure functions, each naming its reason."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from civicgrid.domain.case import SlaStage
 from schemas.enums import AlertKind, Level, Severity
 
-JOIN_RADIUS_M = 250.0
+POINT_RADIUS_M = 250.0  # SPEC §5: a point is the same code, or a place within 250 m
+# A report joins the open case of its category in its fixed cell of this size (geo.cell_of);
+# not smaller than the point radius, so a point's reports lie in the 3 x 3 cells around it.
+JOIN_CELL_M = POINT_RADIUS_M
+JOIN_RADIUS_M = POINT_RADIUS_M  # the name civicgrid/prediction_eval/score.py imports
 REPEAT_WINDOW = timedelta(days=7)
 REPEAT_THRESHOLD = 3
+# No running count in it: which report is the point's third depends on arrival order.
+REPEAT_REASON = f"repeat point: {REPEAT_THRESHOLD} or more reports in {REPEAT_WINDOW.days} days"
 RETURNS_TO_ESCALATE = 2
 REWORKS_TO_ESCALATE = 2
 WARNING_AT = 0.8
@@ -16,12 +22,19 @@ BREACH_AT = 1.0
 NETWORK_FLOOR = Level.STREET  # the street coordinates the departments
 
 _RUNGS = list(Level)
+_URGENCY = (Severity.P1, Severity.P2, Severity.P3)
+
+
+def most_urgent(a: Severity, b: Severity) -> Severity:
+    """A case's severity is its most urgent report's, whichever report opened it."""
+    return min(a, b, key=_URGENCY.index)
 
 
 def network_reasons(
     severity: Severity, departments: Sequence[str], classified: Sequence[str]
 ) -> tuple[str, ...]:
-    """Why a new case is not a small matter; empty means the grid settles it.
+    """Why a report is not a small matter; empty means the grid settles it. A case is a
+    network matter for the union of its reports' reasons, whichever report opened it.
 
     The classifier's reasons win; the derived ones cover a caller that gave none."""
     if classified:
@@ -32,13 +45,6 @@ def network_reasons(
     if len(departments) > 1:
         derived.append("several owners")
     return tuple(derived)
-
-
-def repeat_reason(report_times: Sequence[datetime], latest: datetime) -> str | None:
-    count = sum(1 for moment in report_times if latest - moment <= REPEAT_WINDOW)
-    if count < REPEAT_THRESHOLD:
-        return None
-    return f"repeat point: {count} reports in {REPEAT_WINDOW.days} days"
 
 
 def escalation_target(level: Level, network: bool, sla_breach: bool) -> Level | None:

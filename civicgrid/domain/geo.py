@@ -1,10 +1,13 @@
 """Distances and point-in-grid lookup for placing reports by coordinates."""
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+_M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+
+Cell = tuple[int, int]  # (row, column)
 
 Ring = Sequence[Sequence[float]]  # [[lon, lat], ...], as on civic.grids.v1
 
@@ -15,6 +18,32 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
     h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def cell_of(lat: float, lon: float, size_m: float) -> Cell:
+    """The fixed cell of about `size_m` x `size_m` holding the point: a function of the
+    point alone, so two reports at one place (one code) always share their cell.
+
+    Rows are `size_m` of latitude; each row is cut into columns `size_m` wide where the row
+    is narrowest (a row further towards the pole, for margin), so no cell is narrower than
+    `size_m` and a point within `size_m` of another lies in the 3 x 3 cells around it."""
+    row = math.floor(lat * _M_PER_DEG / size_m)
+    return row, math.floor(lon / _column_deg(row, size_m))
+
+
+def cells_around(lat: float, lon: float, size_m: float) -> Iterator[Cell]:
+    """The 3 x 3 cells around the point's own: every point within `size_m` is in one."""
+    row = math.floor(lat * _M_PER_DEG / size_m)
+    for r in (row - 1, row, row + 1):
+        column = math.floor(lon / _column_deg(r, size_m))
+        for c in (column - 1, column, column + 1):
+            yield r, c
+
+
+def _column_deg(row: int, size_m: float) -> float:
+    row_deg = size_m / _M_PER_DEG
+    poleward = min(90.0, (max(abs(row), abs(row + 1)) + 1) * row_deg)
+    return min(360.0, row_deg / max(math.cos(math.radians(poleward)), 1e-9))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,15 @@
+import itertools
+import math
+import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
+    Case,
     CaseChanged,
     DispatchGrid,
     DispatchNetwork,
@@ -11,6 +19,7 @@ from civicgrid.domain.case import (
     SlaAlert,
 )
 from civicgrid.domain.casebook import CaseBook, ReportFacts
+from civicgrid.domain.geo import EARTH_RADIUS_M, cell_of
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.enums import (
@@ -26,6 +35,8 @@ from schemas.enums import (
 A, K, S = CaseAction, ActorKind, CaseState
 TZ = WorkingCalendar().zone
 MONDAY = datetime(2025, 9, 22, 9, tzinfo=TZ)
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+REPEAT = rules.REPEAT_REASON
 
 
 def facts(n: int = 1, **changes: object) -> ReportFacts:
@@ -47,6 +58,17 @@ def facts(n: int = 1, **changes: object) -> ReportFacts:
 
 def changes(effects: list[Effect]) -> list[CaseChanged]:
     return [e for e in effects if isinstance(e, CaseChanged)]
+
+
+def cases(book: CaseBook) -> list[Case]:
+    """The book's cases in grid G1, in the order they were opened."""
+    found = []
+    for n in itertools.count(1):
+        case = book.get(f"G1~{n}")
+        if case is None:
+            return found
+        found.append(case)
+    raise AssertionError("unreachable")
 
 
 def last_state(book: CaseBook, case_id: str = "G1~1") -> CaseState:
@@ -180,34 +202,232 @@ def test_extension_moves_the_deadline() -> None:
     assert book.tick(datetime(2025, 9, 23, 10, tzinfo=TZ)) == []
 
 
-def test_duplicates_join_by_code_or_nearby_category() -> None:
+def _centre(lat: float, lon: float) -> tuple[float, float]:
+    """The centre of the join cell holding the point, found by bisecting its borders."""
+    home = cell_of(lat, lon, rules.JOIN_CELL_M)
+    span = 2 * rules.JOIN_CELL_M / M_PER_DEG  # more than a cell each way
+
+    def border(dlat: float, dlon: float) -> float:
+        inside, outside = 0.0, 1.0
+        for _ in range(60):
+            mid = (inside + outside) / 2
+            if cell_of(lat + mid * dlat, lon + mid * dlon, rules.JOIN_CELL_M) == home:
+                inside = mid
+            else:
+                outside = mid
+        return inside
+
+    wide = span / math.cos(math.radians(lat))
+    north, south = lat + border(span, 0) * span, lat - border(-span, 0) * span
+    east, west = lon + border(0, wide) * wide, lon - border(0, -wide) * wide
+    return (north + south) / 2, (east + west) / 2
+
+
+CENTRE = _centre(32.45, 119.92)
+
+
+def place(north_m: float = 0.0, east_m: float = 0.0) -> dict[str, object]:
+    """A point `north_m`, `east_m` from the centre of a join cell."""
+    lat, lon = CENTRE
+    east_deg = east_m / (M_PER_DEG * math.cos(math.radians(lat)))
+    return {"lat": lat + north_m / M_PER_DEG, "lon": lon + east_deg}
+
+
+def test_duplicates_join_by_cell_or_by_code_without_a_place() -> None:
     book = CaseBook()
-    book.report(facts(1), MONDAY)
-    book.report(facts(2, code=None, lat=32.451), MONDAY)  # about 111 m away
-    joined = book.report(facts(3, reporter_hash="h1", code="LB-1"), MONDAY)
+    book.report(facts(1, **place()), MONDAY)
+    book.report(facts(2, code=None, **place(north_m=80)), MONDAY)  # same cell
+    joined = book.report(facts(3, reporter_hash="h1", **place()), MONDAY)  # same code
     case = book.get("G1~1")
     assert case is not None
     assert case.event_ids == ("e1", "e2", "e3")
     assert (case.duplicate_count, case.reporter_count) == (2, 2)
     # The third report in 7 days makes a repeat point: onto the network.
     assert isinstance(joined[-1], DispatchNetwork)
-    assert joined[-1].reason == "repeat point: 3 reports in 7 days"
+    assert joined[-1].reason == "repeat point: 3 or more reports in 7 days"
+    assert (joined[-1].case.state, joined[-1].case.level) == (S.DISPATCHED, Level.STREET)
     assert book.report(facts(3), MONDAY) == []  # a redelivered report changes nothing
+    unplaced = {"lat": None, "lon": None}
+    book.report(facts(4, code="LB-9", **unplaced), MONDAY)
+    book.report(facts(5, code="LB-9", **unplaced), MONDAY)
+    book.report(facts(6, code=None, **unplaced), MONDAY)  # nowhere: joins nothing
+    book.report(facts(7, code=None, **unplaced), MONDAY)
+    assert [c.event_ids for c in cases(book)] == [
+        ("e1", "e2", "e3"), ("e4", "e5"), ("e6",), ("e7",),
+    ]  # fmt: skip
+
+
+def test_a_cell_border_splits_a_case_but_not_a_point() -> None:
+    """Cases group by fixed cell, so two reports 40 m apart across a border open two cases;
+    the repeat point counts by distance, so all three reports make one point, and each case
+    holding one of them is lifted."""
+    book = CaseBook()
+    edge = rules.JOIN_CELL_M / 2
+    book.report(facts(1, code=None, **place(north_m=edge - 20)), MONDAY)
+    book.report(facts(2, code=None, **place(north_m=edge + 20)), MONDAY)
+    third = book.report(facts(3, code=None, **place(north_m=edge - 30)), MONDAY)
+    assert [c.event_ids for c in cases(book)] == [("e1", "e3"), ("e2",)]
+    assert all(c.escalation_reasons == (REPEAT,) for c in cases(book))
+    assert [d.case.case_id for d in third if isinstance(d, DispatchNetwork)] == ["G1~1", "G1~2"]
+    (point,) = [e for e in third if isinstance(e, RepeatPoint)]
+    assert (point.event_ids, point.reporters) == (("e1", "e2", "e3"), 3)
 
 
 def test_a_repeat_point_counts_reports_near_the_report_not_near_the_case() -> None:
     book = CaseBook()
-    north, south = {"code": None, "lat": 32.452}, {"code": None, "lat": 32.448}  # 222 m off
-    book.report(facts(1, code=None), MONDAY)
-    book.report(facts(2, **north), MONDAY)  # joins: within 250 m of the case's first report
-    third = book.report(facts(3, **south), MONDAY)  # joins too, but 444 m from report 2
+    west, east = place(east_m=-110), place(east_m=110)  # one cell, 220 m apart
+    far_east = place(east_m=110 + 240)  # the next cell: 240 m from east, 460 m from west
+    book.report(facts(1, code=None, **west), MONDAY)
+    book.report(facts(2, code=None, **far_east), MONDAY)
+    third = book.report(facts(3, code=None, **east), MONDAY)  # 1 and 2 each within 250 m
+    assert [c.event_ids for c in cases(book)] == [("e1", "e3"), ("e2",)]
+    assert all(c.escalation_reasons == (REPEAT,) for c in cases(book))
+    (point,) = [e for e in third if isinstance(e, RepeatPoint)]
+    assert (point.event_ids, point.reporters) == (("e1", "e2", "e3"), 3)
+    book = CaseBook()
+    book.report(facts(1, code=None, **west), MONDAY)
+    book.report(facts(3, code=None, **east), MONDAY)
+    north = book.report(facts(4, code=None, **place(north_m=230)), MONDAY)  # 255 m from each
+    assert not any(isinstance(e, RepeatPoint | DispatchNetwork) for e in north)
+    assert [c.event_ids for c in cases(book)] == [("e1", "e3"), ("e4",)]
+
+
+def test_a_repeat_point_lifts_every_case_holding_one_of_its_reports() -> None:
+    """One code reported three times in three categories: three cases, all lifted, the
+    point alerted once, whichever report came last."""
+    for order in itertools.permutations((1, 2, 3)):
+        book = CaseBook()
+        effects = [
+            e
+            for n in order
+            for e in book.report(facts(n, code="DP-1", category=f"0600{n}"), MONDAY)
+        ]
+        assert len(cases(book)) == 3
+        assert {(c.level, c.state, c.escalation_reasons) for c in cases(book)} == {
+            (Level.STREET, S.DISPATCHED, (REPEAT,))
+        }
+        assert len([e for e in effects if isinstance(e, RepeatPoint)]) == 1
+
+
+def test_a_late_report_completes_a_later_reports_week() -> None:
+    """Reports at 10:00 and 11:00 arrive first, then one of 09:00: the 11:00 report's 7 days
+    now hold three, so the point is a repeat point, as in time order."""
+    book = CaseBook()
+    for n, hour in ((1, 10), (2, 11), (3, 9)):
+        at = MONDAY.replace(hour=hour)
+        book.report(facts(n, code=f"LB-{n}", category=f"0600{n}", occurred_at=at, **place()), at)
+    # three categories, three cases; the code differs, but the categories too: no point
+    assert all(c.level is Level.GRID for c in cases(book))
+    book = CaseBook()
+    for n, hour in ((1, 10), (2, 11), (3, 9)):
+        at = MONDAY.replace(hour=hour)
+        book.report(facts(n, code=f"LB-{n}", occurred_at=at, **place(north_m=10 * n)), at)
+    (case,) = cases(book)
+    assert case.escalation_reasons == (REPEAT,)
+
+
+def test_the_most_urgent_report_and_every_reason_make_the_case_whatever_the_order() -> None:
+    ordinary = facts(1)
+    urgent = facts(2, severity=Severity.P1, departments=("sanitation", "police"))
+    for first, second in ((ordinary, urgent), (urgent, ordinary)):
+        book = CaseBook()
+        book.report(first, MONDAY)
+        effects = book.report(second, MONDAY)
+        (case,) = cases(book)
+        assert (case.severity, case.level, case.state, case.network) == (
+            Severity.P1, Level.STREET, S.DISPATCHED, True,
+        )  # fmt: skip
+        assert set(case.departments) == {"sanitation", "police"}
+        assert set(case.escalation_reasons) == {"severity P1", "several owners"}
+        if first is ordinary:  # lifted, and the departments are told
+            dispatch = effects[-1]
+            assert isinstance(dispatch, DispatchNetwork)
+            assert (dispatch.reason, dispatch.co_departments) == (
+                "severity P1; several owners",
+                ("police",),
+            )
+
+
+def test_an_accepted_grid_matter_lifted_by_a_report_is_escalated() -> None:
+    book = CaseBook()
+    book.report(facts(1), MONDAY)
+    step(book, A.ACCEPT, K.DEPARTMENT, 1)
+    book.report(facts(2, severity=Severity.P1), MONDAY)
     case = book.get("G1~1")
     assert case is not None
-    assert case.event_ids == ("e1", "e2", "e3")
-    assert not any(isinstance(e, RepeatPoint | DispatchNetwork) for e in third)
-    fourth = book.report(facts(4, **south), MONDAY)  # reports 1, 3 and 4 are one point
-    (point,) = [e for e in fourth if isinstance(e, RepeatPoint)]
-    assert (point.event_ids, point.reporters) == (("e1", "e3", "e4"), 3)
+    assert (case.state, case.level, case.escalation_reasons) == (
+        S.ESCALATED,
+        Level.STREET,
+        ("severity P1",),
+    )
+
+
+def content(book: CaseBook) -> set[tuple[object, ...]]:
+    """What civicgrid/faults.py compares between runs, plus the departments as a set."""
+    return {
+        (
+            frozenset(c.event_ids),
+            c.state,
+            c.level,
+            c.category,
+            c.severity,
+            c.duplicate_count,
+            c.network,
+            tuple(sorted(c.escalation_reasons)),
+            frozenset(c.departments),
+        )
+        for c in cases(book)
+    }
+
+
+_CODES = ("LB-1", "LB-2", "MH-1", None, None)  # a place for each code, and two without
+_PLACES = (place(), place(east_m=60), place(north_m=200), place(north_m=-230), place(east_m=300))
+_REPORT = st.tuples(
+    st.integers(0, len(_CODES) - 1),  # where
+    st.sampled_from(("03005", "06010")),
+    st.sampled_from(list(Severity)),
+    st.booleans(),  # a co-handler
+    st.integers(0, 3),  # the reporter
+    st.integers(0, 100),  # seconds after the first
+)
+
+
+def _facts(n: int, report: tuple[int, str, Severity, bool, int, int]) -> ReportFacts:
+    where, category, severity, co, reporter, seconds = report
+    return facts(
+        n,
+        code=_CODES[where],
+        **_PLACES[where],
+        category=category,
+        severity=severity,
+        departments=("sanitation", "police") if co else ("sanitation",),
+        reporter_hash=f"h{reporter}",
+        occurred_at=MONDAY + timedelta(seconds=seconds),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_REPORT, min_size=1, max_size=14), st.randoms(use_true_random=False))
+def test_case_contents_are_a_function_of_the_set_of_reports(
+    reports: list[tuple[int, str, Severity, bool, int, int]], rng: random.Random
+) -> None:
+    """The chaos scenarios' criterion (docs/reliability.md): the same reports in another
+    arrival order, and with the book reloaded from its cases mid-way as the grid stage does
+    for every batch, give the same cases by content."""
+    stream = [_facts(n, report) for n, report in enumerate(reports)]
+    reference = CaseBook()
+    for f in stream:
+        reference.report(f, f.occurred_at)
+    for _ in range(3):
+        shuffled = rng.sample(stream, len(stream))
+        cut = rng.randrange(len(stream) + 1)
+        book = CaseBook()
+        for f in shuffled[:cut]:
+            book.report(f, f.occurred_at)
+        book = CaseBook.from_cases(cases(book), book.sequences)
+        for f in shuffled[cut:]:
+            book.report(f, f.occurred_at)
+        assert content(book) == content(reference)
 
 
 def test_no_join_far_away_late_other_category_or_closed() -> None:

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from civicgrid.domain.geo import GridIndex, haversine_m
+from civicgrid.domain.geo import GridIndex, cell_of, cells_around, haversine_m
 
 
 def square(lon: float, lat: float, size: float) -> list[list[float]]:
@@ -15,6 +15,18 @@ def test_haversine() -> None:
     # One degree of latitude is about 111.2 km.
     assert haversine_m(32.0, 119.9, 33.0, 119.9) == pytest.approx(111_195, rel=1e-3)
     assert haversine_m(32.45, 119.92, 32.452, 119.92) == pytest.approx(222, abs=1)
+
+
+@pytest.mark.parametrize("lat", [32.45, -33.9, 61.2])
+def test_every_point_within_a_cell_size_is_in_the_3x3_cells_around(lat: float) -> None:
+    rng = random.Random(lat)
+    for _ in range(2000):
+        a = (lat + rng.uniform(-0.05, 0.05), 119.92 + rng.uniform(-0.05, 0.05))
+        b = (a[0] + rng.uniform(-0.0025, 0.0025), a[1] + rng.uniform(-0.005, 0.005))
+        if haversine_m(*a, *b) <= 250:
+            assert cell_of(*b, 250) in set(cells_around(*a, 250))
+    # cells are about 250 m: 2 km of latitude crosses 8 of them
+    assert cell_of(32.45 + 2000 / 111_195, 119.92, 250)[0] - cell_of(32.45, 119.92, 250)[0] == 8
 
 
 def test_locate_inside_outside_and_concave() -> None:
