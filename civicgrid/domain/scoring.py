@@ -1,12 +1,14 @@
-"""Early warning in the stream (SPEC §7): the pure step from one closed window to its alerts.
+"""Early warning in the stream (SPEC §7): the pure steps from a window's counts to its alerts.
 
-The grid stage counts reports per grid x category x window in Postgres; the leader scores
-each window once it has closed. Scoring is ``EarlyWarning.score_window`` fed with the stored
-counts (zeros for known series without reports), the stored baselines and the stored episode
-memory, so the stream alerts exactly as the offline evaluation does, each anomaly once.
+The grid stage counts reports per grid x category x window in Postgres; the leader checks the
+window still counting (``check_window``: a series or zone already over the bar of the whole
+window alerts now) and scores each window once it has closed (``score_window``). Both are
+``EarlyWarning`` fed with the stored counts (zeros for known series without reports), the
+stored baselines, the stored episode memory and the window's alerts raised so far, so the
+stream alerts exactly as the offline evaluation does, each anomaly once.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +16,8 @@ from typing import Any
 from civicgrid.domain.alerts import Alert as EarlyAlert
 from civicgrid.domain.baseline import BaselineConfig
 from civicgrid.domain.warnings import EarlyWarning
-from civicgrid.domain.windows import ClosedWindow, Series, WindowCounter
+from civicgrid.domain.windows import Series, WindowCount, WindowCounter
+from schemas.enums import AlertKind
 from schemas.outbound import Alert, Window
 
 WINDOW = timedelta(days=1)
@@ -67,17 +70,23 @@ class WindowScore:
     """Every series' baseline after learning from the window (``SeriesBaseline.to_dict``)."""
     memory: dict[str, Any]
     """Episode memory after the window, for the next one."""
+    lifts: list[tuple[tuple[str, ...], str]]
+    """(grid_ids, category) of each cluster raised early in the window, with the grids the
+    scan over the whole window joined to it: their cases opened since it was raised are to
+    be lifted onto the network as well."""
 
 
-def score_window(
+Raised = tuple[str, Sequence[str], str]
+"""(kind, grid_ids, category) of an alert the window has raised already: a row of ``alerts``."""
+
+
+def _detector(
     start: datetime,
-    counts: Mapping[Series, int],
     baselines: Mapping[Series, Mapping[str, Any]],
     memory: Mapping[str, Any],
-    neighbours: Mapping[str, Sequence[str]],
-    config: BaselineConfig = CONFIG,
-) -> WindowScore:
-    """Score the window starting at ``start``: every series with a baseline or a count."""
+    raised: Iterable[Raised],
+    config: BaselineConfig,
+) -> EarlyWarning:
     warning = EarlyWarning(config, WINDOW, GRACE, UTC_OFFSET)
     warning.restore(
         {
@@ -85,9 +94,49 @@ def score_window(
             "baselines": [[g, c, dict(state)] for (g, c), state in baselines.items()],
         }
     )
+    for kind, grid_ids, category in raised:
+        warning.mark_raised(start, AlertKind(kind), grid_ids, category)
+    return warning
+
+
+def check_window(
+    start: datetime,
+    counts: Mapping[Series, int],
+    baselines: Mapping[Series, Mapping[str, Any]],
+    memory: Mapping[str, Any],
+    raised: Iterable[Raised],
+    neighbours: Mapping[str, Sequence[str]],
+    config: BaselineConfig = CONFIG,
+) -> list[EarlyAlert]:
+    """The new alerts of the window starting at ``start``, the next to be scored, from its
+    counts so far: ``baselines`` and ``memory`` are those its scoring will use, ``raised``
+    its alerts so far. Nothing is learnt; the baselines of series without a count may be
+    left out."""
+    warning = _detector(start, baselines, memory, raised, config)
+    end = start + WINDOW
+    running = [
+        WindowCount(grid, category, start, end, n)
+        for (grid, category), n in sorted(counts.items())
+        if n > 0
+    ]
+    return warning.open_alerts(running, neighbours)
+
+
+def score_window(
+    start: datetime,
+    counts: Mapping[Series, int],
+    baselines: Mapping[Series, Mapping[str, Any]],
+    memory: Mapping[str, Any],
+    raised: Iterable[Raised],
+    neighbours: Mapping[str, Sequence[str]],
+    config: BaselineConfig = CONFIG,
+) -> WindowScore:
+    """Score the window starting at ``start``: every series with a baseline or a count; an
+    alert ``check_window`` raised in it (``raised``) is not alerted again."""
+    warning = _detector(start, baselines, memory, raised, config)
     end = start + WINDOW
     closed = [
-        ClosedWindow(grid, category, start, end, counts.get((grid, category), 0))
+        WindowCount(grid, category, start, end, counts.get((grid, category), 0))
         for grid, category in sorted(set(baselines) | set(counts))
     ]
     alerts = warning.score_window(closed, neighbours)
@@ -96,11 +145,29 @@ def score_window(
         alerts,
         {(g, c): data for g, c, data in state.pop("baselines")},
         state,
+        _lifts(raised, state["clusters"]),
     )
 
 
+def _lifts(
+    raised: Iterable[Raised], clusters: Mapping[str, Sequence[Sequence[str]]]
+) -> list[tuple[tuple[str, ...], str]]:
+    lifts: list[tuple[tuple[str, ...], str]] = []
+    for kind, grid_ids, category in raised:
+        if kind != AlertKind.CLUSTER.value:
+            continue
+        grids = set(grid_ids)
+        # the episode memory holds the window's zones, and its early clusters themselves
+        for zone in clusters.get(category, ()):
+            if grids & set(zone):
+                grids |= set(zone)
+        lifts.append((tuple(sorted(grids)), category))
+    return lifts
+
+
 def alert_id(alert: EarlyAlert) -> str:
-    """Deterministic, so scoring a window again (after a crash) inserts nothing new."""
+    """Deterministic, so scoring a window again (after a crash) inserts nothing new; a rate
+    anomaly has one id per series and window, whether it was raised early or at close."""
     grids = "+".join(sorted(alert.grid_ids))
     return f"{alert.kind.value}:{grids}:{alert.category}:{alert.window_start.isoformat()}"
 

@@ -3,7 +3,8 @@
 ``EarlyWarning`` is fed events, closes event-time windows, scores every known
 series against its ``SeriesBaseline`` and alerts once per anomaly episode: a
 series over threshold in consecutive windows is one episode, alerted in its
-first window.
+first window. It alerts as soon as the window's running count clears the bar the
+whole window would have to clear (``open_alerts``), not only once it has closed.
 
 Clusters are found by a scan statistic: around each grid with at least
 ``MIN_MEMBER_REPORTS`` reports and more than expected, the grid plus 1, 2, ... of its
@@ -17,15 +18,16 @@ the network, not one per grid) and stays in its episode.
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from civicgrid.domain.alerts import Alert, ClusterAlert, RateAnomaly
 from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline, count_threshold
 from civicgrid.domain.repeats import RepeatPoints
-from civicgrid.domain.windows import ClosedWindow, Series, WindowCounter
+from civicgrid.domain.windows import Series, WindowCount, WindowCounter
+from schemas.enums import AlertKind
 
 __all__ = ["MIN_MEMBER_REPORTS", "EarlyWarning", "RepeatPoints", "cluster_of"]
 
@@ -124,6 +126,18 @@ def _zone_alert(
     )
 
 
+@dataclass(slots=True)
+class _Raised:
+    """What the window still counting has already alerted, so each is alerted once in it."""
+
+    window_start: datetime | None
+    rates: set[Series] = field(default_factory=set)
+    clusters: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+
+    def cluster_grids(self, category: str) -> list[frozenset[str]]:
+        return self.clusters.get(category, [])
+
+
 class EarlyWarning:
     def __init__(
         self,
@@ -141,6 +155,7 @@ class EarlyWarning:
         self.windows_closed = 0
         self._active: set[Series] = set()
         self._clusters: dict[str, list[frozenset[str]]] = {}
+        self._raised: _Raised | None = None
 
     def add(self, grid_id: str, category: str, occurred_at: datetime) -> None:
         self.counter.add(grid_id, category, occurred_at)
@@ -158,38 +173,131 @@ class EarlyWarning:
     ) -> list[Alert]:
         """Close due windows; return new rate anomalies and, given ``neighbours``, clusters."""
         alerts: list[Alert] = []
-        by_window: dict[datetime, list[ClosedWindow]] = defaultdict(list)
+        by_window: dict[datetime, list[WindowCount]] = defaultdict(list)
         for closed in self.counter.close_until(watermark):
             by_window[closed.window_start].append(closed)
         for windows in by_window.values():
             alerts.extend(self.score_window(windows, neighbours))
         return alerts
 
+    def check_open(
+        self,
+        neighbours: Mapping[str, Sequence[str]] | None = None,
+        categories: Collection[str] | None = None,
+    ) -> list[Alert]:
+        """``open_alerts`` of the counter's oldest open window, of ``categories`` (default:
+        all): only a category with a new report can have earned an alert since the last
+        check."""
+        return self.open_alerts(self.counter.open_counts(categories), neighbours)
+
+    def open_alerts(
+        self,
+        windows: Sequence[WindowCount],
+        neighbours: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Alert]:
+        """Alerts the window still counting has earned already, before it closes.
+
+        ``windows`` are counts so far, all of the next window to be scored (series without
+        reports may be left out). Its baselines move only when it is scored and its counts
+        only grow, so a series over its threshold now, or a zone over its bar now, is over
+        it at close as well: alerting now changes when, not whether. Each is alerted once
+        per window, not again here nor by ``score_window``. What is learnt is unchanged.
+        """
+        if not windows:
+            return []
+        raised = self._raised_in(windows[0].window_start)
+        over, cells = self._judge(windows)
+        zones = self._zones(cells, neighbours) if neighbours is not None else {}
+        return self._fresh(over, zones, cells, raised)
+
+    def mark_raised(
+        self, window_start: datetime, kind: AlertKind, grid_ids: Sequence[str], category: str
+    ) -> None:
+        """Record an alert already raised early in the open window starting at
+        ``window_start`` (the stream reads them back from its alerts table)."""
+        raised = self._raised_in(window_start)
+        if kind is AlertKind.CLUSTER:
+            raised.clusters.setdefault(category, []).append(frozenset(grid_ids))
+        elif kind is AlertKind.RATE_ANOMALY:
+            raised.rates.add((grid_ids[0], category))
+
+    def _raised_in(self, window_start: datetime | None) -> _Raised:
+        if self._raised is None or self._raised.window_start != window_start:
+            self._raised = _Raised(window_start)
+        return self._raised
+
     def score_window(
         self,
-        windows: Sequence[ClosedWindow],
+        windows: Sequence[WindowCount],
         neighbours: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Alert]:
         """Score one closed window (every known series' count in it) and learn from it.
 
         For a caller that counts elsewhere (the stream keeps its counts in Postgres);
-        windows must come oldest first, each once.
+        windows must come oldest first, each once. What ``open_alerts`` raised in the
+        window is not alerted again.
         """
-        over, raised = self._score_window(windows)
+        start = windows[0].window_start if windows else None
+        raised = self._raised_in(start)
+        over, cells = self._judge(windows)
+        zones = self._zones(cells, neighbours) if neighbours is not None else {}
+        alerts = self._fresh(over, zones, cells, raised)
+        for w in windows:
+            series = (w.grid_id, w.category)
+            baseline = self.baselines.setdefault(series, self._baseline(series))
+            baseline.update(w.count, self.season(w.window_start))
+        self.windows_closed += 1
+        self._active = {(a.grid_id, a.category) for a in over}
+        # a cluster raised early stays in the episode memory even if the scan over the whole
+        # window prefers another zone, so the next window continues it instead of alerting
+        self._clusters = {
+            category: [grids for grids, _ in taken] for category, taken in zones.items()
+        }
+        for category, grids in raised.clusters.items():
+            self._clusters.setdefault(category, []).extend(grids)
+        self._raised = None
+        return alerts
+
+    def _fresh(
+        self,
+        over: Sequence[RateAnomaly],
+        zones: Mapping[str, Sequence[tuple[frozenset[str], float]]],
+        cells: Mapping[str, Mapping[str, _Cell]],
+        raised: _Raised,
+    ) -> list[Alert]:
+        """The alerts not yet raised, recorded in ``raised``: a cluster not touching one of
+        the previous window or one already raised in this window, a rate anomaly not
+        continuing an episode and not folded into a cluster of this window."""
         clusters: list[ClusterAlert] = []
         folded: set[Series] = set()
-        if neighbours is not None:
-            clusters, folded = self._new_clusters(raised, neighbours)
-        alerts: list[Alert] = [
-            a
-            for a in over
-            if (a.grid_id, a.category) not in self._active and (a.grid_id, a.category) not in folded
-        ]
-        self._active = {(a.grid_id, a.category) for a in over}
+        for category, taken in sorted(zones.items()):
+            before = [*self._clusters.get(category, []), *raised.cluster_grids(category)]
+            for grids, score in taken:
+                folded |= {(g, category) for g in grids}
+                if not any(grids & old for old in before):
+                    clusters.append(_zone_alert(category, grids, score, cells[category]))
+        for category, grid_sets in raised.clusters.items():
+            folded |= {(g, category) for grids in grid_sets for g in grids}
+        alerts: list[Alert] = []
+        for anomaly in over:
+            series = (anomaly.grid_id, anomaly.category)
+            if series not in self._active | folded | raised.rates:
+                alerts.append(anomaly)
+                raised.rates.add(series)
+        for cluster in clusters:
+            raised.clusters.setdefault(cluster.category, []).append(frozenset(cluster.grid_ids))
         alerts.extend(clusters)
         return alerts
 
-    def _anomaly(self, w: ClosedWindow, baseline: SeriesBaseline, z: float) -> RateAnomaly:
+    def _baseline(self, series: Series) -> SeriesBaseline:
+        """The series' baseline; a series first seen now was silent in every window closed
+        before."""
+        baseline = self.baselines.get(series)
+        if baseline is None:
+            return SeriesBaseline(self.config, prior_zero_windows=self.windows_closed)
+        return baseline
+
+    def _anomaly(self, w: WindowCount, baseline: SeriesBaseline, z: float) -> RateAnomaly:
         season = self.season(w.window_start)
         return RateAnomaly(
             grid_ids=(w.grid_id,),
@@ -202,30 +310,23 @@ class EarlyWarning:
             threshold=baseline.threshold(season, z),
         )
 
-    def _score_window(
-        self, windows: Iterable[ClosedWindow]
+    def _judge(
+        self, windows: Iterable[WindowCount]
     ) -> tuple[list[RateAnomaly], dict[str, dict[str, _Cell]]]:
         """Series over ``z``, and per category the grids with more reports than expected."""
         over: list[RateAnomaly] = []
-        raised: dict[str, dict[str, _Cell]] = defaultdict(dict)
+        cells: dict[str, dict[str, _Cell]] = defaultdict(dict)
         for w in windows:
-            series = (w.grid_id, w.category)
-            baseline = self.baselines.get(series)
-            if baseline is None:
-                # A series first seen now was silent in every window closed before.
-                baseline = SeriesBaseline(self.config, prior_zero_windows=self.windows_closed)
-                self.baselines[series] = baseline
+            baseline = self._baseline((w.grid_id, w.category))
             season = self.season(w.window_start)
             if baseline.is_anomalous(w.count, season):
                 over.append(self._anomaly(w, baseline, self.config.z))
             expected = baseline.expected(season)
             if baseline.warmed_up and w.count > expected:
-                raised[w.category][w.grid_id] = _Cell(
+                cells[w.category][w.grid_id] = _Cell(
                     w.count, expected, baseline.variance(season), w.window_start, w.window_end
                 )
-            baseline.update(w.count, season)
-        self.windows_closed += 1
-        return over, raised
+        return over, cells
 
     def _zone(self, cells: Mapping[str, _Cell], grids: Sequence[str]) -> float | None:
         """The zone's score if its summed count clears its bar, else None: ``cluster_z``
@@ -261,39 +362,33 @@ class EarlyWarning:
                 best = (frozenset((centre, *ranked[:k])), score)
         return best
 
-    def _new_clusters(
-        self, raised: Mapping[str, Mapping[str, _Cell]], neighbours: Mapping[str, Sequence[str]]
-    ) -> tuple[list[ClusterAlert], set[Series]]:
-        """New cluster alerts, and the series folded into any cluster of this window.
+    def _zones(
+        self, cells: Mapping[str, Mapping[str, _Cell]], neighbours: Mapping[str, Sequence[str]]
+    ) -> dict[str, list[tuple[frozenset[str], float]]]:
+        """Per category, the zones over their bar with their scores, best first.
 
         Zones are taken best score first, each only if it shares no grid with one taken
         before: a union of overlapping zones grew into a ring of grids around the anomaly.
-        A cluster touching one of the previous window continues its episode and is not
-        alerted again.
         """
-        current: dict[str, list[frozenset[str]]] = {}
-        fresh: list[ClusterAlert] = []
-        folded: set[Series] = set()
-        for category, raised_cells in sorted(raised.items()):
-            cells = {g: c for g, c in raised_cells.items() if c.count >= MIN_MEMBER_REPORTS}
+        taken_by: dict[str, list[tuple[frozenset[str], float]]] = {}
+        for category, raised_cells in sorted(cells.items()):
+            members = {g: c for g, c in raised_cells.items() if c.count >= MIN_MEMBER_REPORTS}
             zones = [
-                z for centre in sorted(cells) if (z := self._best_zone(centre, cells, neighbours))
+                z
+                for centre in sorted(members)
+                if (z := self._best_zone(centre, members, neighbours))
             ]
             taken: list[tuple[frozenset[str], float]] = []
             for grids, score in sorted(zones, key=lambda z: (-z[1], sorted(z[0]))):
                 if not any(grids & other for other, _ in taken):
                     taken.append((grids, score))
-            current[category] = [grids for grids, _ in taken]
-            previous = self._clusters.get(category, [])
-            for grids, score in taken:
-                folded |= {(g, category) for g in grids}
-                if not any(grids & old for old in previous):
-                    fresh.append(_zone_alert(category, grids, score, cells))
-        self._clusters = current
-        return fresh, folded
+            taken_by[category] = taken
+        return taken_by
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe detector state, minus the counts of still-open windows."""
+        """JSON-safe detector state, minus the still-open windows: their counts, and what
+        ``open_alerts`` raised in them (the stream reads that back from its alerts table
+        into ``mark_raised``)."""
         return {
             "windows_closed": self.windows_closed,
             "baselines": [[g, c, b.to_dict()] for (g, c), b in sorted(self.baselines.items())],

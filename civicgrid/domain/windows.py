@@ -4,9 +4,11 @@ Windows are aligned to local midnight of a fixed UTC offset (China: +08:00), so 
 daily window is a local calendar day. A window closes once the watermark -- the
 latest event time seen minus the grace period -- reaches its end; an event for
 a window already closed is too late and is counted in ``late_events`` instead.
+The oldest window not yet closed can be read while it is still counting (``open_counts``).
 """
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +19,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
-class ClosedWindow:
+class WindowCount:
+    """One series' count in one window: final once the window has closed, so far before."""
+
     grid_id: str
     category: str
     window_start: datetime
@@ -74,7 +78,19 @@ class WindowCounter:
         if self._max_seen is None or occurred_at > self._max_seen:
             self._max_seen = occurred_at
 
-    def close_until(self, watermark: datetime | None = None) -> list[ClosedWindow]:
+    def open_counts(self, categories: Collection[str] | None = None) -> list[WindowCount]:
+        """The counts so far of the oldest window not yet closed, series with events only,
+        of ``categories`` (default: all)."""
+        if self._cursor is None:
+            return []
+        start, end = self._cursor, self._cursor + self.size
+        return [
+            WindowCount(grid, category, start, end, n)
+            for (grid, category), n in sorted(self._counts.get(start, {}).items())
+            if categories is None or category in categories
+        ]
+
+    def close_until(self, watermark: datetime | None = None) -> list[WindowCount]:
         """Close every window ending at or before ``watermark`` (default: ours).
 
         Each closed window yields one count per known series, zeros included,
@@ -82,7 +98,7 @@ class WindowCounter:
         event and never gets zeros for windows before it.
         """
         limit = self.watermark if watermark is None else watermark
-        closed: list[ClosedWindow] = []
+        closed: list[WindowCount] = []
         if limit is None or self._cursor is None:
             return closed
         while self._cursor + self.size <= limit:
@@ -90,7 +106,7 @@ class WindowCounter:
             bucket = self._counts.pop(start, {})
             self._known.update(bucket)
             closed.extend(
-                ClosedWindow(grid, category, start, end, bucket.get((grid, category), 0))
+                WindowCount(grid, category, start, end, bucket.get((grid, category), 0))
                 for grid, category in sorted(self._known)
             )
             self._cursor = end

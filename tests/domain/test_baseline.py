@@ -102,3 +102,19 @@ def test_threshold_of_large_mean_is_normal() -> None:
     baseline = SeriesBaseline(BaselineConfig(warmup=1, alpha=1.0))
     baseline.update(900)
     assert baseline.threshold() == pytest.approx(900 + 4 * math.sqrt(900))
+
+
+@pytest.mark.parametrize("history", [(), (0,) * 10, (0, 1, 0, 0, 2, 0, 0, 1), (5, 9, 4, 7, 6, 8)])
+def test_the_bar_does_not_depend_on_the_count(history: tuple[int, ...]) -> None:
+    """What lets a window alert while it counts: its threshold, floors included (minimum
+    expectation, minimum sigma, Poisson tail), is fixed by the baseline alone, so a count
+    over it stays over it as the window's count grows."""
+    config = BaselineConfig(z=4.0, min_expected=0.25, min_sigma=1.0, warmup=0)
+    baseline = SeriesBaseline(config)
+    for count in history:
+        baseline.update(count)
+    threshold = baseline.threshold()
+    verdicts = [baseline.is_anomalous(n) for n in range(40)]
+    assert verdicts == [n > threshold for n in range(40)]
+    scores = [baseline.score(n) for n in range(40)]
+    assert scores == sorted(scores)

@@ -24,7 +24,12 @@ def _stored(days: list[dict[str, int]]) -> list[list[EarlyAlert]]:
     out = []
     for day, counts in enumerate(days):
         result = scoring.score_window(
-            T0 + day * DAY, {(g, "09009"): n for g, n in counts.items()}, baselines, memory, LINE
+            T0 + day * DAY,
+            {(g, "09009"): n for g, n in counts.items()},
+            baselines,
+            memory,
+            [],
+            LINE,
         )
         baselines = {k: json.loads(json.dumps(s)) for k, s in result.baselines.items()}
         memory = json.loads(json.dumps(result.memory))
@@ -73,3 +78,88 @@ def test_counts_fall_in_local_days() -> None:
     after = scoring.count_key("g1", "09009", T0)
     assert before == ("g1", "09009", 86400, T0 - DAY)
     assert after == ("g1", "09009", 86400, T0)
+
+
+def _stored_early(days: list[dict[str, int]]) -> list[list[EarlyAlert]]:
+    """As ``_stored``, with the leader's check of the open day after every report: the day's
+    alerts so far are read back from the alerts table each time (``raised``)."""
+    baselines: dict[Series, dict[str, Any]] = {}
+    memory = scoring.first_memory()
+    out = []
+    for day, counts in enumerate(days):
+        start, running = T0 + day * DAY, dict.fromkeys(((g, "09009") for g in counts), 0)
+        alerts: list[EarlyAlert] = []
+        for series in running:
+            for _ in range(counts[series[0]]):
+                running[series] += 1
+                raised = [(a.kind.value, list(a.grid_ids), a.category) for a in alerts]
+                alerts += scoring.check_window(start, running, baselines, memory, raised, LINE)
+        raised = [(a.kind.value, list(a.grid_ids), a.category) for a in alerts]
+        result = scoring.score_window(start, running, baselines, memory, raised, LINE)
+        baselines = {k: json.loads(json.dumps(s)) for k, s in result.baselines.items()}
+        memory = json.loads(json.dumps(result.memory))
+        out.append(alerts + result.alerts)
+    return out
+
+
+def _in_memory_early(days: list[dict[str, int]]) -> list[list[EarlyAlert]]:
+    warning = EarlyWarning(scoring.CONFIG, DAY, scoring.GRACE)
+    out = []
+    for day, counts in enumerate(days):
+        alerts = []
+        for grid, n in counts.items():
+            for i in range(n):
+                warning.add(grid, "09009", T0 + day * DAY + timedelta(hours=2, minutes=i))
+                alerts += warning.check_open(LINE)
+        out.append(alerts + warning.close_until(T0 + (day + 1) * DAY, LINE))
+    return out
+
+
+def test_the_open_day_alerts_early_from_stored_state_as_in_memory() -> None:
+    stored = _stored_early(DAYS)
+    assert stored == _in_memory_early(DAYS)
+    (burst,) = stored[9]
+    assert (burst.kind, burst.grid_ids) == (AlertKind.RATE_ANOMALY, ("g4",))
+    assert burst.observed < 12  # raised on the way up, before the day closed
+    assert scoring.alert_id(burst) == scoring.alert_id(_stored(DAYS)[9][0])
+    assert stored[10] == []
+    (cluster,) = [a for a in stored[11] if a.kind is AlertKind.CLUSTER]
+    assert cluster.observed < 30
+
+
+def _quiet_history() -> tuple[dict[Series, dict[str, Any]], dict[str, Any]]:
+    """The baselines and episode memory after the nine quiet days of ``DAYS``."""
+    baselines: dict[Series, dict[str, Any]] = {}
+    memory = scoring.first_memory()
+    for day, counts in enumerate(DAYS[:9]):
+        counted = {(g, "09009"): n for g, n in counts.items()}
+        result = scoring.score_window(T0 + day * DAY, counted, baselines, memory, [], LINE)
+        baselines, memory = result.baselines, result.memory
+    return baselines, memory
+
+
+def test_an_alert_in_the_alerts_table_is_not_raised_again() -> None:
+    """After a restart the leader knows what the open day raised only from its alerts rows."""
+    baselines, memory = _quiet_history()
+    start, counts = T0 + 9 * DAY, {("g4", "09009"): 12, ("g1", "09009"): 1}
+    (alert,) = scoring.check_window(start, counts, baselines, memory, [], LINE)
+    row = (alert.kind.value, list(alert.grid_ids), alert.category)
+    assert scoring.check_window(start, counts, baselines, memory, [row], LINE) == []
+    closed = scoring.score_window(start, counts, baselines, memory, [row], LINE)
+    assert closed.alerts == []
+    # the episode memory still knows the series is over: the next day continues it
+    assert ["g4", "09009"] in closed.memory["active"]
+
+
+def test_a_cluster_raised_early_is_lifted_again_at_close_with_the_grids_it_grew_to() -> None:
+    baselines, memory = _quiet_history()
+    start = T0 + 9 * DAY
+    early = {("g1", "09009"): 6, ("g2", "09009"): 6}
+    (cluster,) = scoring.check_window(start, early, baselines, memory, [], LINE)
+    assert (cluster.kind, set(cluster.grid_ids)) == (AlertKind.CLUSTER, {"g1", "g2"})
+    row = ("cluster", list(cluster.grid_ids), "09009")
+    full = {("g1", "09009"): 12, ("g2", "09009"): 10, ("g3", "09009"): 8}
+    closed = scoring.score_window(start, full, baselines, memory, [row], LINE)
+    assert closed.alerts == []  # the zone over all three continues the early cluster
+    assert closed.lifts == [(("g1", "g2", "g3"), "09009")]
+    assert scoring.score_window(start, full, baselines, memory, [], LINE).lifts == []

@@ -1,4 +1,5 @@
 import json
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -141,3 +142,97 @@ def test_repeat_location_needs_same_category_within_radius() -> None:
     assert set(alert.event_ids) == {"a", "d", "e"}
     assert alert.grid_ids == ("g1", "g2")
     assert points.add("f", T0 + 4 * DAY, "g1", "06010", lat=LAT, lon=LON) is None
+
+
+def _report(warning: EarlyWarning, grid: str, day: int, minute: int) -> list:  # type: ignore[type-arg]
+    """One report in the window being counted, then the check the leader's timer makes."""
+    warning.add(grid, "09009", T0 + day * DAY + timedelta(minutes=minute))
+    return warning.check_open(LINE)
+
+
+def test_a_spike_alerts_early_once_and_not_again_on_close() -> None:
+    warning = _warmed()
+    threshold = warning.baselines[("g4", "09009")].threshold()
+    raised = [(n, _report(warning, "g4", 5, n)) for n in range(1, 13)]
+    alerting = [(n, alerts) for n, alerts in raised if alerts]
+    assert len(alerting) == 1  # not once per report
+    n, (alert,) = alerting[0]
+    assert n == int(threshold) + 1  # the first count over the full window's threshold
+    assert isinstance(alert, RateAnomaly)
+    assert (alert.observed, alert.threshold) == (float(n), threshold)
+    assert (alert.window_start, alert.window_end) == (T0 + 5 * DAY, T0 + 6 * DAY)
+    assert warning.close_until(T0 + 6 * DAY, LINE) == []  # not again on close
+    assert _day(warning, 6, {"g4": 12}) == []  # the episode continues
+    assert [a.grid_id for a in _day(warning, 8, {"g4": 40})] == ["g4"]  # a new one
+
+
+def test_early_alerts_change_when_not_whether() -> None:
+    """A month of noisy counts with spikes alerts the same series in the same windows,
+    checked after every report or only at close; learning is the same too."""
+    rng = random.Random(7)
+    days = [
+        {g: rng.choice((0, 1, 1, 2)) + (rng.random() < 0.15) * rng.randint(6, 20) for g in LINE}
+        for _ in range(30)
+    ]
+    runs = []
+    for early in (True, False):
+        warning = EarlyWarning(CONFIG, DAY)
+        alerts = []
+        for day, counts in enumerate(days):
+            for grid, n in counts.items():
+                for i in range(n):
+                    warning.add(grid, "09009", T0 + day * DAY + timedelta(minutes=10 + i))
+                    if early:
+                        alerts += warning.check_open()
+            alerts += warning.close_until(T0 + (day + 1) * DAY)
+        runs.append(
+            (sorted((a.grid_id, a.window_start) for a in alerts), warning.to_dict(), len(alerts))
+        )
+    assert runs[0][:2] == runs[1][:2]
+    assert runs[0][2] > 3
+
+
+def test_a_cluster_alerts_early_once_for_the_window() -> None:
+    warning = _warmed()
+    for minute in range(4):
+        assert _report(warning, "g1", 5, minute) == []
+    alerts = []
+    for minute in range(4):
+        alerts += _report(warning, "g2", 5, minute)
+    (cluster,) = alerts
+    assert isinstance(cluster, ClusterAlert)
+    assert (set(cluster.grid_ids), cluster.observed) == ({"g1", "g2"}, 7.0)  # 4 + 3
+    # more reports, a third grid joining and the close extend it: no second cluster, and
+    # its members' own rate anomalies stay folded into it
+    for minute in range(4, 12):
+        assert _report(warning, "g1", 5, minute) == []
+        assert _report(warning, "g3", 5, minute) == []
+    assert warning.close_until(T0 + 6 * DAY, LINE) == []
+    # the next window continues the episode
+    assert [a for a in _day(warning, 6, {"g2": 9, "g3": 9}) if a.kind is AlertKind.CLUSTER] == []
+
+
+def test_a_cluster_forms_when_a_neighbour_follows_a_grid_that_alerted_alone() -> None:
+    warning = _warmed()
+    alone = [a for minute in range(12) for a in _report(warning, "g1", 5, minute)]
+    assert [(a.kind, a.grid_ids) for a in alone] == [(AlertKind.RATE_ANOMALY, ("g1",))]
+    later = [a for minute in range(6) for a in _report(warning, "g2", 5, minute)]
+    assert [(a.kind, set(a.grid_ids)) for a in later] == [(AlertKind.CLUSTER, {"g1", "g2"})]
+    assert warning.close_until(T0 + 6 * DAY, LINE) == []
+
+
+def test_alerts_raised_before_a_restart_are_not_raised_again() -> None:
+    warning = _warmed()
+    for minute in range(12):
+        _report(warning, "g4", 5, minute)
+    restored = EarlyWarning(CONFIG, DAY)
+    restored.restore(json.loads(json.dumps(warning.to_dict())))
+    restored.mark_raised(T0 + 5 * DAY, AlertKind.RATE_ANOMALY, ("g4",), "09009")
+    for minute in range(12):
+        assert _report(restored, "g4", 5, minute) == []
+    assert restored.close_until(T0 + 6 * DAY, LINE) == []
+    # what was raised in one window says nothing about the next
+    fresh = EarlyWarning(CONFIG, DAY)
+    fresh.restore(json.loads(json.dumps(warning.to_dict())))
+    fresh.mark_raised(T0 + 4 * DAY, AlertKind.RATE_ANOMALY, ("g4",), "09009")
+    assert [a.grid_id for m in range(12) for a in _report(fresh, "g4", 5, m)] == ["g4"]

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from civicgrid.domain.windows import ClosedWindow, WindowCounter
+from civicgrid.domain.windows import WindowCount, WindowCounter
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # 08:00 in UTC+8
 H = timedelta(hours=1)
@@ -21,10 +21,10 @@ def test_counts_per_series_with_zeros_for_known_series() -> None:
     counter.add("g1", "09009", T0 + 2 * H + timedelta(minutes=30))  # watermark 02:20
     closed = counter.close_until()
     assert closed == [
-        ClosedWindow("g1", "09009", T0, T0 + H, 2),
-        ClosedWindow("g2", "06010", T0, T0 + H, 1),
-        ClosedWindow("g1", "09009", T0 + H, T0 + 2 * H, 0),
-        ClosedWindow("g2", "06010", T0 + H, T0 + 2 * H, 0),
+        WindowCount("g1", "09009", T0, T0 + H, 2),
+        WindowCount("g2", "06010", T0, T0 + H, 1),
+        WindowCount("g1", "09009", T0 + H, T0 + 2 * H, 0),
+        WindowCount("g2", "06010", T0 + H, T0 + 2 * H, 0),
     ]
     assert counter.close_until() == []
 
@@ -73,3 +73,23 @@ def test_naive_times_and_bad_sizes_are_rejected() -> None:
         WindowCounter(H).add("g", "c", datetime(2026, 3, 2))
     with pytest.raises(ValueError, match="positive"):
         WindowCounter(timedelta(0))
+
+
+def test_the_oldest_open_window_can_be_read_while_it_counts() -> None:
+    counter = WindowCounter(H, grace=timedelta(minutes=15))
+    counter.add("g1", "a", T0 + timedelta(minutes=5))
+    counter.add("g1", "a", T0 + timedelta(minutes=6))
+    counter.add("g2", "b", T0 + timedelta(minutes=7))
+    counter.add("g2", "b", T0 + H + timedelta(minutes=10))  # the next window, in the grace
+    assert counter.open_counts() == [
+        WindowCount("g1", "a", T0, T0 + H, 2),
+        WindowCount("g2", "b", T0, T0 + H, 1),
+    ]
+    assert counter.open_counts({"b"}) == [WindowCount("g2", "b", T0, T0 + H, 1)]
+    counter.add("g1", "a", T0 + H + timedelta(minutes=20))  # watermark 01:05: T0 closes
+    assert len(counter.close_until()) == 2
+    assert counter.open_counts() == [
+        WindowCount("g1", "a", T0 + H, T0 + 2 * H, 1),
+        WindowCount("g2", "b", T0 + H, T0 + 2 * H, 1),
+    ]
+    assert WindowCounter(H).open_counts() == []
