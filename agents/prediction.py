@@ -1,17 +1,23 @@
-"""Early warning on the leader: scores each closed event-time window once (SPEC §7).
+"""Early warning on the leader: alerts while a window counts, scores it once closed (SPEC §7).
 
 The grid stage counts reports into ``series_counts`` in its own transactions. A window
 closes when the event-time watermark (the latest event time, never ahead of the clock, minus
 the grace period) passes its end. Each closed window is scored in one transaction: read its
-counts and every series' baseline, score (pure, ``civicgrid.domain.scoring``), write the new
-baselines, the alerts and the window's ``scored_windows`` row, publish and wait for the
-broker, commit. A crash before the commit scores the window again: the same alert ids, so
-Postgres holds each alert once and the topic may repeat one (at-least-once, as for cases).
-A report later than the grace period still counts in its window's row but not in the alert.
+counts, every series' baseline and the alerts it raised early, score (pure,
+``civicgrid.domain.scoring``), write the new baselines, the alerts and the window's
+``scored_windows`` row, publish and wait for the broker, commit. A crash before the commit
+scores the window again: the same alert ids, so Postgres holds each alert once and the topic
+may repeat one (at-least-once, as for cases). A report later than the grace period still
+counts in its window's row but not in the alert.
+
+Between closes, each check also looks at the next window to be scored while it still counts:
+a series or zone already over the bar of the whole window alerts at once, in the same kind of
+transaction (without learning). The ``alerts`` rows of the window are what it has raised: read
+back on every check and at close, they keep an alert from repeating, across restarts too.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,19 +40,18 @@ log = logging.getLogger(__name__)
 _LOCK_KEY = 0x70726564  # "pred"
 
 
-def cluster_messages(alerts: Iterable[EarlyAlert], now: datetime) -> list[Message]:
-    """One ``cluster`` envelope per grid of each cluster, to the grid stage that owns the
-    grid's cases: it lifts the category's open grid matters onto the network."""
+def cluster_messages(clusters: Iterable[tuple[Sequence[str], str]], now: datetime) -> list[Message]:
+    """One ``cluster`` envelope per grid of each (grid_ids, category) cluster, to the grid
+    stage that owns the grid's cases: it lifts the category's open grid matters onto the
+    network (a matter already there stays where it is)."""
     messages: list[Message] = []
-    for alert in alerts:
-        if alert.kind is not AlertKind.CLUSTER:
-            continue
-        for grid_id in alert.grid_ids:
+    for grid_ids, category in clusters:
+        for grid_id in grid_ids:
             envelope = GridEnvelope(
                 kind="cluster",
                 grid_id=grid_id,
-                grid_ids=alert.grid_ids,
-                category=alert.category,
+                grid_ids=tuple(grid_ids),
+                category=category,
                 now=now,
             )
             value = envelope.model_dump_json().encode()
@@ -54,10 +59,11 @@ def cluster_messages(alerts: Iterable[EarlyAlert], now: datetime) -> list[Messag
     return messages
 
 
-async def _next_window(
-    connection: asyncpg.Connection, now: datetime
-) -> tuple[datetime, datetime, dict[str, Any]] | None:
-    """The oldest closed window not yet scored, the watermark, and the episode memory."""
+async def _next_start(
+    connection: asyncpg.Connection,
+) -> tuple[datetime | None, dict[str, Any]]:
+    """The start of the oldest window not yet scored (None before any count), and the
+    episode memory its scoring starts from."""
     size = scoring.WINDOW_SECONDS
     last = await connection.fetchrow(
         "SELECT window_end, state FROM scored_windows WHERE window_seconds = $1 "
@@ -65,12 +71,18 @@ async def _next_window(
         size,
     )
     if last is not None:
-        start, memory = last["window_end"], dict(last["state"])
-    else:
-        start = await connection.fetchval(
-            "SELECT min(window_start) FROM series_counts WHERE window_seconds = $1", size
-        )
-        memory = scoring.first_memory()
+        return last["window_end"], dict(last["state"])
+    start = await connection.fetchval(
+        "SELECT min(window_start) FROM series_counts WHERE window_seconds = $1", size
+    )
+    return start, scoring.first_memory()
+
+
+async def _next_window(
+    connection: asyncpg.Connection, now: datetime
+) -> tuple[datetime, datetime, dict[str, Any]] | None:
+    """The oldest closed window not yet scored, the watermark, and the episode memory."""
+    start, memory = await _next_start(connection)
     latest = await connection.fetchval("SELECT max(occurred_at) FROM events")
     if start is None or latest is None:
         return None
@@ -79,6 +91,78 @@ async def _next_window(
     if start + scoring.WINDOW > watermark:
         return None
     return start, watermark, memory
+
+
+async def _raised(connection: asyncpg.Connection, start: datetime) -> list[scoring.Raised]:
+    """The rate and cluster alerts the window starting at ``start`` has raised so far."""
+    rows = await connection.fetch(
+        "SELECT kind, grid_ids, category FROM alerts WHERE window_start = $1 "
+        "AND window_end = $2 AND kind IN ('rate_anomaly', 'cluster')",
+        start,
+        start + scoring.WINDOW,
+    )
+    return [(r["kind"], r["grid_ids"], r["category"]) for r in rows]
+
+
+async def _publish(
+    app: Any,
+    runtime: Runtime,
+    connection: asyncpg.Connection,
+    alerts: list[EarlyAlert],
+    lifts: Iterable[tuple[Sequence[str], str]],
+    now: datetime,
+) -> None:
+    """Write the alerts (idempotent on their ids), send them, and send the cluster envelopes
+    of the new clusters and of ``lifts``."""
+    plan = BatchPlan()
+    for alert in alerts:
+        add_alert(plan, scoring.alert_id(alert), scoring.outbound(alert))
+    clusters = [(a.grid_ids, a.category) for a in alerts if a.kind is AlertKind.CLUSTER]
+    plan.messages.extend(cluster_messages([*clusters, *lifts], now))
+    await write_plan(connection, plan, {}, runtime.calendar)
+    await send_all(app, plan.messages)
+
+
+async def check_open(app: Any, runtime: Runtime, now: datetime) -> int:
+    """Alert what the next window to be scored has earned so far; return how many alerts."""
+    assert runtime.pool is not None
+    size = scoring.WINDOW_SECONDS
+    async with runtime.pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        start, memory = await _next_start(connection)
+        if start is None:
+            return 0
+        counts = await connection.fetch(
+            "SELECT grid_id, category, count FROM series_counts "
+            "WHERE window_seconds = $1 AND window_start = $2",
+            size,
+            start,
+        )
+        # only series with a count can be over a bar: their baselines are all it needs
+        baselines = await connection.fetch(
+            "SELECT b.grid_id, b.category, b.state FROM series_baselines b "
+            "JOIN series_counts c USING (window_seconds, grid_id, category) "
+            "WHERE b.window_seconds = $1 AND c.window_start = $2",
+            size,
+            start,
+        )
+        alerts = scoring.check_window(
+            start,
+            {(r["grid_id"], r["category"]): r["count"] for r in counts},
+            {(r["grid_id"], r["category"]): r["state"] for r in baselines},
+            memory,
+            await _raised(connection, start),
+            {g: info.neighbours for g, info in runtime.city.grids.items()},
+        )
+        if alerts:
+            await _publish(app, runtime, connection, alerts, (), now)
+    for alert in alerts:
+        metrics.ALERTS.labels(kind=alert.kind.value).inc()
+    if alerts:
+        log.info(
+            "open window alerted", extra={"window_start": start.isoformat(), "alerts": len(alerts)}
+        )
+    return len(alerts)
 
 
 async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
@@ -102,11 +186,13 @@ async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
             size,
         )
         neighbours = {g: info.neighbours for g, info in runtime.city.grids.items()}
+        raised = await _raised(connection, start)
         result = scoring.score_window(
             start,
             {(r["grid_id"], r["category"]): r["count"] for r in counts},
             {(r["grid_id"], r["category"]): r["state"] for r in baselines},
             memory,
+            raised,
             neighbours,
         )
         await connection.executemany(
@@ -122,15 +208,10 @@ async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
             start,
             start + scoring.WINDOW,
             watermark,
-            len(result.alerts),
+            len(raised) + len(result.alerts),
             result.memory,
         )
-        plan = BatchPlan()
-        for alert in result.alerts:
-            add_alert(plan, scoring.alert_id(alert), scoring.outbound(alert))
-        plan.messages.extend(cluster_messages(result.alerts, now))
-        await write_plan(connection, plan, {}, runtime.calendar)
-        await send_all(app, plan.messages)
+        await _publish(app, runtime, connection, result.alerts, result.lifts, now)
     for alert in result.alerts:
         metrics.ALERTS.labels(kind=alert.kind.value).inc()
     extra = {"window_start": start.isoformat(), "alerts": len(result.alerts)}
@@ -147,5 +228,6 @@ def register(app: Any, runtime: Runtime) -> None:
             # catch up window by window: after an outage every missed day is scored in order
             while await score_next(app, runtime, datetime.now(UTC)):
                 pass
+            await check_open(app, runtime, datetime.now(UTC))
         except Exception:
-            log.exception("scoring closed windows failed; the next check retries")
+            log.exception("scoring windows failed; the next check retries")
