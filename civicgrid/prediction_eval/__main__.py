@@ -75,10 +75,14 @@ def main() -> None:
             "window ends in the scored days count.",
             f"Windows: {WINDOW / timedelta(hours=1):g} h tumbling event-time days (local "
             f"midnight, UTC+8), grace {GRACE / timedelta(hours=1):g} h. Baseline: {CONFIG}.",
-            "Delay = event time at which the alert is emitted (rate and cluster alerts: window "
-            "end + grace; repeat points: the crossing report) minus the anomaly's start (repeat "
-            "points: its 3rd report). One window is 24 h; a rate or cluster alert can come no "
-            "sooner than the end of the day the anomaly started in, plus the grace.",
+            "Delay = time at which the alert is emitted minus the anomaly's start (repeat "
+            "points: its 3rd report). A rate or cluster alert is raised as soon as its window's "
+            "count so far clears the bar the whole window has to clear (synthetic: at the "
+            "arrival of the report that crosses it; simulator: at the latest event time when "
+            "that report is counted; the stream's leader checks every "
+            "CIVICGRID_PREDICTION_CHECK_SECONDS, 60 s by default, which is not added), else "
+            "at window end + grace once the closed window is scored; repeat points at the "
+            "crossing report. One window is 24 h.",
             "Precision = alerts explained by an injected anomaly (same category, a shared grid, "
             "overlapping time; repeat points: sharing a report) / all alerts of the kind, on the "
             "months with anomalies. False alerts per 1,000 grid-days: anomaly-free months.",
@@ -148,7 +152,8 @@ def _table(s: Scores, repeat_kinds: dict[str, tuple[str, ...]]) -> list[str]:
         f"Overall recall {overall:.1%}; precision of rate + cluster alerts "
         f"{true / statistical if statistical else float('nan'):.1%}. Alerts by kind "
         f"{dict(sorted(s.alerts.items()))}, explained by an injected anomaly "
-        f"{dict(sorted(s.true_alerts.items()))}.",
+        f"{dict(sorted(s.true_alerts.items()))}; raised while their window was still open "
+        f"{dict(sorted(s.early.items()))}.",
     ]
     return lines
 

@@ -11,6 +11,7 @@ from civicgrid.domain.baseline import BaselineConfig
 from civicgrid.domain.escalation import JOIN_RADIUS_M, REPEAT_THRESHOLD, REPEAT_WINDOW
 from civicgrid.domain.geo import haversine_m
 from civicgrid.domain.repeats import RepeatPoints
+from civicgrid.domain.scoring import GRACE
 from civicgrid.domain.warnings import EarlyWarning
 from civicgrid.prediction_eval.synth import Injected, Report
 
@@ -24,7 +25,8 @@ def detect(
     window: timedelta,
     grace: timedelta,
 ) -> list[tuple[datetime, Alert]]:
-    """Every alert with the event time at which the stream would emit it."""
+    """Every alert with the time at which the stream would emit it: at close, the window's
+    end + grace; raised early or a repeat point, the arrival of the report that crossed."""
     warning = EarlyWarning(config, window, grace)
     repeats = RepeatPoints()
     out: list[tuple[datetime, Alert]] = []
@@ -33,7 +35,13 @@ def detect(
         hit = repeats.add(r.event_id, r.occurred_at, r.grid_id, r.category, r.code, r.lat, r.lon)
         if hit is not None:
             out.append((r.arrives_at, hit))
+        windows_closed = warning.windows_closed
         out.extend((a.window_end + grace, a) for a in warning.close_until(neighbours=neighbours))
+        # a window that has just become the one to score may hold grace-period reports of
+        # any category; otherwise only this report's category can have earned an alert
+        moved = warning.windows_closed > windows_closed
+        early = warning.check_open(neighbours, None if moved else {r.category})
+        out.extend((r.arrives_at, a) for a in early)
     if reports:
         end = max(r.occurred_at for r in reports) + window
         out.extend((a.window_end + grace, a) for a in warning.close_until(end, neighbours))
@@ -80,6 +88,8 @@ class Scores:
     delays_h: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
     alerts: dict[str, int] = field(default_factory=dict)
     true_alerts: dict[str, int] = field(default_factory=dict)
+    # rate and cluster alerts raised before their window closed (the stream's grace)
+    early: dict[str, int] = field(default_factory=dict)
     # repeat alerts judged by the SPEC §5 rule on the event log (add_rule)
     rule_alerts: int = 0
     rule_held: int = 0  # alerts whose crossing report has 3+ reports of its point in 7 days
@@ -93,9 +103,11 @@ class Scores:
             if times:
                 self.found[inj.kind] += 1
                 self.delays_h[inj.kind].append((min(times) - inj.start) / timedelta(hours=1))
-        for _, alert in alerts:
+        for at, alert in alerts:
             kind = alert_key(alert)
             self.alerts[kind] = self.alerts.get(kind, 0) + 1
+            if not isinstance(alert, RepeatPointAlert) and at < alert.window_end + GRACE:
+                self.early[kind] = self.early.get(kind, 0) + 1
             if any(_explains(alert, inj) for inj in truth):
                 self.true_alerts[kind] = self.true_alerts.get(kind, 0) + 1
 

@@ -16,7 +16,6 @@ giving one-day anomalies, a round every 3 days after the history.
 import heapq
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,7 +148,8 @@ class _GridStage:
                 self.updates += 1
                 self.plan(envelope, due)
 
-    def report(self, envelope: GridEnvelope) -> None:
+    def report(self, envelope: GridEnvelope) -> set[str]:
+        """Plan one report; return the categories of the series it was counted in."""
         report = envelope.report
         assert report is not None
         at = report.occurred_at
@@ -168,6 +168,58 @@ class _GridStage:
             if row[1] == "repeat_point":
                 _, case_id, crossing = row[0].split(":")
                 self.alerts.append((at, _repeat(plan.cases[case_id], crossing, row, at)))
+        return {category for _, category, _, _ in plan.series_counts}
+
+
+class _Leader:
+    """The leader's early warning as the stream runs it, each step after a report is counted:
+    every day the watermark (latest event time - grace) has passed is scored, oldest first,
+    with its state round-tripped as Postgres holds it (alerts at window end + grace); then
+    the day still counting is checked for alerts it has earned already (alerts at the latest
+    event time). A report for a day already scored is counted but not scored, as in the
+    stream."""
+
+    def __init__(
+        self, counts: dict[datetime, dict[Series, int]], neighbours: dict[str, tuple[str, ...]]
+    ) -> None:
+        self.counts, self.neighbours = counts, neighbours
+        self.baselines: dict[Series, Any] = {}
+        self.memory = scoring.first_memory()
+        self.raised: list[scoring.Raised] = []  # the alerts table's rows of the open day
+        self.alerts: list[tuple[datetime, EarlyAlert]] = []
+        self.next: datetime | None = None  # the day to score next
+        self.latest: datetime | None = None
+
+    def counted(self, categories: set[str], at: datetime) -> None:
+        """After a report at ``at`` was counted in series of ``categories``."""
+        if self.next is None or self.latest is None:
+            self.next, self.latest = scoring.count_key("", "", at)[3], at
+        self.latest = max(self.latest, at)
+        moved = False
+        while self.next + scoring.WINDOW <= self.latest - scoring.GRACE:
+            self.score(self.next)
+            self.next += scoring.WINDOW
+            moved = True
+        running = self.counts.get(self.next, {})
+        # the leader checks every series; only the new report's category can have changed,
+        # unless the day to check has just moved on
+        counts = {k: n for k, n in running.items() if moved or k[1] in categories}
+        baselines = {k: self.baselines[k] for k in counts if k in self.baselines}
+        early = scoring.check_window(
+            self.next, counts, baselines, self.memory, self.raised, self.neighbours
+        )
+        for alert in early:
+            self.raised.append((alert.kind.value, alert.grid_ids, alert.category))
+            self.alerts.append((self.latest, alert))
+
+    def score(self, day: datetime) -> None:
+        result = scoring.score_window(
+            day, self.counts.get(day, {}), self.baselines, self.memory, self.raised, self.neighbours
+        )
+        self.baselines = {k: orjson.loads(orjson.dumps(s)) for k, s in result.baselines.items()}
+        self.memory = orjson.loads(orjson.dumps(result.memory))
+        self.raised = []
+        self.alerts.extend((alert.window_end + scoring.GRACE, alert) for alert in result.alerts)
 
 
 def run(
@@ -176,6 +228,7 @@ def run(
     anomalies = _anomalies(city, seed, start, history_days, days) if with_anomalies else []
     simulator = CitySimulator(city, seed, start, ACCELERATION, anomalies)
     stage = _GridStage(city, seed)
+    leader = _Leader(stage.counts, {g.grid_id: g.neighbours for g in city.grids})
     by_code: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     reports = 0
     duration_s = (history_days + days) * 86400 / ACCELERATION
@@ -191,10 +244,8 @@ def run(
             by_code[envelope.report.code].append(
                 (envelope.report.occurred_at, str(envelope.report.event_id))
             )
-        stage.report(envelope)
-    alerts = stage.alerts + list(
-        _scored(stage.counts, {g.grid_id: g.neighbours for g in city.grids})
-    )
+        leader.counted(stage.report(envelope), envelope.report.occurred_at)
+    alerts = stage.alerts + leader.alerts
     truth = [_truth(a, by_code) for a in anomalies]
     return SimulatedRun(alerts, truth, reports, dict(stage.counts), stage.updates, stage.log)
 
@@ -214,22 +265,6 @@ def _repeat(case: Any, crossing: str, row: tuple[Any, ...], at: datetime) -> Rep
         rule="code" if case.code else "location",
         event_ids=(*(e for e in case.event_ids if e != crossing), crossing),
     )
-
-
-def _scored(
-    counts: dict[datetime, dict[Series, int]], neighbours: dict[str, tuple[str, ...]]
-) -> Iterator[tuple[datetime, EarlyAlert]]:
-    """Every day window, oldest first, as the leader scores them; emitted at end + grace."""
-    baselines: dict[Series, Any] = {}
-    memory = scoring.first_memory()
-    day, last = min(counts), max(counts)
-    while day < last:  # the last day is still open when the simulation stops
-        result = scoring.score_window(day, counts.get(day, {}), baselines, memory, neighbours)
-        baselines = {k: orjson.loads(orjson.dumps(s)) for k, s in result.baselines.items()}
-        memory = orjson.loads(orjson.dumps(result.memory))
-        for alert in result.alerts:
-            yield alert.window_end + scoring.GRACE, alert
-        day += scoring.WINDOW
 
 
 def _truth(anomaly: Anomaly, by_code: dict[str, list[tuple[datetime, str]]]) -> Injected:
