@@ -6,10 +6,11 @@ loaded with it: duplicates join only an open case of the report's own grid, and 
 point counts the reports of the grid's cases, open or closed, updated in its 7 days.
 """
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
@@ -23,7 +24,7 @@ from civicgrid.domain.case import (
     SlaAlert,
     SlaStage,
 )
-from civicgrid.domain.geo import Cell, cell_of, cells_around, haversine_m
+from civicgrid.domain.geo import M_PER_DEG, Cell, cell_of, cells_around, haversine_m
 from civicgrid.domain.lifecycle import SLA_RUNNING, Step, SystemStep, TransitionRejected
 from civicgrid.domain.lifecycle import transition as next_state
 from civicgrid.domain.timelimit import TimeLimit
@@ -55,11 +56,10 @@ class _Report:
 
 @dataclass(frozen=True, slots=True)
 class _Point:
-    """A report's point as the grid's cases know it: its reports in the 7 days up to the
-    report (the report included) and whether one of them alerted it already."""
+    """A point's reports in the 7 days up to `end`, the new report included."""
 
     reports: tuple[_Report, ...]
-    alerted: bool
+    end: datetime
 
 
 JoinKey = tuple[str, Cell | str]  # category, and the report's cell (or its code, unplaced)
@@ -71,9 +71,12 @@ class _GridIndex:
     a few look-ups, not a scan of the grid's cases."""
 
     cases_by_key: dict[JoinKey, set[str]] = field(default_factory=dict)
-    reports_by_cell: dict[Cell, list[_Report]] = field(default_factory=dict)
+    reports_by_cell: dict[tuple[str, Cell], list[_Report]] = field(default_factory=dict)
     reports_by_code: dict[str, list[_Report]] = field(default_factory=dict)
     event_ids: set[str] = field(default_factory=set)
+    # a report's point in the 7 days up to it (itself included), by its event id: filled
+    # at first use and kept current as reports arrive, so a hot point costs no new search
+    weeks: dict[str, list[_Report]] = field(default_factory=dict)
 
     def add(self, report: _Report) -> None:
         key = join_key(report.category, report.code, report.lat, report.lon)
@@ -81,7 +84,7 @@ class _GridIndex:
             self.cases_by_key.setdefault(key, set()).add(report.case_id)
         if report.lat is not None and report.lon is not None:
             cell = cell_of(report.lat, report.lon, rules.JOIN_CELL_M)
-            self.reports_by_cell.setdefault(cell, []).append(report)
+            self.reports_by_cell.setdefault((report.category, cell), []).append(report)
         if report.code is not None:
             self.reports_by_code.setdefault(report.code, []).append(report)
         self.event_ids.add(report.event_id)
@@ -92,16 +95,32 @@ class _GridIndex:
         """Every indexed report of the point at `code`, `lat`, `lon` for `category`, by
         event id: the same code, or the same category within 250 m (SPEC §5)."""
         found = {r.event_id: r for r in self.reports_by_code.get(code, ())} if code else {}
-        if lat is not None and lon is not None:
-            for cell in cells_around(lat, lon, rules.JOIN_CELL_M):
-                for r in self.reports_by_cell.get(cell, ()):
-                    if (
-                        r.category == category
-                        and r.event_id not in found
-                        and haversine_m(lat, lon, r.lat, r.lon) <= rules.POINT_RADIUS_M  # type: ignore[arg-type]
-                    ):
-                        found[r.event_id] = r
+        if lat is None or lon is None:
+            return found
+        radius = rules.POINT_RADIUS_M
+        # a box a little wider than the circle rejects most reports before the haversine
+        lat_span = radius / M_PER_DEG
+        lon_span = 1.01 * lat_span / math.cos(math.radians(min(89.0, abs(lat) + lat_span)))
+        for cell in cells_around(lat, lon, rules.JOIN_CELL_M):
+            for r in self.reports_by_cell.get((category, cell), ()):
+                r_lat, r_lon = cast(float, r.lat), cast(float, r.lon)
+                if (
+                    abs(r_lat - lat) <= lat_span
+                    and abs(r_lon - lon) <= lon_span
+                    and r.event_id not in found
+                    and haversine_m(lat, lon, r_lat, r_lon) <= radius
+                ):
+                    found[r.event_id] = r
         return found
+
+    def week(self, report: _Report) -> list[_Report]:
+        """The indexed report's point in the 7 days up to it."""
+        members = self.weeks.get(report.event_id)
+        if members is None:
+            near = self.point(report.category, report.code, report.lat, report.lon)
+            members = [r for r in near.values() if _within(r.at, report.at)]
+            self.weeks[report.event_id] = members
+        return members
 
 
 def join_key(
@@ -158,10 +177,34 @@ class CaseBook:
     ) -> "CaseBook":
         """Load stored cases (include closed ones that updates may reopen or evaluate)."""
         book = cls(calendar)
-        book._sequences.update(sequences)
-        for case in cases:
-            book._put(case)
+        book.load(cases, sequences)
         return book
+
+    def load(self, cases: Iterable[Case], sequences: Mapping[str, int]) -> None:
+        """Add stored cases and grid counters to a book kept between batches. A grid's
+        report index is rebuilt at its next report, so it covers the added cases."""
+        for grid_id, seq in sequences.items():
+            self._sequences[grid_id] = max(self._sequences.get(grid_id, 0), seq)
+        for case in cases:
+            self._put(case)
+            self._indexes.pop(case.grid_id, None)
+
+    def forget_settled(self, updated_before: datetime) -> int:
+        """Drop closed cases last changed before `updated_before` (no report of theirs can
+        count for a point any more); return how many. A kept book stays bounded this way."""
+        settled = [
+            case
+            for case in self._cases.values()
+            if not case.state.is_open and case.updated_at < updated_before
+        ]
+        for case in settled:
+            del self._cases[case.case_id]
+            self._by_grid[case.grid_id].discard(case.case_id)
+            self._indexes.pop(case.grid_id, None)
+        return len(settled)
+
+    def __len__(self) -> int:
+        return len(self._cases)
 
     def get(self, case_id: str) -> Case | None:
         return self._cases.get(case_id)
@@ -318,8 +361,6 @@ class CaseBook:
         if facts.event_id in index.event_ids:
             return []  # a redelivered report changes nothing
         out: list[Effect] = []
-        near = index.point(facts.category, facts.code, facts.lat, facts.lon)
-        point = _point_up_to(facts.occurred_at, near.values(), self._cases)
         mine = _Report(
             "",
             facts.category,
@@ -330,57 +371,86 @@ class CaseBook:
             facts.lat,
             facts.lon,
         )
-        point = _Point(tuple(sorted((*point.reports, mine), key=_by_time)), point.alerted)
-        alert = _repeat_alert_due(point, facts)
-        alerted_at = facts.occurred_at if alert else None
+        near = index.point(mine.category, mine.code, mine.lat, mine.lon)
+        own = [r for r in near.values() if _within(r.at, mine.at)]
+        # The weeks the report falls in: its own, and each later report's of its point (a
+        # report arriving late completes a later report's week as much as an early one its
+        # own). A point is judged from each report's own place: a case's reports may lie up
+        # to 354 m apart (a cell's diagonal), so the case's place would not do.
+        later = [
+            r
+            for r in sorted(near.values(), key=_by_time)
+            if mine.at <= r.at <= mine.at + rules.REPEAT_WINDOW
+        ]
+        weeks = [(mine.at, own), *((r.at, index.week(r)) for r in later)]
+        repeats = [(end, week) for end, week in weeks if len(week) + 1 >= rules.REPEAT_THRESHOLD]
+        # every case of a repeat point is lifted once, when the point's week reaches the
+        # threshold; the report's own week is new, so all of its cases
+        lift = {
+            r.case_id
+            for end, week in repeats
+            if week is own or len(week) + 1 == rules.REPEAT_THRESHOLD
+            for r in week
+        }
+        alerting = self._alerting(facts, mine, repeats)
+        alerted_at = None if alerting is None else facts.occurred_at
         reasons = rules.network_reasons(facts.severity, facts.departments, facts.network_reasons)
-        repeated = len(point.reports) >= rules.REPEAT_THRESHOLD
-        if repeated:
+        if repeats:
             reasons = tuple(dict.fromkeys((*reasons, rules.REPEAT_REASON)))
         match = self._duplicate_of(facts, index)
         if match is None:
             case = self._open(out, facts, now, reasons, alerted_at)
         else:
             case = self._join(out, match, facts, now, reasons, alerted_at)
-        index.add(replace(mine, case_id=case.case_id))
-        for case_id in self._repeat_cases(facts, index, near.values(), point, repeated):
+        mine = replace(mine, case_id=case.case_id)
+        index.add(mine)
+        index.weeks[mine.event_id] = [*own, mine]
+        for r in later:
+            index.weeks[r.event_id].append(mine)
+        for case_id in sorted(lift - {case.case_id}):
             self._add_reasons(
                 out, self._cases[case_id], (rules.REPEAT_REASON,), now, facts.event_id
             )
-        if alert:
+        if alerting is not None:
             out.append(
                 RepeatPoint(
                     self._cases[case.case_id],
                     facts.event_id,
-                    tuple(r.event_id for r in point.reports),
-                    len({r.reporter for r in point.reports}),
-                    facts.occurred_at - rules.REPEAT_WINDOW,
-                    facts.occurred_at,
+                    tuple(r.event_id for r in alerting.reports),
+                    len({r.reporter for r in alerting.reports}),
+                    alerting.end - rules.REPEAT_WINDOW,
+                    alerting.end,
                 )
             )
         return out
 
-    def _repeat_cases(
-        self,
-        facts: ReportFacts,
-        index: _GridIndex,
-        near: Iterable[_Report],
-        point: _Point,
-        repeated: bool,
-    ) -> list[str]:
-        """The cases holding a report of a point this report makes a repeat point: its own
-        point, and the point of each report of up to 7 days later that it falls within (a
-        report arriving late completes a later report's 7 days as much as an early one).
-        The report's own case is among them, for a later report's point."""
-        found = {r.case_id for r in point.reports if repeated and r.event_id != facts.event_id}
-        for later in near:
-            if not facts.occurred_at <= later.at <= facts.occurred_at + rules.REPEAT_WINDOW:
+    def _alerting(
+        self, facts: ReportFacts, mine: _Report, repeats: list[tuple[datetime, list[_Report]]]
+    ) -> _Point | None:
+        """The repeat point this report alerts, if any: one alert per point per 7 days, on
+        the resident report that brings a third different reporter to the point's week.
+
+        One resident reporting three times is one complainant, and a grid worker's patrol
+        record is work, not a report of the public: it counts among the reporters (it saw the
+        problem too) but does not alert the point by itself.
+        """
+        if not facts.resident:
+            return None
+        for end, week in repeats:
+            reporters = {r.reporter for r in week}
+            if facts.reporter_hash in reporters or len(reporters) + 1 < rules.REPEAT_THRESHOLD:
                 continue
-            theirs = index.point(later.category, later.code, later.lat, later.lon)
-            window = [r for r in theirs.values() if _within(r.at, later.at)]
-            if len(window) >= rules.REPEAT_THRESHOLD:
-                found.update(r.case_id for r in window)
-        return sorted(found)
+            if not self._alerted(week, end):
+                return _Point(tuple(sorted((*week, mine), key=_by_time)), end)
+        return None
+
+    def _alerted(self, week: list[_Report], end: datetime) -> bool:
+        """Whether a case of the week's reports alerted the point in the 7 days around `end`."""
+        for case_id in {r.case_id for r in week}:
+            alerted_at = self._cases[case_id].repeat_alerted_at
+            if alerted_at is not None and abs(end - alerted_at) <= rules.REPEAT_WINDOW:
+                return True
+        return False
 
     def _duplicate_of(self, facts: ReportFacts, index: _GridIndex) -> Case | None:
         """The open case of the report's join key whose reports are within its 7 days; of
@@ -559,10 +629,16 @@ class CaseBook:
                     self._escalate(out, case, reason, now, None)
         return out
 
-    def tick(self, now: datetime) -> list[Effect]:
-        """Fire the SLA timers due at `now`: each warning and breach once per rung."""
+    def tick(self, now: datetime, grid_ids: Iterable[str] | None = None) -> list[Effect]:
+        """Fire the SLA timers due at `now` (in `grid_ids`, or all): each warning and breach
+        once per rung."""
         out: list[Effect] = []
-        for case_id in sorted(self._cases):
+        chosen = (
+            self._cases
+            if grid_ids is None
+            else [c for g in grid_ids for c in self._by_grid.get(g, ())]
+        )
+        for case_id in sorted(chosen):
             case = self._cases[case_id]
             if case.state not in SLA_RUNNING:
                 continue
@@ -590,31 +666,6 @@ def _within(at: datetime, end: datetime) -> bool:
 
 def _by_time(report: _Report) -> tuple[datetime, str]:
     return report.at, report.event_id
-
-
-def _point_up_to(end: datetime, near: Iterable[_Report], cases: Mapping[str, Case]) -> _Point:
-    """The point's reports in the 7 days up to `end`, and whether one of their cases
-    alerted the point in the 7 days around `end`."""
-    reports = sorted((r for r in near if _within(r.at, end)), key=_by_time)
-    alerted = False
-    for case_id in {r.case_id for r in reports}:
-        alerted_at = cases[case_id].repeat_alerted_at
-        alerted |= alerted_at is not None and abs(end - alerted_at) <= rules.REPEAT_WINDOW
-    return _Point(tuple(reports), alerted)
-
-
-def _repeat_alert_due(point: _Point, facts: ReportFacts) -> bool:
-    """Whether this report alerts its point: one alert per point per 7 days, on the resident
-    report that brings a third different reporter to the point's week.
-
-    One resident reporting three times is one complainant, and a grid worker's patrol record
-    is work, not a report of the public: it counts among the reporters (it saw the problem
-    too) but does not alert the point by itself.
-    """
-    if point.alerted or not facts.resident:
-        return False
-    earlier = {r.reporter for r in point.reports if r.event_id != facts.event_id}
-    return facts.reporter_hash not in earlier and len(earlier) + 1 >= rules.REPEAT_THRESHOLD
 
 
 def _extension(note: str | None, case: Case) -> TimeLimit:

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
-_M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180  # metres per degree of latitude
 
 Cell = tuple[int, int]  # (row, column)
 
@@ -27,13 +27,13 @@ def cell_of(lat: float, lon: float, size_m: float) -> Cell:
     Rows are `size_m` of latitude; each row is cut into columns `size_m` wide where the row
     is narrowest (a row further towards the pole, for margin), so no cell is narrower than
     `size_m` and a point within `size_m` of another lies in the 3 x 3 cells around it."""
-    row = math.floor(lat * _M_PER_DEG / size_m)
+    row = math.floor(lat * M_PER_DEG / size_m)
     return row, math.floor(lon / _column_deg(row, size_m))
 
 
 def cells_around(lat: float, lon: float, size_m: float) -> Iterator[Cell]:
     """The 3 x 3 cells around the point's own: every point within `size_m` is in one."""
-    row = math.floor(lat * _M_PER_DEG / size_m)
+    row = math.floor(lat * M_PER_DEG / size_m)
     for r in (row - 1, row, row + 1):
         column = math.floor(lon / _column_deg(r, size_m))
         for c in (column - 1, column, column + 1):
@@ -41,7 +41,7 @@ def cells_around(lat: float, lon: float, size_m: float) -> Iterator[Cell]:
 
 
 def _column_deg(row: int, size_m: float) -> float:
-    row_deg = size_m / _M_PER_DEG
+    row_deg = size_m / M_PER_DEG
     poleward = min(90.0, (max(abs(row), abs(row + 1)) + 1) * row_deg)
     return min(360.0, row_deg / max(math.cos(math.radians(poleward)), 1e-9))
 

@@ -19,7 +19,7 @@ from civicgrid.domain.case import (
     SlaAlert,
 )
 from civicgrid.domain.casebook import CaseBook, ReportFacts
-from civicgrid.domain.geo import EARTH_RADIUS_M, cell_of
+from civicgrid.domain.geo import M_PER_DEG, cell_of
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.enums import (
@@ -35,7 +35,6 @@ from schemas.enums import (
 A, K, S = CaseAction, ActorKind, CaseState
 TZ = WorkingCalendar().zone
 MONDAY = datetime(2025, 9, 22, 9, tzinfo=TZ)
-M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
 REPEAT = rules.REPEAT_REASON
 
 
@@ -319,11 +318,16 @@ def test_a_late_report_completes_a_later_reports_week() -> None:
     # three categories, three cases; the code differs, but the categories too: no point
     assert all(c.level is Level.GRID for c in cases(book))
     book = CaseBook()
+    effects = []
     for n, hour in ((1, 10), (2, 11), (3, 9)):
         at = MONDAY.replace(hour=hour)
-        book.report(facts(n, code=f"LB-{n}", occurred_at=at, **place(north_m=10 * n)), at)
+        effects = book.report(facts(n, code=f"LB-{n}", occurred_at=at, **place(north_m=10 * n)), at)
     (case,) = cases(book)
     assert case.escalation_reasons == (REPEAT,)
+    # the late report brings the third reporter to the 11:00 report's week: alerted
+    (point,) = [e for e in effects if isinstance(e, RepeatPoint)]
+    assert (point.event_id, point.event_ids) == ("e3", ("e3", "e1", "e2"))
+    assert point.window_end == MONDAY.replace(hour=11)
 
 
 def test_the_most_urgent_report_and_every_reason_make_the_case_whatever_the_order() -> None:
