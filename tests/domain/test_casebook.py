@@ -61,13 +61,10 @@ def changes(effects: list[Effect]) -> list[CaseChanged]:
 
 def cases(book: CaseBook) -> list[Case]:
     """The book's cases in grid G1, in the order they were opened."""
-    found = []
-    for n in itertools.count(1):
-        case = book.get(f"G1~{n}")
-        if case is None:
-            return found
+    found: list[Case] = []
+    while (case := book.get(f"G1~{len(found) + 1}")) is not None:
         found.append(case)
-    raise AssertionError("unreachable")
+    return found
 
 
 def last_state(book: CaseBook, case_id: str = "G1~1") -> CaseState:
