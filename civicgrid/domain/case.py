@@ -25,9 +25,9 @@ class Case:
     state: CaseState
     level: Level
     category: str
-    severity: Severity
+    severity: Severity  # the most urgent of its reports
     grid_id: str
-    departments: tuple[str, ...]  # lead first
+    departments: tuple[str, ...]  # its reports' union, lead first
     opened_at: datetime
     deadline: datetime
     limit: TimeLimit
@@ -41,13 +41,13 @@ class Case:
     return_count: int
     rework_count: int
     network: bool
-    escalation_reasons: tuple[str, ...]
+    escalation_reasons: tuple[str, ...]  # its reports' network reasons, then later triggers
     sla_stage: SlaStage
     sla_started_at: datetime  # when the clock behind `deadline` started
     updated_at: datetime
     evaluation: str | None = None
-    # each of event_ids' reporter hash, code and place: a repeat point counts reports of
-    # its point, and a report joins a case up to 250 m from the case's own place
+    # each of event_ids' reporter hash, code and place: a repeat point counts the reports
+    # of its point, each judged from its own place (a case's reports share a ~250 m cell)
     report_reporters: tuple[str, ...] = ()
     report_codes: tuple[str | None, ...] = ()
     report_lats: tuple[float | None, ...] = ()

@@ -4,6 +4,12 @@ and escalate them. Every operation returns its effects; the caller persists and 
 Each case is one grid's, so a book's results do not depend on which other grids were
 loaded with it: duplicates join only an open case of the report's own grid, and a repeat
 point counts the reports of the grid's cases, open or closed, updated in its 7 days.
+
+Nor do a case's contents depend on the order its grid's reports arrive in, which fetch
+timing and restarts change (docs/reliability.md, "Case contents"): a report joins by a key
+of its own (`join_key`: category and fixed ~250 m cell), and a case's severity, departments,
+network reasons and repeat-point escalation are the most urgent, the union, and the same
+rule over all the reports seen, whichever came first.
 """
 
 import math
