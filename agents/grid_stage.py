@@ -10,12 +10,12 @@ same (case_id, version), rows never do.
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agents.delivery import fail_stop, send_all, with_retry
 from civicgrid import metrics
-from civicgrid.db.sink import CaseCache, load_book, seen_event_ids, write_plan
+from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.escalation import REPEAT_WINDOW
 from civicgrid.domain.gridwork import BatchPlan, event_of
@@ -29,11 +29,35 @@ from topics import catalogue as topics
 log = logging.getLogger(__name__)
 
 
+# A kept book drops closed cases this long before the newest report seen; a batch that
+# reaches further back than what the book still holds reloads its grids.
+_KEEP_SETTLED = REPEAT_WINDOW + timedelta(days=1)
+_PRUNE_EVERY = 200  # batches
+
+
 class GridStage:
+    """Keeps the case book of the grids it owns between batches.
+
+    While this worker owns a grid's partition it is the only writer of that grid's cases, so
+    after a committed batch the book equals PostgreSQL and the next batch needs no reads but
+    its de-duplication. Before docs/performance.md's change every batch re-read the versions
+    of all open and recent cases of its grids and rebuilt their indexes: a fixed cost that
+    grew with the cases and dominated small batches. The book is dropped whenever that
+    equality may not hold: a failed batch (the book may hold its uncommitted changes) and
+    every rebalance (a grid may have been written by another worker meanwhile).
+    """
+
     def __init__(self, app: Any, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
-        self.cases = CaseCache()  # decoded cases reused while their stored version holds
+        self.batches = 0
+        self.forget()
+
+    def forget(self) -> None:
+        self.book = CaseBook(self.runtime.calendar)
+        # grid -> the book holds its cases updated since then (None: only its open cases)
+        self.held_since: dict[str, datetime | None] = {}
+        self.newest_report: datetime | None = None
 
     async def process(self, envelopes: Sequence[GridEnvelope]) -> None:
         """Process a batch; a batch that fails for a reason other than the services is
@@ -60,22 +84,61 @@ class GridStage:
         events = [e for e in map(event_of, envelopes) if e is not None]
         grid_ids = {e.grid_id for e in envelopes if e.kind != "dead_letter"}
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
-        async with pool.acquire() as connection, connection.transaction():
-            seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
-            book = await load_book(
-                connection,
-                grid_ids,
-                case_ids,
-                CaseBook(self.runtime.calendar),
-                self.cases,
-                _repeat_horizon(envelopes),
-            )
-            plan = self.runtime.work.plan(envelopes, seen, book)
-            written = await write_plan(connection, plan, book.sequences, book.calendar)
-            await send_all(self.app, plan.messages)
+        horizon = _repeat_horizon(envelopes)
+        book = self.book
+        try:
+            async with pool.acquire() as connection, connection.transaction():
+                seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
+                await self._complete(connection, book, grid_ids, case_ids, horizon)
+                plan = self.runtime.work.plan(envelopes, seen, book)
+                sequences = {g: s for g, s in book.sequences.items() if g in grid_ids}
+                written = await write_plan(connection, plan, sequences, book.calendar)
+                await send_all(self.app, plan.messages)
+        except BaseException:
+            self.forget()
+            raise
+        self._keep(envelopes)
         self.runtime.sink_up = True
         metrics.SINK_UP.set(1)
         self._observe(plan, written, time.perf_counter() - started, envelopes)
+
+    async def _complete(
+        self,
+        connection: Any,
+        book: CaseBook,
+        grid_ids: set[str],
+        case_ids: set[str],
+        horizon: datetime | None,
+    ) -> None:
+        """Load what the batch needs and the book lacks: grids it has not held since the
+        batch's horizon, and cases named by updates that it does not hold."""
+        grids = [g for g in grid_ids if not self._holds(g, horizon)]
+        named = [c for c in case_ids if book.get(c) is None]
+        if not grids and not named:
+            return
+        await load_into(connection, book, grids, named, horizon)
+        for grid_id in grids:
+            self.held_since[grid_id] = horizon
+
+    def _holds(self, grid_id: str, horizon: datetime | None) -> bool:
+        if grid_id not in self.held_since:
+            return False
+        since = self.held_since[grid_id]
+        return horizon is None or (since is not None and since <= horizon)
+
+    def _keep(self, envelopes: Sequence[GridEnvelope]) -> None:
+        """After a commit: note the newest report, and now and then drop settled cases."""
+        times = [e.report.occurred_at for e in envelopes if e.report is not None]
+        if times and (self.newest_report is None or max(times) > self.newest_report):
+            self.newest_report = max(times)
+        self.batches += 1
+        if self.batches % _PRUNE_EVERY or self.newest_report is None:
+            return
+        before = self.newest_report - _KEEP_SETTLED
+        self.book.forget_settled(before)
+        for grid_id, since in self.held_since.items():
+            if since is None or since < before:
+                self.held_since[grid_id] = before
 
     def _observe(
         self,
@@ -176,6 +239,11 @@ def decode(message: Any) -> GridEnvelope:
 
 def register(app: Any, runtime: Runtime) -> GridStage:
     stage = GridStage(app, runtime)
+
+    @app.on_partitions_revoked.connect
+    async def forget_on_rebalance(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        stage.forget()
+
     settings = runtime.settings
     by_grid = app.topic(topics.BY_GRID.name, key_serializer="raw", value_serializer="raw")
 

@@ -1,11 +1,17 @@
 """The Faust app, configured for the ground it runs on (../shared/GROUND.md)."""
 
+import asyncio
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from mode.services import WaitResults
 
 from civicgrid.settings import Settings
+
+# The consumer hands each fetched record to the streams with
+# `wait_first(on_message(record), suspend_flow.wait())`.
+_SUSPEND_WAIT = asyncio.Event.wait.__code__
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -21,6 +27,34 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 class _Consumer(aiokafka_driver.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:  # noqa: ASYNC109
+        """Hand a record to the streams directly when the hand-off cannot block.
+
+        Faust races every record's hand-off against `suspend_flow` (and the service's stop
+        and crash), four tasks per record, so that a rebalance can interrupt a hand-off
+        blocked on a full stream buffer. A hand-off blocks only while flow control is
+        suspended, the producer buffer is over its limit or a stream buffer is full; when
+        none holds it runs to completion without yielding, so there is nothing to race and
+        the tasks are pure cost (GROUND.md measured 9.2 k -> 14.5 k ev/s for one agent).
+        Any other case takes Faust's own path, unchanged.
+        """
+        if len(coros) == 2 and getattr(coros[1], "cr_code", None) is _SUSPEND_WAIT:
+            hand_off, suspended = coros
+            if self._hand_off_cannot_block():
+                suspended.close()
+                return WaitResults([hand_off], [await hand_off], False)
+        return await super().wait_first(*coros, timeout=timeout)
+
+    def _hand_off_cannot_block(self) -> bool:
+        app = self.app
+        buffer = app.producer.buffer
+        return (
+            not self.suspend_flow.is_set()
+            and app.flow_control.is_active()
+            and buffer.size <= buffer.max_messages
+            and not any(channel.queue.full() for channel in app.topics)
+        )
 
 
 class _Transport(aiokafka_driver.Transport):

@@ -1,5 +1,6 @@
 """The worker: the Faust app with civicgrid's agents, timers and endpoints, run until stopped."""
 
+import gc
 import logging
 from typing import Any
 
@@ -13,6 +14,8 @@ from civicgrid.runtime import Runtime
 from civicgrid.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_GC_YOUNG_THRESHOLD = 50_000
 
 
 def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, Runtime]:
@@ -29,6 +32,10 @@ def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, R
     @app.task
     async def start_runtime() -> None:
         await runtime.start()
+        # The registry, the classifier and the imports are the worker's long-lived heap
+        # (about a million objects at Taizhou scale); every full collection would walk them
+        # again. Frozen, the collector only looks at what the batches allocate.
+        gc.freeze()
         log.info("worker ready", extra={"grids": runtime.city.grid_counts()[0]})
 
     @app.on_before_shutdown.connect
@@ -47,6 +54,10 @@ def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, R
 
 def run(settings: Settings, bootstrap: str, database_url: str) -> None:
     """Blocks until SIGINT or SIGTERM; Faust's worker installs the handlers and stops."""
+    # A batch allocates hundreds of thousands of short-lived objects; at the default
+    # threshold (700) the collector ran ~150 times a second and took ~12 % of the worker's
+    # CPU in a saturation run (docs/performance.md).
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, 20, 20)
     app, _ = build(settings, bootstrap, database_url)
     worker = faust.Worker(
         app,

@@ -51,43 +51,17 @@ async def seen_event_ids(connection: asyncpg.Connection, event_ids: list[str]) -
     return {row[0] for row in rows}
 
 
-class CaseCache:
-    """Decoded cases kept between batches, used only while their stored version is unchanged.
-
-    Every batch loads all open cases of its grids; transferring and decoding their jsonb was
-    the grid stage's largest cost once cases piled up (docs/performance.md). A stored
-    (case_id, version) never changes its data, and Case is immutable, so a decoded case can
-    be reused; PostgreSQL stays the authority: each batch reads the current versions, and a
-    case another worker or a replay moved on is fetched and decoded again.
-    """
-
-    def __init__(self, limit: int = 20_000) -> None:
-        self._cases: dict[str, Case] = {}
-        self._limit = limit  # bounds memory: ~20k cases is tens of MB
-
-    def get(self, case_id: str, version: int) -> Case | None:
-        case = self._cases.get(case_id)
-        return case if case is not None and case.version == version else None
-
-    def put(self, case: Case) -> None:
-        self._cases.pop(case.case_id, None)
-        self._cases[case.case_id] = case
-        if len(self._cases) > self._limit:
-            del self._cases[next(iter(self._cases))]  # the least recently decoded
-
-
-async def load_book(
+async def load_into(
     connection: asyncpg.Connection,
+    book: CaseBook,
     grid_ids: Iterable[str],
     case_ids: Iterable[str],
-    book: CaseBook,
-    cache: CaseCache | None = None,
     updated_since: datetime | None = None,
-) -> CaseBook:
-    """The open cases of the grids, their cases updated since `updated_since` (a repeat
-    point counts the reports of its closed cases too), any case an update names, and the
-    grids' case counters."""
-    cache = cache if cache is not None else CaseCache()
+) -> None:
+    """Add to `book` the open cases of the grids, their cases updated since `updated_since`
+    (a repeat point counts the reports of its closed cases too), any case an update names,
+    and the grids' case counters. A case the book already holds at its stored version is not
+    fetched or decoded again; one stored at a newer version replaces the book's."""
     grids = sorted(set(grid_ids))
     versions = await connection.fetch(
         # three arms, each with its index (cases_open_grid, cases_grid_updated, the key)
@@ -97,24 +71,20 @@ async def load_book(
         sorted(set(case_ids)),
         updated_since,
     )
-    cases: list[Case] = []
-    missing: list[str] = []
-    for case_id, version in versions:
-        cached = cache.get(case_id, version)
-        if cached is None:
-            missing.append(case_id)
-        else:
-            cases.append(cached)
-    if missing:
-        rows = await connection.fetch("SELECT data FROM cases WHERE case_id = ANY($1)", missing)
-        for row in rows:
-            case = Case.from_dict(row[0])
-            cache.put(case)
-            cases.append(case)
+    missing = [
+        case_id
+        for case_id, version in versions
+        if (held := book.get(case_id)) is None or held.version < version
+    ]
+    rows = (
+        await connection.fetch("SELECT data FROM cases WHERE case_id = ANY($1)", missing)
+        if missing
+        else []
+    )
     sequences = await connection.fetch(
         "SELECT grid_id, seq FROM grid_sequences WHERE grid_id = ANY($1)", grids
     )
-    return CaseBook.from_cases(cases, {row[0]: row[1] for row in sequences}, book.calendar)
+    book.load((Case.from_dict(row[0]) for row in rows), {row[0]: row[1] for row in sequences})
 
 
 async def write_plan(

@@ -117,7 +117,7 @@ class GridWork:
                 self._apply(plan, effects, None, envelope)
             elif envelope.kind == "tick":
                 assert envelope.now is not None
-                self._apply(plan, book.tick(envelope.now), None, envelope)
+                self._apply(plan, book.tick(envelope.now, (envelope.grid_id,)), None, envelope)
             else:
                 self._event(plan, envelope, seen, book)
         return plan
