@@ -95,7 +95,7 @@ def register(app: Any, runtime: Runtime) -> None:
             published = 0
             for day in sorted(days):
                 published += await assess_and_publish(
-                    app, runtime, Period.of(day, zone, started), grids
+                    app, runtime, Period.of(day, runtime.calendar, started), grids
                 )
         except Exception:
             log.exception("assessment failed; the next run retries")

@@ -131,9 +131,8 @@ def assess_group(
         raise click.UsageError("--store keeps the whole city's figures with the default weights")
     settings = settings_or_exit()
     hasher = KeyedHasher(pseudonym_key(settings))
-    zone = working_calendar(settings).zone
     try:
-        period = Period.of(day.date(), zone, datetime.now(UTC))
+        period = Period.of(day.date(), working_calendar(settings), datetime.now(UTC))
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--day") from None
     with stack(settings) as endpoints:
@@ -151,7 +150,8 @@ def assess_group(
     if output == "csv":
         click.echo(_csv(snapshots, names, grids), nl=False)
         return
-    click.echo(f"assessment of {period.day} as of {period.as_of.astimezone(zone):%Y-%m-%d %H:%M}")
+    as_of = period.as_of.astimezone(period.calendar.zone)
+    click.echo(f"assessment of {period.day} as of {as_of:%Y-%m-%d %H:%M}")
     for kind in (SubjectKind.DEPARTMENT, SubjectKind.GRID_WORKER):
         ranked = _ranked(snapshots, kind)
         figures = list(ranked[0].indicators) if ranked else []

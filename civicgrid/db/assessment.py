@@ -26,11 +26,15 @@ from civicgrid.domain.indicators import (
     WorkerTally,
     department_scores,
     worker_scores,
+    worker_share,
 )
 from civicgrid.domain.privacy import KeyedHasher
+from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.enums import CaseAction, CaseState, SubjectKind
 
-# A grid worker verifies a reported case (核实) and checks a handled one (核查) within these.
+# A grid worker verifies a reported case (核实) and checks a handled one (核查) within these,
+# counted in the working calendar's time as SLA deadlines are (SPEC §5): a case opened at
+# night cannot be verified within two hours by anyone, however keen.
 VERIFY_WITHIN = timedelta(hours=2)
 CHECK_WITHIN = timedelta(hours=2)
 # Patrol coverage is over the 30 days ending with the assessed day: a worker walks the whole
@@ -73,12 +77,14 @@ def city_population(city: CityView, hasher: KeyedHasher) -> dict[str, GridPopula
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """A calendar day in the city's zone, assessed as of `as_of` (its end once it is over)."""
+    """A calendar day in the city's zone, assessed as of `as_of` (its end once it is over);
+    `calendar` times verifies and checks."""
 
     day: date
     start: datetime
     end: datetime
     as_of: datetime
+    calendar: WorkingCalendar
 
     @property
     def coverage_start(self) -> datetime:
@@ -87,12 +93,12 @@ class Period:
         return self.start - timedelta(days=COVERAGE_DAYS - 1)
 
     @classmethod
-    def of(cls, day: date, zone: ZoneInfo, now: datetime) -> "Period":
-        start = datetime.combine(day, time(), zone)
-        end = datetime.combine(day + timedelta(days=1), time(), zone)
+    def of(cls, day: date, calendar: WorkingCalendar, now: datetime) -> "Period":
+        start = datetime.combine(day, time(), calendar.zone)
+        end = datetime.combine(day + timedelta(days=1), time(), calendar.zone)
         if now <= start:
             raise ValueError(f"{day} has not begun")
-        return cls(day, start, end, min(end, now))
+        return cls(day, start, end, min(end, now), calendar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,9 +337,10 @@ def workers(
             valid = state is not None and state != CaseState.CANCELLED.value
             tally.report(row["event_id"], valid, (case_id, reporter) in self_fixes)
         elif row["role"] == "resident":
+            # A grid's workers share it: what one of them found first, none of them missed.
+            found = [first_report.get((case_id, h)) for _, h in grids[grid].workers]
+            preceded = any(at is not None and at < row["occurred_at"] for at in found)
             for _, h in grids[grid].workers:
-                reported = first_report.get((case_id, h)) if case_id else None
-                preceded = reported is not None and reported < row["occurred_at"]
                 tallies[grid, h].public_report(row["event_id"], preceded)
     for row in facts.fieldwork:
         tally = tallies.get((row["grid_id"], row["actor_hash"]))
@@ -346,7 +353,8 @@ def workers(
             tally.visit(row["event_id"], row["household_id"])
         opened = facts.opened_at.get(row["case_id"] or "")
         if _verify_in(row, period) and opened is not None:
-            tally.verify(row["event_id"], row["occurred_at"] - opened <= VERIFY_WITHIN)
+            taken = period.calendar.working_time(opened, row["occurred_at"])
+            tally.verify(row["event_id"], taken <= VERIFY_WITHIN)
     for row in facts.updates:
         tally = tallies.get((row["grid_id"], row["actor_hash"]))
         if tally is None or row["action"] not in _CHECK_ACTIONS:
@@ -358,12 +366,21 @@ def workers(
             for r in facts.history.get(row["case_id"], ())
             if r.state in _AWAITING_CHECK and r.changed_at <= row["occurred_at"]
         ]
-        on_time = bool(waiting) and row["occurred_at"] - max(waiting) <= CHECK_WITHIN
+        on_time = (
+            bool(waiting)
+            and period.calendar.working_time(max(waiting), row["occurred_at"]) <= CHECK_WITHIN
+        )
         tally.check(row["event_id"], on_time)
     snapshots = []
     for (grid_id, h), tally in sorted(tallies.items()):
         population = grids[grid_id]
-        score = worker_scores(tally, len(population.codes), population.households, weights)
+        workers = len(population.workers)
+        score = worker_scores(
+            tally,
+            worker_share(len(population.codes), workers),
+            worker_share(population.households, workers),
+            weights,
+        )
         indicators: dict[str, float | None] = {REPORTS_UPLOADED: float(len(tally.reports))}
         indicators |= {figure: rate.value for figure, rate in score.rates.items()}
         trace = {REPORTS_UPLOADED: {"numerator": list(tally.reports), "denominator": []}}

@@ -221,7 +221,8 @@ class WorkerTally:
         self.first_visit_of_household.setdefault(household_id, event_id)
 
     def public_report(self, event_id: str, preceded: bool) -> None:
-        """A resident's report in the grid; ``preceded``: the worker reported the matter first."""
+        """A resident's report in the grid; ``preceded``: one of the grid's workers reported
+        the matter first."""
         self.public_reports.append(event_id)
         if not preceded:
             self.missed_reports.append(event_id)
@@ -247,19 +248,27 @@ class WorkerScore:
     grade: str | None
 
 
+def worker_share(size: int, workers: int) -> int:
+    """A worker's part of a grid's codes or households. A grid with several workers is their
+    joint charge: measured against the whole grid, two workers who split it evenly and walk
+    all of it would each show half coverage."""
+    return -(-size // max(1, workers))
+
+
 def worker_scores(
     tally: WorkerTally,
-    grid_codes: int,
-    grid_households: int,
+    codes: int,
+    households: int,
     weights: Mapping[str, float] = WORKER_WEIGHTS,
 ) -> WorkerScore:
-    """Self-handled rate is over valid reports; coverage over the grid's codes / households."""
+    """Self-handled rate is over valid reports; coverage over the codes / households in the
+    worker's charge (`worker_share` of the grid's)."""
     t = tally
     rates = {
         "valid_report_rate": _rate(t.valid_reports, t.reports),
         "self_handled_rate": _rate(t.self_handled, t.valid_reports),
-        "code_coverage": Rate(tuple(t.first_scan_of_code.values()), (), grid_codes),
-        "household_coverage": Rate(tuple(t.first_visit_of_household.values()), (), grid_households),
+        "code_coverage": Rate(tuple(t.first_scan_of_code.values()), (), codes),
+        "household_coverage": Rate(tuple(t.first_visit_of_household.values()), (), households),
         "missed_report_rate": _rate(t.missed_reports, t.public_reports),
         "verify_on_time_rate": _rate(t.verifies_on_time, t.verifies),
         "check_on_time_rate": _rate(t.checks_on_time, t.checks),

@@ -9,6 +9,7 @@ from civicgrid.domain.indicators import (
     department_scores,
     grade,
     worker_scores,
+    worker_share,
 )
 from schemas.enums import CaseState
 
@@ -90,7 +91,7 @@ def test_workers_day_by_hand() -> None:
     w1.verify("vf1", on_time=True)
     w1.verify("vf2", on_time=False)
     w1.check("ck1", on_time=True)
-    score = worker_scores(w1, grid_codes=10, grid_households=20)
+    score = worker_scores(w1, codes=10, households=20)
     rates = score.rates
     assert score.reports_uploaded == ("r1", "r2", "r3", "r4")
     assert rates["valid_report_rate"].value == 0.75
@@ -111,13 +112,20 @@ def test_workers_day_by_hand() -> None:
         w2.scan(f"s{k}", f"C{k}")
     for k in range(20):
         w2.visit(f"v{k}", f"H{k}")
-    score2 = worker_scores(w2, grid_codes=10, grid_households=20)
+    score2 = worker_scores(w2, codes=10, households=20)
     # Only the two coverage rates have a denominator; the rest are left out.
     assert score2.rates["valid_report_rate"].value is None
     assert (score2.composite, score2.grade) == (100.0, "A")
 
-    empty = worker_scores(WorkerTally("w3", "G3"), grid_codes=0, grid_households=0)
+    empty = worker_scores(WorkerTally("w3", "G3"), codes=0, households=0)
     assert (empty.composite, empty.grade) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("size", "workers", "share"), [(10, 1, 10), (10, 2, 5), (7, 2, 4), (0, 2, 0), (6, 0, 6)]
+)
+def test_a_shared_grid_is_split_evenly_rounding_up(size: int, workers: int, share: int) -> None:
+    assert worker_share(size, workers) == share
 
 
 @pytest.mark.parametrize(
