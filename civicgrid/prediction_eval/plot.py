@@ -49,8 +49,8 @@ def plot_series(
         threshold.append(baseline.threshold() if baseline.warmed_up else float("nan"))
         baseline.update(days.get(day, 0))
     hits = [
-        a
-        for _, a in alerts
+        (at, a)
+        for at, a in alerts
         if isinstance(a, RateAnomaly) and a.grid_id == grid_id and a.category == category
     ]
     # A bare Figure needs no pyplot backend: the evaluation runs headless.
@@ -59,8 +59,8 @@ def plot_series(
     ax.step(xs, counts, where="post", label="daily count", color="black")
     ax.step(xs, expected, where="post", label="expected (EWMA)", color="tab:blue")
     ax.step(xs, threshold, where="post", label="threshold", color="tab:orange", ls="--")
-    ax.scatter([(a.window_start - start) / _DAY for a in hits], [a.observed for a in hits],
-               color="red", zorder=3, label="rate anomaly alert")  # fmt: skip
+    ax.scatter([(at - start) / _DAY for at, _ in hits], [a.observed for _, a in hits],
+               color="red", zorder=3, label="rate anomaly alert, when raised")  # fmt: skip
     ax.axvspan((burst.start - start) / _DAY, (burst.end - start) / _DAY, color="red",
                alpha=0.15, label="injected burst")  # fmt: skip
     ax.set_xlabel(f"local day since {(start + timedelta(hours=8)):%Y-%m-%d}")
