@@ -23,7 +23,7 @@ from civicgrid.domain.routing import RawRecord, dead_letter
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
-from schemas.internal import GridEnvelope
+from schemas.internal import GridBatch, GridEnvelope
 from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
@@ -226,15 +226,26 @@ def _repeat_horizon(envelopes: Sequence[GridEnvelope]) -> datetime | None:
     return min(times) - REPEAT_WINDOW if times else None
 
 
-def decode(message: Any) -> GridEnvelope:
-    """Only civicgrid writes the internal topic, but a foreign record must not stop us."""
+def decode(message: Any) -> list[GridEnvelope]:
+    """A record's envelopes. Only civicgrid writes the internal topic, but a foreign record
+    must not stop us: it becomes a dead letter."""
     try:
-        return GridEnvelope.model_validate_json(message.value)
-    except ValueError as error:
-        record = RawRecord(
-            message.topic, message.partition, message.offset, None, message.key, message.value, ()
-        )
-        return dead_letter(record, DeadLetterKind.SCHEMA, f"internal envelope: {error}")
+        return list(GridBatch.model_validate_json(message.value).envelopes)
+    except ValueError as batch_error:
+        try:  # written before the internal topic carried batches
+            return [GridEnvelope.model_validate_json(message.value)]
+        except ValueError:
+            record = RawRecord(
+                message.topic,
+                message.partition,
+                message.offset,
+                None,
+                message.key,
+                message.value,
+                (),
+            )
+            reason = f"internal record: {batch_error}"
+            return [dead_letter(record, DeadLetterKind.SCHEMA, reason)]
 
 
 def register(app: Any, runtime: Runtime) -> GridStage:
@@ -251,8 +262,12 @@ def register(app: Any, runtime: Runtime) -> GridStage:
     async def grid_stage(stream: Any) -> None:
         await runtime.ready.wait()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            envelopes = [e for event in events for e in decode(event.message)]
             try:
-                await stage.process([decode(event.message) for event in events])
+                # the records are acked after the last chunk: a crash re-reads them all and
+                # the chunks already committed are recognised by their event ids
+                for start in range(0, len(envelopes), settings.batch_size):
+                    await stage.process(envelopes[start : start + settings.batch_size])
             except Exception:
                 fail_stop("grid stage")
 

@@ -1,13 +1,14 @@
 """Intake: every inbound record parsed once, masked, enriched, placed, and routed by grid."""
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from agents.delivery import fail_stop, send_all, with_retry
 from civicgrid import metrics
-from civicgrid.domain.gridwork import Message
+from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.routing import RawRecord, dead_letter, route
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
@@ -45,15 +46,10 @@ def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
 
 
 def route_all(events: Any, runtime: Runtime) -> list[Message]:
-    messages = []
-    for event in events:
-        record = raw_record(event.message)
-        metrics.EVENTS_IN.labels(topic=record.topic).inc()
-        envelope = envelope_for(record, runtime)
-        messages.append(
-            Message(topics.BY_GRID.name, envelope.grid_id, envelope.model_dump_json().encode())
-        )
-    return messages
+    records = [raw_record(event.message) for event in events]
+    for topic, count in Counter(record.topic for record in records).items():
+        metrics.EVENTS_IN.labels(topic=topic).inc(count)
+    return by_grid_messages(envelope_for(record, runtime) for record in records)
 
 
 def register(app: Any, runtime: Runtime) -> None:

@@ -28,11 +28,10 @@ from civicgrid import metrics
 from civicgrid.db.sink import write_plan
 from civicgrid.domain import scoring
 from civicgrid.domain.alerts import Alert as EarlyAlert
-from civicgrid.domain.gridwork import BatchPlan, Message, add_alert
+from civicgrid.domain.gridwork import BatchPlan, Message, add_alert, by_grid_messages
 from civicgrid.runtime import Runtime
 from schemas.enums import AlertKind
 from schemas.internal import GridEnvelope
-from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +43,13 @@ def cluster_messages(clusters: Iterable[tuple[Sequence[str], str]], now: datetim
     """One ``cluster`` envelope per grid of each (grid_ids, category) cluster, to the grid
     stage that owns the grid's cases: it lifts the category's open grid matters onto the
     network (a matter already there stays where it is)."""
-    messages: list[Message] = []
-    for grid_ids, category in clusters:
-        for grid_id in grid_ids:
-            envelope = GridEnvelope(
-                kind="cluster",
-                grid_id=grid_id,
-                grid_ids=tuple(grid_ids),
-                category=category,
-                now=now,
-            )
-            value = envelope.model_dump_json().encode()
-            messages.append(Message(topics.BY_GRID.name, grid_id, value))
-    return messages
+    return by_grid_messages(
+        GridEnvelope(
+            kind="cluster", grid_id=grid_id, grid_ids=tuple(grid_ids), category=category, now=now
+        )
+        for grid_ids, category in clusters
+        for grid_id in grid_ids
+    )
 
 
 async def _next_start(

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=5000, ge=1, le=50_000, description="events per sink batch")
     batch_seconds: float = Field(
-        default=0.05, gt=0, le=10, description="longest wait to fill a batch"
+        default=0.02, gt=0, le=10, description="longest wait to fill a batch"
     )
     fetch_max_wait_ms: int = Field(
         default=10, ge=1, le=5000, description="consumer fetch wait (Faust hard-codes 1500)"

@@ -42,6 +42,18 @@ class Message:
     value: bytes
 
 
+def by_grid_messages(envelopes: Iterable[GridEnvelope]) -> list[Message]:
+    """The internal topic's records for `envelopes`: one `GridBatch` per grid, in order."""
+    by_grid: dict[str, list[bytes]] = {}
+    for envelope in envelopes:
+        by_grid.setdefault(envelope.grid_id, []).append(envelope.model_dump_json().encode())
+    # the GridBatch JSON, joined from the envelopes' own: dumping it again would cost as much
+    return [
+        Message(topics.BY_GRID.name, grid_id, b'{"envelopes":[' + b",".join(parts) + b"]}")
+        for grid_id, parts in by_grid.items()
+    ]
+
+
 @dataclass
 class BatchPlan:
     """What one batch does to Postgres and to the output topics."""

@@ -5,12 +5,11 @@ from datetime import datetime
 
 from civicgrid.domain.case import Case, SlaStage
 from civicgrid.domain.escalation import WARNING_AT
-from civicgrid.domain.gridwork import Message
+from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.lifecycle import SLA_RUNNING
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.internal import GridEnvelope
-from topics import catalogue as topics
 
 
 def next_timer_at(case: Case, calendar: WorkingCalendar) -> datetime | None:
@@ -28,11 +27,6 @@ def next_timer_at(case: Case, calendar: WorkingCalendar) -> datetime | None:
 
 
 def tick_messages(grid_ids: Iterable[str], now: datetime) -> list[Message]:
-    return [
-        Message(
-            topics.BY_GRID.name,
-            grid_id,
-            GridEnvelope(kind="tick", grid_id=grid_id, now=now).model_dump_json().encode(),
-        )
-        for grid_id in sorted(set(grid_ids))
-    ]
+    return by_grid_messages(
+        GridEnvelope(kind="tick", grid_id=grid_id, now=now) for grid_id in sorted(set(grid_ids))
+    )
