@@ -266,31 +266,22 @@ class EarlyWarning:
         raised: _Raised,
     ) -> list[Alert]:
         """The alerts not yet raised, recorded in ``raised``: a cluster not touching one of
-        the previous window and sharing at most one grid with the clusters this window has
-        raised (naming at least two others), a rate anomaly not continuing an episode and
-        not folded into a cluster of this window.
-
-        A cluster raised early may have paired the first grid of a wave with a neighbour
-        high by chance; the zone the wave's later reports make around that grid is then a
-        cluster of its own. A raised cluster growing by more grids is not: it keeps two or
-        more of its grids, and the new ones are lifted with it at close."""
+        the previous window or one already raised in this window, a rate anomaly not
+        continuing an episode and not folded into a cluster of this window."""
         clusters: list[ClusterAlert] = []
         folded: set[Series] = set()
         for category, taken in sorted(zones.items()):
-            before = self._clusters.get(category, [])
-            named = set().union(*raised.cluster_grids(category))
+            before = [*self._clusters.get(category, []), *raised.cluster_grids(category)]
             for grids, score in taken:
                 folded |= {(g, category) for g in grids}
-                shared = len(grids & named)
-                if shared <= 1 < len(grids) - shared and not any(grids & old for old in before):
+                if not any(grids & old for old in before):
                     clusters.append(_zone_alert(category, grids, score, cells[category]))
         for category, grid_sets in raised.clusters.items():
             folded |= {(g, category) for grids in grid_sets for g in grids}
         alerts: list[Alert] = []
-        quiet = self._active | folded | raised.rates
         for anomaly in over:
             series = (anomaly.grid_id, anomaly.category)
-            if series not in quiet:
+            if series not in self._active | folded | raised.rates:
                 alerts.append(anomaly)
                 raised.rates.add(series)
         for cluster in clusters:

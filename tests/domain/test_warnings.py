@@ -241,32 +241,16 @@ def test_alerts_raised_before_a_restart_are_not_raised_again() -> None:
 KITE = {"x": ["w"], "w": ["x", "y", "z"], "y": ["w", "z"], "z": ["w", "y"]}
 
 
-def _kite_day(warning: EarlyWarning, reports: list[tuple[str, int]]) -> list[list]:  # type: ignore[type-arg]
-    """Reports on day 5 in the order given, the alerts of each check, then those at close."""
-    checks = []
-    for grid, n in reports:
-        for i in range(n):
-            warning.add(grid, "09009", T0 + 5 * DAY + timedelta(minutes=len(checks) + i))
-        checks.append(warning.check_open(KITE))
-    return [*checks, warning.close_until(T0 + 6 * DAY, KITE)]
-
-
-def _kite() -> EarlyWarning:
+def test_a_raised_cluster_growing_is_not_alerted_again() -> None:
     warning = EarlyWarning(CONFIG, DAY)
     for day in range(5):
         for grid in KITE:
             warning.add(grid, "09009", T0 + day * DAY + timedelta(hours=1))
         assert warning.close_until(T0 + (day + 1) * DAY, KITE) == []
-    return warning
-
-
-def test_a_wave_is_alerted_again_when_its_early_cluster_paired_it_with_a_chance_grid() -> None:
-    checks = _kite_day(_kite(), [("x", 4), ("w", 4), ("y", 8), ("z", 8), ("w", 6)])
-    clusters = [set(a.grid_ids) for alerts in checks for a in alerts]
-    assert clusters == [{"w", "x"}, {"w", "y", "z"}]
-
-
-def test_a_raised_cluster_growing_by_a_grid_is_not_alerted_again() -> None:
-    checks = _kite_day(_kite(), [("w", 4), ("y", 4), ("z", 9), ("w", 6), ("y", 6)])
-    clusters = [set(a.grid_ids) for alerts in checks for a in alerts]
+    clusters = []
+    for step, (grid, n) in enumerate([("w", 4), ("y", 4), ("z", 9), ("x", 9), ("w", 6)]):
+        for i in range(n):
+            warning.add(grid, "09009", T0 + 5 * DAY + timedelta(minutes=10 * step + i))
+        clusters += [set(a.grid_ids) for a in warning.check_open(KITE)]
+    clusters += [set(a.grid_ids) for a in warning.close_until(T0 + 6 * DAY, KITE)]
     assert clusters == [{"w", "y"}]
