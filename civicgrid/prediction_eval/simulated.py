@@ -2,8 +2,10 @@
 
 Events from ``CitySimulator`` (with anomalies from ``plan_anomalies``) go through the
 intake's pure ``route`` and the grid stage's pure ``GridWork.plan`` (classifier, case book,
-series counts, repeat points), and each closed day through ``scoring.score_window`` with its
-state round-tripped as Postgres holds it: the code the workers run, minus broker and database.
+series counts, repeat points), and the leader's steps after each report (``_Leader``: each
+day the watermark closed through ``scoring.score_window``, the day still counting through
+``scoring.check_window``) with their state round-tripped as Postgres holds it: the code the
+workers run, minus broker and database.
 Departments answer every dispatch as ``DepartmentModel`` does in the demo, and their updates
 go back through ``route`` and ``GridWork.plan`` at their event times, so cases close: a case
 that stayed open forever would keep joining a point's reports and make it a repeat point.
