@@ -7,8 +7,18 @@ case was dispatched) and, at the step's end, sends the SLA ticks the leader woul
 that simulated moment. The worker's own SLA timer must be off (CIVICGRID_SLA_CHECK_SECONDS
 high): it runs on the wall clock, for which the whole week is overdue at once.
 
+A week can start with a warm-up (`Week.warmup_days`): the same simulator run, begun that many
+days earlier, whose grid workers' fieldwork (scans, patrol stops, household visits) goes
+through the worker a simulated day at a time. Patrol coverage is measured over 30 days, so
+without it the week's first days would be judged on a grid walked for a day or two. Reports
+and residents' scans of the warm-up are not played: they feed only the figures of their own
+day, and cases would need answers and SLA ticks, which would make the warm-up as slow as the
+week.
+
 `recompute` runs `civicgrid assess --day D --format csv` and compares it with the stored
-snapshots figure for figure; `day_summary` tabulates a day's grades and figure ranges. The
+snapshots figure for figure; `day_summary` tabulates a day's grades and figure ranges;
+`diligence_agreement` tells how well the workers' scores order them by the diligence the
+simulator gave them (civicgrid/city/mix.py). The
 benchmark (benchmarks/assessment_week.py) and tests/integration/test_assessment_week.py both
 use this module.
 """
@@ -18,11 +28,12 @@ import csv
 import heapq
 import io
 import os
+import statistics
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,9 +42,11 @@ import asyncpg
 import orjson
 
 from civicgrid.city.departments import DepartmentModel
+from civicgrid.city.mix import worker_diligence
 from civicgrid.city.model import City
-from civicgrid.city.simulate import CitySimulator
+from civicgrid.city.simulate import CitySimulator, SimEvent
 from civicgrid.db.queries import COUNT_ACCOUNTED, grids_with_timers_due
+from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.timers import tick_messages
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
@@ -62,10 +75,15 @@ class Week:
     events_per_day: float
     step: timedelta
     seed: int
+    warmup_days: int = 0
 
     @property
     def end(self) -> datetime:
         return self.start + timedelta(days=self.days)
+
+    @property
+    def warmup_start(self) -> datetime:
+        return self.start - timedelta(days=self.warmup_days)
 
     def dates(self) -> list[date]:
         return [(self.start + timedelta(days=d)).date() for d in range(self.days)]
@@ -73,6 +91,12 @@ class Week:
 
 @dataclass
 class WeekStats:
+    warmup: Counter[str] = field(default_factory=Counter)
+    """Fieldwork published during the warm-up, by topic."""
+    warmup_left_out: int = 0
+    """Warm-up events not played: reports and residents' scans."""
+    warmup_seconds: float = 0.0
+    week_seconds: float = 0.0
     published: Counter[str] = field(default_factory=Counter)
     dispatches: int = 0
     undated: int = 0
@@ -89,7 +113,7 @@ class WeekStats:
 class _Player:
     def __init__(self, endpoints: Endpoints, city: City, week: Week) -> None:
         self.week = week
-        self.simulator = CitySimulator(city, week.seed, week.start)
+        self.simulator = CitySimulator(city, week.seed, week.warmup_start)
         self.model = DepartmentModel(week.seed)
         self.workers = {grid.grid_id: grid.worker_ids for grid in city.grids}
         self.verified: set[str] = set()
@@ -110,8 +134,11 @@ class _Player:
         try:
             self.baseline = int(await self.connection.fetchval(COUNT_ACCOUNTED))
             rate = self.week.events_per_day / 86_400
-            events = self.simulator.events(rate, self.week.days * 86_400.0)
-            upcoming = next(events, None)
+            days = self.week.warmup_days + self.week.days
+            events = self.simulator.events(rate, days * 86_400.0)
+            started = time.monotonic()
+            upcoming = await self._warm_up(events)
+            self.stats.warmup_seconds = time.monotonic() - started
             moment = self.week.start
             while moment < self.week.end:
                 step_end = min(moment + self.week.step, self.week.end)
@@ -123,12 +150,13 @@ class _Player:
                 # answers due in the step may come from dispatches the step itself makes
                 while batch or self._due_before(step_end):
                     batch += self._pop_due(step_end)
-                    await self._send(sorted(batch, key=lambda item: item[0]))
+                    await self._send(sorted(batch, key=lambda item: item[0]), self.stats.published)
                     batch = []
                     await self._answer(moment - self.week.step)
                 await self._tick(step_end)
                 await self._answer(moment - self.week.step)
                 moment = step_end
+            self.stats.week_seconds = time.monotonic() - started - self.stats.warmup_seconds
         finally:
             await self.producer.stop()
             await self.connection.close()
@@ -136,6 +164,24 @@ class _Player:
             1 for _, _, gen, _, value in self.updates if gen == self.generation[value["case_id"]]
         )
         return self.stats
+
+    async def _warm_up(self, events: Iterator[SimEvent]) -> SimEvent | None:
+        """Play the warm-up's fieldwork a day at a time; returns the week's first event."""
+        upcoming = next(events, None)
+        moment = self.week.warmup_start
+        while moment < self.week.start:
+            day_end = moment + timedelta(days=1)
+            batch: list[_Outgoing] = []
+            while upcoming and self.simulator.sim_time(upcoming.offset_s) < day_end:
+                if _fieldwork(upcoming):
+                    at = self.simulator.sim_time(upcoming.offset_s)
+                    batch.append((at, upcoming.topic, upcoming.key, upcoming.value))
+                else:
+                    self.stats.warmup_left_out += 1
+                upcoming = next(events, None)
+            await self._send(batch, self.stats.warmup)
+            moment = day_end
+        return upcoming
 
     def _due_before(self, moment: datetime) -> bool:
         return bool(self.updates) and self.updates[0][0] < moment
@@ -151,12 +197,12 @@ class _Player:
             out.append((at, topic, str(value.get("worker_id", case_id)), value))
         return out
 
-    async def _send(self, batch: Sequence[_Outgoing]) -> None:
+    async def _send(self, batch: Sequence[_Outgoing], tally: Counter[str]) -> None:
         futures = []
         for _, topic, key, value in batch:
             encoded = None if key is None else key.encode()
             futures.append(await self.producer.send(topic, orjson.dumps(value), key=encoded))
-            self.stats.published[topic] += 1
+            tally[topic] += 1
         await asyncio.gather(*futures)
         self.sent += len(batch)
         await self._landed(self._accounted_reached)
@@ -197,8 +243,10 @@ class _Player:
                 opening = await self.connection.fetchrow(_OPENING, case_id)
                 if opening is not None and opening["role"] == "resident":
                     workers = self.workers[str(dispatch["grid_id"])]
-                    delay_s, value = self.model.verify(dispatch, opening["opened_at"], workers)
-                    self._plan(opening["opened_at"], delay_s, _ALWAYS, value, topics.PATROLS.name)
+                    # Postgres gives UTC; duty hours are the city's local time
+                    opened = opening["opened_at"].astimezone(self.week.start.tzinfo)
+                    delay_s, value = self.model.verify(dispatch, opened, workers)
+                    self._plan(opened, delay_s, _ALWAYS, value, topics.PATROLS.name)
 
     def _plan(
         self,
@@ -236,6 +284,13 @@ class _Player:
                 await asyncio.sleep(0.02)
         if await grids_with_timers_due(self.connection, now):
             self.stats.tick_stalls += 1
+
+
+def _fieldwork(event: SimEvent) -> bool:
+    """A grid worker's scan or patrol: what the coverage window is made of."""
+    if event.topic == topics.SCANS.name:
+        return bool(event.value["scanner_role"] == "grid_worker")
+    return event.topic == topics.PATROLS.name
 
 
 async def play_week(endpoints: Endpoints, city: City, week: Week) -> WeekStats:
@@ -345,3 +400,66 @@ def day_summary(stored: Mapping[str, Mapping[str, Any]], kind: SubjectKind) -> K
         ranges[figure] = (low, high, len(values) - len(valued))
     scores = [s["score"] for s in chosen if s["score"] is not None]
     return KindSummary(len(chosen), grades, ranges, (min(scores), max(scores)) if scores else None)
+
+
+def diligence_of_subjects(city: City, seed: int, key: str) -> dict[str, float]:
+    """The simulated diligence of every grid worker, by their assessment subject id."""
+    hasher = KeyedHasher(key.encode())
+    return {
+        f"{grid.grid_id}/{hasher.hash(worker)}": worker_diligence(seed, worker)
+        for grid in city.grids
+        for worker in grid.worker_ids
+    }
+
+
+def rank_correlation(pairs: Sequence[tuple[float, float]]) -> float | None:
+    """Spearman's rho (ties share their mean rank); None when either side has no spread."""
+    if len(pairs) < 3:
+        return None
+    try:
+        return statistics.correlation(_ranks([x for x, _ in pairs]), _ranks([y for _, y in pairs]))
+    except statistics.StatisticsError:
+        return None
+
+
+def _ranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    first = 0
+    while first < len(order):
+        last = first
+        while last + 1 < len(order) and values[order[last + 1]] == values[order[first]]:
+            last += 1
+        for i in order[first : last + 1]:
+            ranks[i] = (first + last) / 2 + 1
+        first = last + 1
+    return ranks
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the grid workers' scores order them against their simulated diligence."""
+
+    by_day: dict[date, float | None]
+    """Spearman's rho of diligence and the day's score, over the workers graded that day."""
+    mean_scores: dict[str, float]
+    """Each worker's mean score over the days they were graded."""
+    overall: float | None
+    """Spearman's rho of diligence and the mean score."""
+
+
+def diligence_agreement(
+    stored: Mapping[date, Mapping[str, Mapping[str, Any]]], diligence: Mapping[str, float]
+) -> Agreement:
+    by_day: dict[date, float | None] = {}
+    scores: dict[str, list[float]] = {}
+    for day, rows in stored.items():
+        pairs = []
+        for subject, row in rows.items():
+            if subject in diligence and row["score"] is not None:
+                pairs.append((diligence[subject], float(row["score"])))
+                scores.setdefault(subject, []).append(float(row["score"]))
+        by_day[day] = rank_correlation(pairs)
+    means = {subject: statistics.fmean(values) for subject, values in scores.items()}
+    overall = rank_correlation([(diligence[s], mean) for s, mean in means.items()])
+    return Agreement(by_day, means, overall)
