@@ -234,9 +234,11 @@ def _report(
         *(f"| warm-up {topic} | {n:,} |" for topic, n in sorted(stats.warmup.items())),
         f"| warm-up events not played (reports, residents' scans) | {stats.warmup_left_out:,} |",
         *(f"| published {topic} | {n:,} |" for topic, n in sorted(stats.published.items())),
-        f"| dispatches answered | {stats.dispatches - stats.undated:,} "
+        f"| dispatches answered | {stats.dispatches - stats.undated - stats.notices:,} "
         f"(without a deadline, not answered: {stats.undated}) |",
         f"| planned updates dropped as superseded (case dispatched again) | {stats.superseded} |",
+        "| dispatches of cases already being handled (another reason; not answered) | "
+        f"{stats.notices:,} |",
         f"| planned updates after the week's end (cases still open) | {stats.not_due} |",
         f"| SLA ticks sent at simulated moments | {stats.ticks:,} (stalled: {stats.tick_stalls}) |",
         *(

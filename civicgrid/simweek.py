@@ -58,8 +58,13 @@ _OPENING = """SELECT c.opened_at, (SELECT e.payload->'event'->>'reporter_role' F
     WHERE e.kind = 'report' AND e.case_id = c.case_id ORDER BY e.occurred_at LIMIT 1) AS role
 FROM cases c WHERE c.case_id = $1"""
 _ALWAYS = -1  # the generation of a planned verify: a later dispatch does not cancel it
-_NEW_DISPATCHES = """SELECT case_id, version, level, created_at, payload::text AS payload
-FROM dispatches WHERE created_at >= $1 ORDER BY created_at, case_id, version, level"""
+# The state the dispatch left the case in: only DISPATCHED and ESCALATED ask for acceptance.
+# A dispatch of a case already being handled tells its handlers of another reason for it (a
+# repeat point, a cluster); they go on with what they were doing.
+_NEW_DISPATCHES = """SELECT d.case_id, d.version, d.level, d.created_at, d.payload::text AS payload,
+    h.state IN ('DISPATCHED', 'ESCALATED') AS awaits_acceptance
+FROM dispatches d JOIN case_history h USING (case_id, version)
+WHERE d.created_at >= $1 ORDER BY d.created_at, d.case_id, d.version, d.level"""
 # (simulated time, topic, key, value) of one record to send
 _Outgoing = tuple[datetime, str, str | None, dict[str, Any]]
 _LANDING_S = 120.0  # longest wait for one step to land; the worker is far quicker
@@ -101,6 +106,8 @@ class WeekStats:
     dispatches: int = 0
     undated: int = 0
     """Dispatches without a deadline: the model cannot time an answer, so none is sent."""
+    notices: int = 0
+    """Dispatches of cases already being handled: another reason, nothing to accept."""
     superseded: int = 0
     """Planned updates dropped because the case was dispatched again (escalated, re-routed)."""
     not_due: int = 0
@@ -232,6 +239,9 @@ class _Player:
             dispatch = orjson.loads(row["payload"])
             if dispatch.get("deadline") is None:
                 self.stats.undated += 1
+                continue
+            if not row["awaits_acceptance"]:
+                self.stats.notices += 1
                 continue
             case_id = str(row["case_id"])
             # the actors drop what they planned for an earlier dispatch of the case
