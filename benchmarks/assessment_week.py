@@ -186,10 +186,11 @@ department over the week 0.63-1.00, per day 0-1. The C grades (66.67) on the fir
 departments whose cases were all still open and not yet due (only the handling rate has a
 value): by the spec, arguably harsh.
 
-**Not the assessment's**: the worker ran the shared checkout's working tree, which held other
-engineers' unfinished changes to the case pipeline (the case-join rule): the `also` history
-steps and most of the rejected transitions (6 on the run before those changes, 184 here) come
-from them. The assessment only reads what the pipeline stored.
+**Rejected transitions**: a dispatch of a case already being handled (an `also` step: a
+repeat point or a cluster adds a reason) is a notice to its handlers, not a new assignment;
+the department model leaves those alone ("dispatches of cases already being handled"). The
+few rejected updates left are the model's own races (an update planned before the case moved
+on), which the state machine refuses as SPEC §4 says.
 """
 
 
