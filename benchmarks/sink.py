@@ -7,8 +7,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import orjson
-
 from civicgrid.db.pool import create_pool
 from civicgrid.db.sink import write_plan
 from civicgrid.domain.gridwork import BatchPlan
@@ -51,7 +49,7 @@ def synthetic_plan(rng: random.Random, size: int, first_offset: int) -> BatchPla
                 None,
                 now - timedelta(seconds=1),
                 now,
-                orjson.dumps(payload).decode(),
+                payload,
             )
         )
     return plan

@@ -9,14 +9,18 @@ import orjson
 
 log = logging.getLogger(__name__)
 
+_JSONB_VERSION = b"\x01"
+
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
-    # jsonb in and out as orjson bytes/str: asyncpg's default is text-only json handling
+    # jsonb in and out through orjson, in jsonb's binary form (a version byte, then the JSON
+    # text): asyncpg's own handling is text-only, and binary COPY needs a binary encoder
     await connection.set_type_codec(
         "jsonb",
-        encoder=lambda value: orjson.dumps(value).decode(),
-        decoder=orjson.loads,
+        encoder=lambda value: _JSONB_VERSION + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
         schema="pg_catalog",
+        format="binary",
     )
 
 

@@ -11,8 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
     Case,
@@ -194,12 +192,10 @@ class GridWork:
                 case_id,
                 event.occurred_at,
                 origin.published_at,
-                orjson.dumps(
-                    {
-                        "event": event.model_dump(mode="json"),
-                        "enrichment": enrichment.model_dump(mode="json") if enrichment else None,
-                    }
-                ).decode(),
+                {
+                    "event": event.model_dump(mode="json"),
+                    "enrichment": enrichment.model_dump(mode="json") if enrichment else None,
+                },
             )
         )
         plan.counts[f"processed:{origin.topic}"] += 1
