@@ -125,12 +125,7 @@ async def check_open(app: Any, runtime: Runtime, now: datetime) -> int:
         start, memory = await _next_start(connection)
         if start is None:
             return 0
-        counts = await connection.fetch(
-            "SELECT grid_id, category, count FROM series_counts "
-            "WHERE window_seconds = $1 AND window_start = $2",
-            size,
-            start,
-        )
+        counts = await _window_counts(connection, start)
         # only series with a count can be over a bar: their baselines are all it needs
         baselines = await connection.fetch(
             "SELECT b.grid_id, b.category, b.state FROM series_baselines b "
@@ -158,6 +153,17 @@ async def check_open(app: Any, runtime: Runtime, now: datetime) -> int:
     return len(alerts)
 
 
+async def _window_counts(connection: asyncpg.Connection, start: datetime) -> list[Any]:
+    return list(
+        await connection.fetch(
+            "SELECT grid_id, category, count FROM series_counts "
+            "WHERE window_seconds = $1 AND window_start = $2",
+            scoring.WINDOW_SECONDS,
+            start,
+        )
+    )
+
+
 async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
     """Score the oldest closed window, if any; return whether one was scored."""
     assert runtime.pool is not None
@@ -168,12 +174,7 @@ async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
         if due is None:
             return False
         start, watermark, memory = due
-        counts = await connection.fetch(
-            "SELECT grid_id, category, count FROM series_counts "
-            "WHERE window_seconds = $1 AND window_start = $2",
-            size,
-            start,
-        )
+        counts = await _window_counts(connection, start)
         baselines = await connection.fetch(
             "SELECT grid_id, category, state FROM series_baselines WHERE window_seconds = $1",
             size,

@@ -18,7 +18,7 @@ from benchmarks.load import Record, publish_flat_out, publish_paced, simulated
 from benchmarks.stack import BenchStack
 from benchmarks.stats import percentile
 from civicgrid.city.model import City
-from civicgrid.city.publish import DISPATCH_TOPICS
+from civicgrid.city.publish import DISPATCH_TOPICS, publish_city
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 
@@ -194,8 +194,8 @@ def profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
 
 @dataclass
 class PipelineBench:
-    """Each run: a fresh database (cases do not pile up from run to run) and a new worker
-    process on the same broker and consumer group."""
+    """Each run: a fresh broker with the city published to it, a fresh database (cases do
+    not pile up from run to run) and a new worker process."""
 
     stack: BenchStack
     city: City
@@ -208,6 +208,8 @@ class PipelineBench:
         """One run; with `profile_to`, py-spy samples the saturation phase, and the latency
         phases are skipped (the profile's run is not one of the counted ones)."""
         result = PipelineRun()
+        self.stack.fresh_broker()
+        asyncio.run(publish_city(self.stack.bootstrap, self.city, progress=False))
         endpoints = self.stack.fresh_endpoints("pipeline")
         worker = WorkerProcess(
             endpoints,
