@@ -24,6 +24,7 @@ from civicgrid.workerproc import WorkerProcess
 
 BUCKET_S = 0.5  # resolution of the throughput-over-time plot
 _STALL_S = 30.0  # no new row for this long: the pipeline lost events or stopped
+_WARM_UP_S = 3.0  # paced events before a latency phase's measured ones
 
 
 def worker_env() -> dict[str, str]:
@@ -206,25 +207,16 @@ class PipelineBench:
 
     def run(self, number: int, profile_to: Path | None = None) -> PipelineRun:
         """One run; with `profile_to`, py-spy samples the saturation phase, and the latency
-        phases are skipped (the profile's run is not one of the counted ones)."""
+        phases are skipped (the profile's run is not one of the counted ones).
+
+        Each latency phase runs on a new broker (the stack's docstring says why) and a new
+        worker, against the database the saturation phase filled: the cases and events of
+        the run stay, the broker's growing topics do not."""
         result = PipelineRun()
-        self.stack.fresh_broker()
-        asyncio.run(publish_city(self.stack.bootstrap, self.city, progress=False))
-        endpoints = self.stack.fresh_endpoints("pipeline")
-        worker = WorkerProcess(
-            endpoints,
-            self.work_dir / f"worker-{number}",
-            self.work_dir / f"worker-{number}.log",
-            worker_env(),
-        )
-        probe = simulated(self.city, 50, 0.1, seed=1000 * number)[:1]
-        asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, probe))
-        started = time.time()
-        worker.start()
+        endpoints = self._broker_with_city(None)
+        worker, result.startup_s = self._start(endpoints, f"worker-{number}", 1000 * number)
         spy: subprocess.Popen[bytes] | None = None
         try:
-            first = asyncio.run(wait_drained(endpoints.database_url, started, ids(probe)))
-            result.startup_s = first.last_commit - started
             assert worker.process is not None
             records = simulated(self.city, self.saturation_events / 10, 10, seed=1000 * number + 1)
             if profile_to is not None:
@@ -236,18 +228,54 @@ class PipelineBench:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait(30)
-            for i, rate in enumerate(() if profile_to else self.latency_rates):
-                result.latencies.append(self._latency(endpoints, number, i, rate))
             result.rss_bytes = vm_hwm_bytes(worker.process.pid)
         finally:
             if spy is not None and spy.poll() is None:
                 spy.kill()
                 spy.wait()
             worker.stop()
+        for i, rate in enumerate(() if profile_to else self.latency_rates):
+            phase = self._broker_with_city(endpoints.database_url)
+            seed = 1000 * number + 10 * (i + 1)
+            worker, _ = self._start(phase, f"worker-{number}-{rate:.0f}", seed)
+            try:
+                # a new worker reads its grids' cases as their first events arrive: warm-up
+                # at the phase's rate first, so the figure is the steady state's
+                self._latency(phase, seed + 1, rate, _WARM_UP_S)
+                result.latencies.append(self._latency(phase, seed + 2, rate))
+            finally:
+                worker.stop()
         return result
 
-    def _latency(self, endpoints: Endpoints, number: int, phase: int, rate: float) -> Latency:
-        records = simulated(self.city, rate, self.latency_seconds, seed=1000 * number + 2 + phase)
+    def _broker_with_city(self, database_url: str | None) -> Endpoints:
+        """A new broker with the city published to it; a new database unless one is given."""
+        self.stack.fresh_broker()
+        asyncio.run(publish_city(self.stack.bootstrap, self.city, progress=False))
+        if database_url is None:
+            return self.stack.fresh_endpoints("pipeline")
+        return self.stack.endpoints(database_url)
+
+    def _start(self, endpoints: Endpoints, name: str, seed: int) -> tuple[WorkerProcess, float]:
+        """A worker, started with one event waiting; returns it and the seconds from its
+        spawn to that event's commit (the start-up figure)."""
+        worker = WorkerProcess(
+            endpoints, self.work_dir / name, self.work_dir / f"{name}.log", worker_env()
+        )
+        probe = simulated(self.city, 50, 0.1, seed=seed)[:1]
+        asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, probe))
+        started = time.time()
+        worker.start()
+        try:
+            first = asyncio.run(wait_drained(endpoints.database_url, started, ids(probe)))
+        except BaseException:
+            worker.stop()
+            raise
+        return worker, first.last_commit - started
+
+    def _latency(
+        self, endpoints: Endpoints, seed: int, rate: float, seconds: float | None = None
+    ) -> Latency:
+        records = simulated(self.city, rate, seconds or self.latency_seconds, seed=seed)
         since = asyncio.run(publish_paced(endpoints.kafka_bootstrap, records))
         url = endpoints.database_url
         asyncio.run(wait_drained(url, since, ids(records)))

@@ -55,7 +55,13 @@ class BenchStack:
                 await connection.close()
 
         asyncio.run(create())
-        endpoints = Endpoints(self.bootstrap, url, embedded_kafka=True, embedded_postgres=True)
+        return self.endpoints(url)
+
+    def endpoints(self, database_url: str) -> Endpoints:
+        """The current broker, with the catalogue's topics, and the given (migrated) database."""
+        endpoints = Endpoints(
+            self.bootstrap, database_url, embedded_kafka=True, embedded_postgres=True
+        )
         asyncio.run(prepare(endpoints, PARTITIONS))
         return endpoints
 
