@@ -136,8 +136,10 @@ class GridStage:
             return
         before = self.newest_report - _KEEP_SETTLED
         self.book.forget_settled(before)
+        # a grid held from `since` now holds only from `before`; one held with its open
+        # cases alone (None) still holds just those
         for grid_id, since in self.held_since.items():
-            if since is None or since < before:
+            if since is not None and since < before:
                 self.held_since[grid_id] = before
 
     def _observe(
