@@ -23,6 +23,7 @@ from civicgrid.domain.routing import RawRecord, dead_letter
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
+from schemas.inbound import InboundEvent
 from schemas.internal import GridBatch, GridEnvelope
 from topics import catalogue as topics
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 # reaches further back than what the book still holds reloads its grids.
 _KEEP_SETTLED = REPEAT_WINDOW + timedelta(days=1)
 _PRUNE_EVERY = 200  # batches
+_GRID_LATENCY = metrics.STAGE_LATENCY.labels(stage="grid")  # observed once per event
 
 
 class GridStage:
@@ -100,7 +102,7 @@ class GridStage:
         self._keep(envelopes)
         self.runtime.sink_up = True
         metrics.SINK_UP.set(1)
-        self._observe(plan, written, time.perf_counter() - started, envelopes)
+        self._observe(plan, written, time.perf_counter() - started, events)
 
     async def _complete(
         self,
@@ -147,7 +149,7 @@ class GridStage:
         plan: BatchPlan,
         written: dict[str, int],
         seconds: float,
-        envelopes: Sequence[GridEnvelope],
+        events: Sequence[InboundEvent],
     ) -> None:
         metrics.SINK_BATCH_SECONDS.observe(seconds)
         metrics.SINK_BATCH_ROWS.observe(sum(written.values()))
@@ -180,11 +182,8 @@ class GridStage:
                 if rest.startswith("sla_"):
                     metrics.SLA_EVENTS.labels(kind=rest.removeprefix("sla_")).inc(count)
         now = datetime.now(UTC)
-        for envelope in envelopes:
-            event = event_of(envelope)
-            if event is not None:
-                latency = (now - event.occurred_at).total_seconds()
-                metrics.STAGE_LATENCY.labels(stage="grid").observe(max(latency, 0.0))
+        for event in events:
+            _GRID_LATENCY.observe(max((now - event.occurred_at).total_seconds(), 0.0))
 
     async def _quarantine(self, envelope: GridEnvelope) -> None:
         """The envelope itself makes processing fail: it becomes a dead letter, alone."""
