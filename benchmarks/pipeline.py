@@ -241,7 +241,7 @@ class PipelineBench:
             try:
                 # a new worker reads its grids' cases as their first events arrive: warm-up
                 # at the phase's rate first, so the figure is the steady state's
-                self._latency(phase, seed + 1, rate, _WARM_UP_S)
+                self._play(phase, seed + 1, rate, _WARM_UP_S)
                 result.latencies.append(self._latency(phase, seed + 2, rate))
             finally:
                 worker.stop()
@@ -272,16 +272,19 @@ class PipelineBench:
             raise
         return worker, first.last_commit - started
 
-    def _latency(
-        self, endpoints: Endpoints, seed: int, rate: float, seconds: float | None = None
-    ) -> Latency:
-        records = simulated(self.city, rate, seconds or self.latency_seconds, seed=seed)
+    def _play(self, endpoints: Endpoints, seed: int, rate: float, seconds: float) -> float:
+        """Publish `seconds` of events at `rate`, paced, and wait until all are committed;
+        returns the wall time of the first publish."""
+        records = simulated(self.city, rate, seconds, seed=seed)
         since = asyncio.run(publish_paced(endpoints.kafka_bootstrap, records))
-        url = endpoints.database_url
-        asyncio.run(wait_drained(url, since, ids(records)))
+        asyncio.run(wait_drained(endpoints.database_url, since, ids(records)))
+        return since
+
+    def _latency(self, endpoints: Endpoints, seed: int, rate: float) -> Latency:
+        since = self._play(endpoints, seed, rate, self.latency_seconds)
         return Latency(
             rate,
-            asyncio.run(commit_latencies(url, since)),
+            asyncio.run(commit_latencies(endpoints.database_url, since)),
             asyncio.run(dispatch_latencies(endpoints, since)),
         )
 
