@@ -40,16 +40,37 @@ class Message:
     value: bytes
 
 
+# A record of the internal topic stays under this many bytes: well inside the producer's
+# 1 MB request limit. One envelope is at most ~90 KiB (a 64 KiB dead-lettered value in base64).
+MAX_BATCH_RECORD_BYTES = 256 * 1024
+
+
 def by_grid_messages(envelopes: Iterable[GridEnvelope]) -> list[Message]:
-    """The internal topic's records for `envelopes`: one `GridBatch` per grid, in order."""
+    """The internal topic's records for `envelopes`: per grid, its envelopes in order, in as
+    few `GridBatch` records as the size limit allows."""
     by_grid: dict[str, list[bytes]] = {}
     for envelope in envelopes:
         by_grid.setdefault(envelope.grid_id, []).append(envelope.model_dump_json().encode())
     # the GridBatch JSON, joined from the envelopes' own: dumping it again would cost as much
     return [
-        Message(topics.BY_GRID.name, grid_id, b'{"envelopes":[' + b",".join(parts) + b"]}")
+        Message(topics.BY_GRID.name, grid_id, b'{"envelopes":[' + b",".join(chunk) + b"]}")
         for grid_id, parts in by_grid.items()
+        for chunk in _sized_runs(parts, MAX_BATCH_RECORD_BYTES)
     ]
+
+
+def _sized_runs(parts: list[bytes], limit: int) -> Iterable[list[bytes]]:
+    """Consecutive runs of `parts` of at most `limit` bytes each (a larger part runs alone)."""
+    run: list[bytes] = []
+    size = 0
+    for part in parts:
+        if run and size + len(part) > limit:
+            yield run
+            run, size = [], 0
+        run.append(part)
+        size += len(part) + 1
+    if run:
+        yield run
 
 
 @dataclass
