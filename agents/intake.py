@@ -19,16 +19,17 @@ from topics import catalogue as topics
 log = logging.getLogger(__name__)
 
 
-def raw_record(message: Any) -> RawRecord:
-    published = datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp else None
-    headers = tuple((str(k), v) for k, v in (message.headers or ()))
+def raw_record(record: Any) -> RawRecord:
+    """An aiokafka `ConsumerRecord` (its timestamp in milliseconds) as the pure core's record."""
+    published = datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else None
+    headers = tuple((str(k), v) for k, v in (record.headers or ()))
     return RawRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
         timestamp=published,
-        key=message.key,
-        value=message.value,
+        key=record.key,
+        value=record.value,
         headers=headers,
     )
 
@@ -46,7 +47,8 @@ def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
 
 
 def route_all(events: Any, runtime: Runtime) -> list[Message]:
-    records = [raw_record(event.message) for event in events]
+    """Route the records of `events`, each one partition's fetch (`FetchedRecords`)."""
+    records = [raw_record(record) for event in events for record in event.message.value]
     for topic, count in Counter(record.topic for record in records).items():
         metrics.EVENTS_IN.labels(topic=topic).inc(count)
     return by_grid_messages(envelope_for(record, runtime) for record in records)
@@ -54,11 +56,9 @@ def route_all(events: Any, runtime: Runtime) -> list[Message]:
 
 def register(app: Any, runtime: Runtime) -> None:
     settings = runtime.settings
-    inbound = app.topic(
-        *(spec.name for spec in topics.inbound_events()),
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    names = tuple(spec.name for spec in topics.inbound_events())
+    app.batched_topics = app.batched_topics | frozenset(names)
+    inbound = app.topic(*names, key_serializer="raw", value_serializer="raw")
 
     @app.agent(inbound, name="civicgrid.intake")
     async def intake(stream: Any) -> None:
