@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
     Case,
@@ -27,7 +29,7 @@ from civicgrid.domain.classifier import Classification, Classifier
 from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import AlertKind, DeadLetterKind, Role
-from schemas.inbound import InboundEvent
+from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
 from schemas.internal import GridEnvelope, Origin
 from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
 from topics import catalogue as topics
@@ -96,11 +98,18 @@ def event_of(envelope: GridEnvelope) -> InboundEvent | None:
     return envelope.scan or envelope.report or envelope.patrol or envelope.case_update
 
 
+# who acted in each kind of event; looked up by type because a probe for a missing field
+# goes through pydantic's __getattr__ and an exception, per event
+_ACTOR_FIELD: dict[type, str] = {
+    Report: "reporter_id",
+    Scan: "scanner_id",
+    Patrol: "worker_id",
+    CaseUpdate: "actor_id",
+}
+
+
 def _actor(event: InboundEvent) -> str:
-    for name in ("reporter_id", "scanner_id", "worker_id", "actor_id"):
-        if hasattr(event, name):
-            return str(getattr(event, name))
-    raise TypeError(f"no actor on {type(event).__name__}")
+    return str(getattr(event, _ACTOR_FIELD[type(event)]))
 
 
 class GridWork:
@@ -213,9 +222,12 @@ class GridWork:
                 case_id,
                 event.occurred_at,
                 origin.published_at,
+                # JSON fragments: pydantic writes the JSON once, the jsonb encoder embeds it
                 {
-                    "event": event.model_dump(mode="json"),
-                    "enrichment": enrichment.model_dump(mode="json") if enrichment else None,
+                    "event": orjson.Fragment(event.model_dump_json()),
+                    "enrichment": orjson.Fragment(enrichment.model_dump_json())
+                    if enrichment
+                    else None,
                 },
             )
         )
