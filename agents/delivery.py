@@ -4,7 +4,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import asyncpg
@@ -43,6 +43,18 @@ def is_transient(error: BaseException, transient: tuple[type[BaseException], ...
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def in_batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of at most `size`, taken lazily: a stage holds one batch at a time."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 async def send_all(app: Any, messages: Sequence[Message]) -> None:

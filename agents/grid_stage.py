@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.delivery import fail_stop, send_all, with_retry
+from agents.delivery import fail_stop, in_batches, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
@@ -263,12 +263,13 @@ def register(app: Any, runtime: Runtime) -> GridStage:
     async def grid_stage(stream: Any) -> None:
         await runtime.ready.wait()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
-            envelopes = [e for event in events for e in decode(event.message)]
+            # decoded chunk by chunk: behind a backlog a take holds many records of hundreds
+            # of envelopes each. The records are acked after the last chunk: a crash re-reads
+            # them all and the chunks already committed are recognised by their event ids.
+            envelopes = (e for event in events for e in decode(event.message))
             try:
-                # the records are acked after the last chunk: a crash re-reads them all and
-                # the chunks already committed are recognised by their event ids
-                for start in range(0, len(envelopes), settings.batch_size):
-                    await stage.process(envelopes[start : start + settings.batch_size])
+                for chunk in in_batches(envelopes, settings.batch_size):
+                    await stage.process(chunk)
             except Exception:
                 fail_stop("grid stage")
 

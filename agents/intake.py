@@ -2,11 +2,12 @@
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from agents.delivery import fail_stop, send_all, with_retry
+from agents.delivery import fail_stop, in_batches, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.routing import RawRecord, dead_letter, route
@@ -46,9 +47,8 @@ def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
         return dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}")
 
 
-def route_all(events: Any, runtime: Runtime) -> list[Message]:
-    """Route the records of `events`, each one partition's fetch (`FetchedRecords`)."""
-    records = [raw_record(record) for event in events for record in event.message.value]
+def route_all(fetched: Sequence[Any], runtime: Runtime) -> list[Message]:
+    records = [raw_record(record) for record in fetched]
     for topic, count in Counter(record.topic for record in records).items():
         metrics.EVENTS_IN.labels(topic=topic).inc(count)
     return by_grid_messages(envelope_for(record, runtime) for record in records)
@@ -64,9 +64,12 @@ def register(app: Any, runtime: Runtime) -> None:
     async def intake(stream: Any) -> None:
         await runtime.ready.wait()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            # each event is one partition's fetch (`FetchedRecords`); behind a backlog a take
+            # holds many, so they are routed and sent `batch_size` records at a time
+            fetched = (record for event in events for record in event.message.value)
             try:
-                await with_retry(
-                    "routing to the grid stage", partial(send_all, app, route_all(events, runtime))
-                )
+                for records in in_batches(fetched, settings.batch_size):
+                    messages = route_all(records, runtime)
+                    await with_retry("routing to the grid stage", partial(send_all, app, messages))
             except Exception:
                 fail_stop("intake")
