@@ -17,7 +17,7 @@ back on every check and at close, they keep an alert from repeating, across rest
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,13 +134,9 @@ async def check_open(app: Any, runtime: Runtime, now: datetime) -> int:
             size,
             start,
         )
+        raised = await _raised(connection, start)
         alerts = scoring.check_window(
-            start,
-            {(r["grid_id"], r["category"]): r["count"] for r in counts},
-            {(r["grid_id"], r["category"]): r["state"] for r in baselines},
-            memory,
-            await _raised(connection, start),
-            {g: info.neighbours for g, info in runtime.city.grids.items()},
+            _window_inputs(runtime, start, counts, baselines, memory, raised)
         )
         if alerts:
             await _publish(app, runtime, connection, alerts, (), now)
@@ -151,6 +147,25 @@ async def check_open(app: Any, runtime: Runtime, now: datetime) -> int:
             "open window alerted", extra={"window_start": start.isoformat(), "alerts": len(alerts)}
         )
     return len(alerts)
+
+
+def _window_inputs(
+    runtime: Runtime,
+    start: datetime,
+    counts: Sequence[Any],
+    baselines: Sequence[Any],
+    memory: Mapping[str, Any],
+    raised: Sequence[scoring.Raised],
+) -> scoring.WindowInputs:
+    """The window's inputs from its rows of series_counts and series_baselines."""
+    return scoring.WindowInputs(
+        start,
+        {(r["grid_id"], r["category"]): r["count"] for r in counts},
+        {(r["grid_id"], r["category"]): r["state"] for r in baselines},
+        memory,
+        raised,
+        {g: info.neighbours for g, info in runtime.city.grids.items()},
+    )
 
 
 async def _window_counts(connection: asyncpg.Connection, start: datetime) -> list[Any]:
@@ -179,15 +194,9 @@ async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
             "SELECT grid_id, category, state FROM series_baselines WHERE window_seconds = $1",
             size,
         )
-        neighbours = {g: info.neighbours for g, info in runtime.city.grids.items()}
         raised = await _raised(connection, start)
         result = scoring.score_window(
-            start,
-            {(r["grid_id"], r["category"]): r["count"] for r in counts},
-            {(r["grid_id"], r["category"]): r["state"] for r in baselines},
-            memory,
-            raised,
-            neighbours,
+            _window_inputs(runtime, start, counts, baselines, memory, raised)
         )
         await connection.executemany(
             "INSERT INTO series_baselines (grid_id, category, window_seconds, state) "

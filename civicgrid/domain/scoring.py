@@ -80,72 +80,64 @@ Raised = tuple[str, Sequence[str], str]
 """(kind, grid_ids, category) of an alert the window has raised already: a row of ``alerts``."""
 
 
-def _detector(
-    start: datetime,
-    baselines: Mapping[Series, Mapping[str, Any]],
-    memory: Mapping[str, Any],
-    raised: Iterable[Raised],
-    config: BaselineConfig,
-) -> EarlyWarning:
-    warning = EarlyWarning(config, WINDOW, GRACE, UTC_OFFSET)
+@dataclass(frozen=True, slots=True)
+class WindowInputs:
+    """What checking or scoring the window starting at ``start`` reads: its counts (so far,
+    or final), the baselines and episode memory its scoring uses, the alerts it has raised
+    already and the grids' neighbours."""
+
+    start: datetime
+    counts: Mapping[Series, int]
+    baselines: Mapping[Series, Mapping[str, Any]]
+    memory: Mapping[str, Any]
+    raised: Sequence[Raised]
+    neighbours: Mapping[str, Sequence[str]]
+    config: BaselineConfig = CONFIG
+
+
+def _detector(inputs: WindowInputs) -> EarlyWarning:
+    warning = EarlyWarning(inputs.config, WINDOW, GRACE, UTC_OFFSET)
     warning.restore(
         {
-            **memory,
-            "baselines": [[g, c, dict(state)] for (g, c), state in baselines.items()],
+            **inputs.memory,
+            "baselines": [[g, c, dict(state)] for (g, c), state in inputs.baselines.items()],
         }
     )
-    for kind, grid_ids, category in raised:
-        warning.mark_raised(start, AlertKind(kind), grid_ids, category)
+    for kind, grid_ids, category in inputs.raised:
+        warning.mark_raised(inputs.start, AlertKind(kind), grid_ids, category)
     return warning
 
 
-def check_window(
-    start: datetime,
-    counts: Mapping[Series, int],
-    baselines: Mapping[Series, Mapping[str, Any]],
-    memory: Mapping[str, Any],
-    raised: Iterable[Raised],
-    neighbours: Mapping[str, Sequence[str]],
-    config: BaselineConfig = CONFIG,
-) -> list[EarlyAlert]:
-    """The new alerts of the window starting at ``start``, the next to be scored, from its
-    counts so far: ``baselines`` and ``memory`` are those its scoring will use, ``raised``
-    its alerts so far. Nothing is learnt; the baselines of series without a count may be
-    left out."""
-    warning = _detector(start, baselines, memory, raised, config)
-    end = start + WINDOW
+def check_window(inputs: WindowInputs) -> list[EarlyAlert]:
+    """The new alerts of the window still counting, from its counts so far. Nothing is
+    learnt; the baselines of series without a count may be left out."""
+    warning = _detector(inputs)
+    start, end = inputs.start, inputs.start + WINDOW
     running = [
         WindowCount(grid, category, start, end, n)
-        for (grid, category), n in sorted(counts.items())
+        for (grid, category), n in sorted(inputs.counts.items())
         if n > 0
     ]
-    return warning.open_alerts(running, neighbours)
+    return warning.open_alerts(running, inputs.neighbours)
 
 
-def score_window(
-    start: datetime,
-    counts: Mapping[Series, int],
-    baselines: Mapping[Series, Mapping[str, Any]],
-    memory: Mapping[str, Any],
-    raised: Iterable[Raised],
-    neighbours: Mapping[str, Sequence[str]],
-    config: BaselineConfig = CONFIG,
-) -> WindowScore:
-    """Score the window starting at ``start``: every series with a baseline or a count; an
-    alert ``check_window`` raised in it (``raised``) is not alerted again."""
-    warning = _detector(start, baselines, memory, raised, config)
-    end = start + WINDOW
+def score_window(inputs: WindowInputs) -> WindowScore:
+    """Score the closed window: every series with a baseline or a count; an alert
+    ``check_window`` raised in it (``inputs.raised``) is not alerted again."""
+    warning = _detector(inputs)
+    start, end = inputs.start, inputs.start + WINDOW
+    counts = inputs.counts
     closed = [
         WindowCount(grid, category, start, end, counts.get((grid, category), 0))
-        for grid, category in sorted(set(baselines) | set(counts))
+        for grid, category in sorted(set(inputs.baselines) | set(counts))
     ]
-    alerts = warning.score_window(closed, neighbours)
+    alerts = warning.score_window(closed, inputs.neighbours)
     state = warning.to_dict()
     return WindowScore(
         alerts,
         {(g, c): data for g, c, data in state.pop("baselines")},
         state,
-        _lifts(raised, state["clusters"]),
+        _lifts(inputs.raised, state["clusters"]),
     )
 
 

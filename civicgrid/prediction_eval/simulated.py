@@ -208,15 +208,20 @@ class _Leader:
         counts = {k: n for k, n in running.items() if moved or k[1] in categories}
         baselines = {k: self.baselines[k] for k in counts if k in self.baselines}
         early = scoring.check_window(
-            self.next, counts, baselines, self.memory, self.raised, self.neighbours
+            scoring.WindowInputs(
+                self.next, counts, baselines, self.memory, self.raised, self.neighbours
+            )
         )
         for alert in early:
             self.raised.append((alert.kind.value, alert.grid_ids, alert.category))
             self.alerts.append((self.latest, alert))
 
     def score(self, day: datetime) -> None:
+        counts = self.counts.get(day, {})
         result = scoring.score_window(
-            day, self.counts.get(day, {}), self.baselines, self.memory, self.raised, self.neighbours
+            scoring.WindowInputs(
+                day, counts, self.baselines, self.memory, self.raised, self.neighbours
+            )
         )
         self.baselines = {k: orjson.loads(orjson.dumps(s)) for k, s in result.baselines.items()}
         self.memory = orjson.loads(orjson.dumps(result.memory))

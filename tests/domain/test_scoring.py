@@ -6,6 +6,7 @@ from typing import Any
 
 from civicgrid.domain import scoring
 from civicgrid.domain.alerts import Alert as EarlyAlert
+from civicgrid.domain.scoring import WindowInputs
 from civicgrid.domain.warnings import EarlyWarning
 from civicgrid.domain.windows import Series
 from schemas.enums import AlertKind
@@ -24,12 +25,14 @@ def _stored(days: list[dict[str, int]]) -> list[list[EarlyAlert]]:
     out = []
     for day, counts in enumerate(days):
         result = scoring.score_window(
-            T0 + day * DAY,
-            {(g, "09009"): n for g, n in counts.items()},
-            baselines,
-            memory,
-            [],
-            LINE,
+            WindowInputs(
+                T0 + day * DAY,
+                {(g, "09009"): n for g, n in counts.items()},
+                baselines,
+                memory,
+                [],
+                LINE,
+            )
         )
         baselines = {k: json.loads(json.dumps(s)) for k, s in result.baselines.items()}
         memory = json.loads(json.dumps(result.memory))
@@ -93,9 +96,11 @@ def _stored_early(days: list[dict[str, int]]) -> list[list[EarlyAlert]]:
             for _ in range(counts[series[0]]):
                 running[series] += 1
                 raised = [(a.kind.value, list(a.grid_ids), a.category) for a in alerts]
-                alerts += scoring.check_window(start, running, baselines, memory, raised, LINE)
+                alerts += scoring.check_window(
+                    WindowInputs(start, running, baselines, memory, raised, LINE)
+                )
         raised = [(a.kind.value, list(a.grid_ids), a.category) for a in alerts]
-        result = scoring.score_window(start, running, baselines, memory, raised, LINE)
+        result = scoring.score_window(WindowInputs(start, running, baselines, memory, raised, LINE))
         baselines = {k: json.loads(json.dumps(s)) for k, s in result.baselines.items()}
         memory = json.loads(json.dumps(result.memory))
         out.append(alerts + result.alerts)
@@ -133,7 +138,9 @@ def _quiet_history() -> tuple[dict[Series, dict[str, Any]], dict[str, Any]]:
     memory = scoring.first_memory()
     for day, counts in enumerate(DAYS[:9]):
         counted = {(g, "09009"): n for g, n in counts.items()}
-        result = scoring.score_window(T0 + day * DAY, counted, baselines, memory, [], LINE)
+        result = scoring.score_window(
+            WindowInputs(T0 + day * DAY, counted, baselines, memory, [], LINE)
+        )
         baselines, memory = result.baselines, result.memory
     return baselines, memory
 
@@ -142,10 +149,10 @@ def test_an_alert_in_the_alerts_table_is_not_raised_again() -> None:
     """After a restart the leader knows what the open day raised only from its alerts rows."""
     baselines, memory = _quiet_history()
     start, counts = T0 + 9 * DAY, {("g4", "09009"): 12, ("g1", "09009"): 1}
-    (alert,) = scoring.check_window(start, counts, baselines, memory, [], LINE)
+    (alert,) = scoring.check_window(WindowInputs(start, counts, baselines, memory, [], LINE))
     row = (alert.kind.value, list(alert.grid_ids), alert.category)
-    assert scoring.check_window(start, counts, baselines, memory, [row], LINE) == []
-    closed = scoring.score_window(start, counts, baselines, memory, [row], LINE)
+    assert scoring.check_window(WindowInputs(start, counts, baselines, memory, [row], LINE)) == []
+    closed = scoring.score_window(WindowInputs(start, counts, baselines, memory, [row], LINE))
     assert closed.alerts == []
     # the episode memory still knows the series is over: the next day continues it
     assert ["g4", "09009"] in closed.memory["active"]
@@ -155,11 +162,11 @@ def test_a_cluster_raised_early_is_lifted_again_at_close_with_the_grids_it_grew_
     baselines, memory = _quiet_history()
     start = T0 + 9 * DAY
     early = {("g1", "09009"): 6, ("g2", "09009"): 6}
-    (cluster,) = scoring.check_window(start, early, baselines, memory, [], LINE)
+    (cluster,) = scoring.check_window(WindowInputs(start, early, baselines, memory, [], LINE))
     assert (cluster.kind, set(cluster.grid_ids)) == (AlertKind.CLUSTER, {"g1", "g2"})
     row = ("cluster", list(cluster.grid_ids), "09009")
     full = {("g1", "09009"): 12, ("g2", "09009"): 10, ("g3", "09009"): 8}
-    closed = scoring.score_window(start, full, baselines, memory, [row], LINE)
+    closed = scoring.score_window(WindowInputs(start, full, baselines, memory, [row], LINE))
     assert closed.alerts == []  # the zone over all three continues the early cluster
     assert closed.lifts == [(("g1", "g2", "g3"), "09009")]
-    assert scoring.score_window(start, full, baselines, memory, [], LINE).lifts == []
+    assert scoring.score_window(WindowInputs(start, full, baselines, memory, [], LINE)).lifts == []
