@@ -19,6 +19,11 @@ from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 
+# The intake's stream buffer counts fetches (`FetchedRecords`), each up to a partition's
+# fetch size (1 MB): Faust's default of 16,384 buffered items would let a stalled intake
+# hold gigabytes. Past 4/5 of this Faust pauses the partitions until the intake catches up.
+FETCHES_BUFFERED = 64
+
 
 def raw_record(record: Any) -> RawRecord:
     """An aiokafka `ConsumerRecord` (its timestamp in milliseconds) as the pure core's record."""
@@ -58,7 +63,9 @@ def register(app: Any, runtime: Runtime) -> None:
     settings = runtime.settings
     names = tuple(spec.name for spec in topics.inbound_events())
     app.batched_topics = app.batched_topics | frozenset(names)
-    inbound = app.topic(*names, key_serializer="raw", value_serializer="raw")
+    inbound = app.topic(
+        *names, key_serializer="raw", value_serializer="raw", maxsize=FETCHES_BUFFERED
+    )
 
     @app.agent(inbound, name="civicgrid.intake")
     async def intake(stream: Any) -> None:
