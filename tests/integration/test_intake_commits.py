@@ -1,5 +1,5 @@
 """Intake receives each partition's fetch as one record (civicgrid/app.py `FetchedRecords`):
-its committed offsets must still cover every record, and only records that were processed."""
+once its records are processed, the committed offsets must cover every one of them."""
 
 import asyncio
 import time
@@ -71,8 +71,7 @@ def test_committed_offsets_reach_the_last_processed_record_of_every_partition(
     worker.stop()
 
     # a new worker's first fetch of each partition holds many records and starts after an
-    # offset already committed: the case where acking only the fetch's last record would
-    # leave the commit stuck
+    # offset already committed: the fetch's earlier offsets must still count as done
     offsets += publish_raw(bootstrap, [_patrol(n) for n in range(600, 1500)])
     start_worker().wait_ready()
     found = asyncio.run(wait_for_offsets(url, offsets, wait_s=120))
