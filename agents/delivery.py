@@ -7,42 +7,13 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, NoReturn, TypeVar
 
-import asyncpg
-from aiokafka.errors import KafkaError
-
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message
+from civicgrid.errors import Disposition, classify
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-# failures of the services, worth waiting out; anything else is a bug in the data or code.
-# PostgreSQL going down raises asyncpg's own errors, not OSError: AdminShutdownError and
-# CannotConnectNowError (OperatorInterventionError), ConnectionDoesNotExistError
-# (PostgresConnectionError); without them a stopped server split batches and dead-lettered
-# good events (found by civicgrid/faults.py, scenario postgres-down).
-TRANSIENT = (
-    OSError,
-    asyncio.TimeoutError,
-    KafkaError,
-    ConnectionError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-
-
-def is_transient(error: BaseException, transient: tuple[type[BaseException], ...]) -> bool:
-    """The error or one it was raised from or during: a transaction on a connection the
-    server closed ends in an InterfaceError from `__aexit__`, raised during the real cause."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, transient):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def in_batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -81,16 +52,16 @@ async def with_retry(
     what: str,
     attempt: Callable[[], Awaitable[T]],
     on_failure: Callable[[], None] | None = None,
-    transient: tuple[type[BaseException], ...] = TRANSIENT,
 ) -> T:
-    """Retry a transient failure with capped exponential backoff and jitter, forever: the
-    stream waits (and so stops consuming) instead of buffering or dropping."""
+    """Retry a failure `classify` calls RETRY with capped exponential backoff and jitter,
+    forever: the stream waits (and so stops consuming) instead of buffering or dropping.
+    Any other failure is raised for the caller to dead-letter the record or stop."""
     delay = 0.2
     while True:
         try:
             return await attempt()
         except Exception as error:
-            if not is_transient(error, transient):
+            if classify(error) is not Disposition.RETRY:
                 raise
             if on_failure is not None:
                 on_failure()

@@ -20,6 +20,7 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.escalation import REPEAT_WINDOW
 from civicgrid.domain.gridwork import BatchPlan, event_of
 from civicgrid.domain.routing import RawRecord, dead_letter
+from civicgrid.errors import Disposition, classify, reason
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
@@ -62,13 +63,16 @@ class GridStage:
         self.newest_report: datetime | None = None
 
     async def process(self, envelopes: Sequence[GridEnvelope]) -> None:
-        """Process a batch; a batch that fails for a reason other than the services is
-        split, so only the envelope at fault becomes a dead letter."""
+        """Process a batch. A failure of the services is waited out (`with_retry`); one
+        that dead-letters (`civicgrid.errors.classify`) splits the batch, so only the
+        envelope at fault becomes a dead letter; one that stops is raised."""
         try:
             await with_retry("grid-stage batch", lambda: self._commit(envelopes), self._down)
-        except Exception:
+        except Exception as error:
+            if classify(error) is Disposition.STOP:
+                raise
             if len(envelopes) == 1:
-                await self._quarantine(envelopes[0])
+                await self._quarantine(envelopes[0], reason(error))
                 return
             log.exception("batch failed; processing its events one by one")
             for envelope in envelopes:
@@ -185,13 +189,13 @@ class GridStage:
         for event in events:
             _GRID_LATENCY.observe(max((now - event.occurred_at).total_seconds(), 0.0))
 
-    async def _quarantine(self, envelope: GridEnvelope) -> None:
+    async def _quarantine(self, envelope: GridEnvelope, why: str) -> None:
         """The envelope itself makes processing fail: it becomes a dead letter, alone."""
         with correlation(correlation_id(envelope)):
             log.exception("event failed in the grid stage; dead-lettered")
-            await self._dead_letter(envelope)
+            await self._dead_letter(envelope, why)
 
-    async def _dead_letter(self, envelope: GridEnvelope) -> None:
+    async def _dead_letter(self, envelope: GridEnvelope, why: str) -> None:
         origin = envelope.origin
         if origin is None:  # a tick: nothing to dead-letter, the next tick retries
             return
@@ -204,7 +208,7 @@ class GridStage:
             envelope.model_dump_json().encode(),
             (),
         )
-        letter = dead_letter(record, DeadLetterKind.PROCESSING_ERROR, "grid stage failed")
+        letter = dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"grid stage: {why}")
         await with_retry("dead-lettering", lambda: self._commit([letter]), self._down)
 
 

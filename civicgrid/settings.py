@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from civicgrid.errors import StopError
+
 
 class Settings(BaseSettings):
     """Defaults run the embedded stack; set the broker and database URL for production."""
@@ -76,7 +78,7 @@ class Settings(BaseSettings):
         return value
 
 
-class SettingsError(Exception):
+class SettingsError(StopError):
     """Invalid configuration, described by the environment variables at fault."""
 
 

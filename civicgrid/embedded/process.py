@@ -10,10 +10,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from civicgrid.errors import StopError
+
 _PR_SET_PDEATHSIG = 1
 
 
-class EmbeddedServiceError(Exception):
+class EmbeddedServiceError(StopError):
     """An embedded service could not start; the message is one line for the operator."""
 
 
