@@ -172,6 +172,9 @@ class GridStage:
                 metrics.DEAD_LETTERS.labels(topic=topic, kind=dl_kind).inc(count)
             elif kind == "unauthorised_scan":
                 metrics.UNAUTHORISED_SCANS.inc(count)
+            elif kind == "unauthorised_update":
+                actor_kind, _, action = rest.partition(":")
+                metrics.UNAUTHORISED_UPDATES.labels(actor_kind=actor_kind, action=action).inc(count)
             elif kind == "unknown_code":
                 metrics.UNKNOWN_CODES.labels(topic=rest).inc(count)
             elif kind == "state":

@@ -166,6 +166,7 @@ async def summary(database_url: str) -> dict[str, object]:
                     "dispatches",
                     "alerts",
                     "scan_audits",
+                    "update_audits",
                 )
             },
         }

@@ -24,6 +24,11 @@ REGISTRY_RECORDS = Counter(
 UNAUTHORISED_SCANS = Counter(
     "civicgrid_unauthorised_scans", "Grid-worker scans of a code outside their grids"
 )
+UNAUTHORISED_UPDATES = Counter(
+    "civicgrid_unauthorised_updates",
+    "Case updates refused as outside their actor's roster scope (dead letter unauthorised)",
+    ["actor_kind", "action"],
+)
 CLASSIFICATIONS = Counter(
     "civicgrid_classifications", "Reports classified", ["category", "severity"]
 )

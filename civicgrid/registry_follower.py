@@ -1,4 +1,4 @@
-"""Follows the compacted registry and grid topics into the worker's CityView.
+"""Follows the compacted registry, grid and actor topics into the worker's CityView.
 
 Every worker reads both topics whole (they are the city's reference data, needed by any
 partition), from the beginning at start, then keeps following them so updates and
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from civicgrid import metrics
 from civicgrid.domain.cityview import CityView
-from schemas.inbound import GridRecord, RegistryRecord
+from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 from schemas.parse import IntakeError, parse_state
 from topics import catalogue as topics
 
@@ -73,7 +73,12 @@ class RegistryFollower:
                 grids, codes = self.city.grid_counts()
                 log.info(
                     "registry loaded",
-                    extra={"grids": grids, "codes": codes, "records": applied},
+                    extra={
+                        "grids": grids,
+                        "codes": codes,
+                        "actors": len(self.city.actors),
+                        "records": applied,
+                    },
                 )
                 self.caught_up.set()
             if batches:
@@ -95,6 +100,9 @@ class RegistryFollower:
         if topic == topics.REGISTRY.name:
             assert record is None or isinstance(record, RegistryRecord)
             self.city.apply_code(name, record)
+        elif topic == topics.ACTORS.name:
+            assert record is None or isinstance(record, ActorRecord)
+            self.city.apply_actor(name, record)
         else:
             assert record is None or isinstance(record, GridRecord)
             self.city.apply_grid(name, record)

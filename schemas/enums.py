@@ -133,6 +133,7 @@ class DeadLetterKind(StrEnum):
     UNPLACEABLE = "unplaceable"
     REJECTED_TRANSITION = "rejected_transition"
     UNKNOWN_CASE = "unknown_case"
+    UNAUTHORISED = "unauthorised"
     PROCESSING_ERROR = "processing_error"
 
 

@@ -17,7 +17,16 @@ from schemas.common import (
     PhotoUrl,
     SchemaVersion,
 )
-from schemas.enums import ActorKind, CaseAction, Channel, ElementType, PatrolKind, Role, ScanPurpose
+from schemas.enums import (
+    ActorKind,
+    CaseAction,
+    Channel,
+    ElementType,
+    Level,
+    PatrolKind,
+    Role,
+    ScanPurpose,
+)
 
 
 def _check_coordinates(lat: float | None, lon: float | None) -> None:
@@ -178,7 +187,65 @@ class GridRecord(InboundModel):
         return self
 
 
+# The names a rung's operator is scoped by, lowest rung first: a rung needs its own name and
+# those of the rungs above it (a street's name alone is ambiguous across districts).
+_RUNG_NAMES: dict[Level, tuple[str, ...]] = {
+    Level.COMMUNITY: ("community", "street", "district"),
+    Level.STREET: ("street", "district"),
+    Level.DISTRICT: ("district",),
+    Level.CITY: (),
+}
+
+
+class ActorRecord(InboundModel):
+    """An actor of the roster (SPEC §10 civic.actors.v1) that case updates are authorised
+    against; state keyed by actor_id, a tombstone removes the actor.
+
+    The scope is territorial (`grids`, or the `community` / `street` / `district` names of
+    civic.grids.v1) and, for departments, by department: see docs/contract.md. Residents are
+    not listed: what a resident may do follows from their own reports.
+    """
+
+    TOPIC: ClassVar[str] = "civic.actors.v1"
+    KEY_FIELD: ClassVar[str] = "actor_id"
+
+    schema_version: SchemaVersion = 1
+    actor_id: Identifier
+    kind: ActorKind
+    name: Name | None = None
+    rung: Level | None = None  # operators: the rung of the ladder they sit on
+    grids: Annotated[tuple[Identifier, ...], Field(max_length=256)] = ()
+    community: Name | None = None
+    street: Name | None = None
+    district: Name | None = None
+    departments: Annotated[tuple[Identifier, ...], Field(max_length=64)] = ()
+
+    @model_validator(mode="after")
+    def _scoped(self) -> Self:
+        if self.kind is ActorKind.RESIDENT:
+            raise ValueError("residents are not listed on the roster")
+        if self.kind is ActorKind.GRID_WORKER and not self.grids:
+            raise ValueError("a grid worker needs the grids they are authorised for")
+        if self.kind is ActorKind.DEPARTMENT and not self.departments:
+            raise ValueError("a department actor needs the departments it acts for")
+        if self.kind is ActorKind.OPERATOR:
+            if self.rung is None:
+                raise ValueError("an operator needs a rung")
+            if self.rung is Level.GRID and not self.grids:
+                raise ValueError("a grid-rung operator needs grids")
+            missing = [n for n in _RUNG_NAMES.get(self.rung, ()) if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"a {self.rung.value} operator needs {', '.join(missing)}")
+        elif self.rung is not None:
+            raise ValueError("only operators have a rung")
+        return self
+
+
 InboundEvent = Scan | Report | Patrol | CaseUpdate
-StateRecord = RegistryRecord | GridRecord
+StateRecord = RegistryRecord | GridRecord | ActorRecord
 EVENT_MODELS: tuple[type[EventModel], ...] = (Scan, Report, Patrol, CaseUpdate)
-STATE_MODELS: tuple[type[RegistryRecord] | type[GridRecord], ...] = (RegistryRecord, GridRecord)
+STATE_MODELS: tuple[type[RegistryRecord] | type[GridRecord] | type[ActorRecord], ...] = (
+    RegistryRecord,
+    GridRecord,
+    ActorRecord,
+)

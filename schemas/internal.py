@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.enums import DeadLetterKind
+from schemas.enums import ActorKind, DeadLetterKind, Level
 from schemas.inbound import CaseUpdate, Patrol, Report, Scan
 
 EnvelopeKind = Literal["scan", "report", "patrol", "case_update", "dead_letter", "tick", "cluster"]
@@ -27,10 +27,25 @@ class Origin(BaseModel):
     published_at: datetime | None = None
 
 
+class ActorScope(BaseModel):
+    """A case update's actor as the roster (civic.actors.v1) listed it when the update came
+    in: its kind and scope, without its id (the update carries that, hashed if personal)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ActorKind
+    rung: Level | None = None
+    grids: tuple[str, ...] = ()
+    community: str | None = None
+    street: str | None = None
+    district: str | None = None
+    departments: tuple[str, ...] = ()
+
+
 class Enrichment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    placed_by: str  # code / grid_id / lat_lon
+    placed_by: str  # code / grid_id / lat_lon / case_id
     unknown_code: bool = False
     element_type: str | None = None
     kind: str | None = None
@@ -39,6 +54,8 @@ class Enrichment(BaseModel):
     street: str | None = None
     district: str | None = None
     authorised: bool | None = None  # for grid-worker scans: is the code in their grids
+    # for case updates: the roster's entry for the actor, None when it is not listed
+    actor: ActorScope | None = None
 
 
 class DeadLetterBody(BaseModel):

@@ -1,6 +1,7 @@
 """The one catalogue of Kafka topics (SPEC §2): names, keys, value models and settings."""
 
 from topics.catalogue import (
+    ACTORS,
     ALERTS,
     ASSESSMENTS,
     BY_GRID,
@@ -23,6 +24,7 @@ from topics.catalogue import (
 )
 
 __all__ = [
+    "ACTORS",
     "ALERTS",
     "ASSESSMENTS",
     "BY_GRID",

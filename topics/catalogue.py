@@ -5,7 +5,15 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.inbound import CaseUpdate, GridRecord, Patrol, RegistryRecord, Report, Scan
+from schemas.inbound import (
+    ActorRecord,
+    CaseUpdate,
+    GridRecord,
+    Patrol,
+    RegistryRecord,
+    Report,
+    Scan,
+)
 from schemas.outbound import (
     Alert,
     Assessment,
@@ -39,7 +47,7 @@ def _event(model: type[Scan | Report | Patrol | CaseUpdate], key: str, what: str
     return TopicSpec(model.TOPIC, key, model, None, False, _EVENT_RETENTION_MS, "in", what)
 
 
-def _state(model: type[RegistryRecord | GridRecord], what: str) -> TopicSpec:
+def _state(model: type[RegistryRecord | GridRecord | ActorRecord], what: str) -> TopicSpec:
     return TopicSpec(model.TOPIC, model.KEY_FIELD, model, None, True, None, "in", what)
 
 
@@ -53,6 +61,7 @@ PATROLS = _event(Patrol, "worker_id", "grid workers' patrols, visits, rectificat
 CASE_UPDATES = _event(CaseUpdate, "case_id", "steps on a case by departments and workers")
 REGISTRY = _state(RegistryRecord, "code registrations (四码); a tombstone deletes")
 GRIDS = _state(GridRecord, "grids (网格) with parents, neighbours, workers, polygon")
+ACTORS = _state(ActorRecord, "the roster case updates are authorised against; a tombstone deletes")
 CASES = _out(CaseSnapshot, CaseSnapshot.TOPIC, "case_id", "full case snapshot after each change")
 DISPATCH_GRID = _out(GridDispatch, GridDispatch.TOPIC, "grid_id", "small matters for the grid")
 DISPATCH_NETWORK = _out(
@@ -88,6 +97,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     CASE_UPDATES,
     REGISTRY,
     GRIDS,
+    ACTORS,
     CASES,
     DISPATCH_GRID,
     DISPATCH_NETWORK,
@@ -109,4 +119,4 @@ def inbound_events() -> tuple[TopicSpec, ...]:
 
 
 def state_topics() -> tuple[TopicSpec, ...]:
-    return (REGISTRY, GRIDS)
+    return (REGISTRY, GRIDS, ACTORS)

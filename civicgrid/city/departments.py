@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from civicgrid.city.mix import next_duty, worker_diligence
+from civicgrid.city.roster import community_operator, department_actor
 
 Update = tuple[float, dict[str, Any]]
 
@@ -59,8 +60,8 @@ class DepartmentModel:
             return steps.updates
         # A network matter is the lead department's; a grid matter the grid's own worker's, and
         # the community checks it (a worker does not check their own work).
-        handler = (f"D-{lead}", "department") if lead else worker
-        checker = worker if lead else (f"OP-{grid_id.rsplit('-', 1)[0]}", "operator")
+        handler = (department_actor(lead), "department") if lead else worker
+        checker = worker if lead else (community_operator(grid_id), "operator")
         # Only a department sends a case back as a wrong dispatch (SPEC §4): the grid's own
         # worker owns a small matter and has no one to return it to.
         if lead is not None and rng.random() < RETURN_SHARE:

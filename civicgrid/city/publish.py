@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.model import City
 from civicgrid.city.progress import Progress
+from civicgrid.city.roster import actor_records
 from civicgrid.city.simulate import CitySimulator
 from civicgrid.kafka_clients import producer as kafka_producer
 from topics import catalogue as topics
@@ -46,16 +47,20 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 def city_records(city: City) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(topic, key, value): grids first, so a code's grid is known before the code arrives."""
+    """(topic, key, value): grids first, so a code's grid is known before the code arrives;
+    then the actor roster, without which every case update would be refused."""
     for grid in city.grids:
         yield topics.GRIDS.name, grid.grid_id, grid.to_grid_record()
+    for actor in actor_records(city):
+        yield topics.ACTORS.name, actor["actor_id"], actor
     for code in city.iter_codes():
         yield topics.REGISTRY.name, code.code, code.to_registry_record()
 
 
 async def publish_city(bootstrap: str, city: City, progress: bool = True) -> int:
     """Publish every grid and code; returns the number of records acknowledged."""
-    bar = Progress("city", len(city.grids) + city.code_total) if progress else None
+    actors = sum(1 for _ in actor_records(city))
+    bar = Progress("city", len(city.grids) + actors + city.code_total) if progress else None
     producer = _producer(bootstrap)
     await producer.start()
     sent = 0

@@ -148,6 +148,12 @@ async def write_plan(
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         plan.audits,
     )
+    written["update_audits"] = await _insert(
+        connection,
+        "INSERT INTO update_audits (event_id, actor_id, actor_kind, case_id, grid_id, action, "
+        "occurred_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        plan.update_audits,
+    )
     # Counted in the events' transaction: a replayed batch finds its events seen and adds 0.
     written["series_counts"] = await _insert(
         connection,

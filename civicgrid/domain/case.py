@@ -180,7 +180,7 @@ class RepeatPoint:
 class Rejected:
     event_id: str
     reason: str
-    kind: DeadLetterKind  # UNKNOWN_CASE or REJECTED_TRANSITION
+    kind: DeadLetterKind  # UNKNOWN_CASE, REJECTED_TRANSITION or UNAUTHORISED
 
 
 Effect = CaseChanged | DispatchGrid | DispatchNetwork | SlaAlert | RepeatPoint | Rejected

@@ -1,4 +1,5 @@
-"""What the pipeline knows of the city: registered codes and grids, applied from their topics.
+"""What the pipeline knows of the city: registered codes, grids and the actor roster, applied
+from their topics.
 
 Held compactly in memory: one small tuple per code, grid ids and kinds interned so each
 string is stored once. A Taizhou-scale registry (about a million codes) costs a worker
@@ -9,8 +10,9 @@ import sys
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from civicgrid.domain.authority import ActorRoster
 from civicgrid.domain.geo import GridIndex
-from schemas.inbound import GridRecord, RegistryRecord
+from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 
 
 class CodeInfo(NamedTuple):
@@ -50,6 +52,7 @@ class CityView:
         self.grids: dict[str, GridInfo] = {}
         self._index = GridIndex()
         self._worker_grids: dict[str, set[str]] = {}
+        self.actors = ActorRoster()
 
     def apply_code(self, code: str, record: RegistryRecord | None) -> None:
         if record is None:
@@ -91,6 +94,9 @@ class CityView:
             self._worker_grids.setdefault(worker, set()).add(grid_id)
         if record.polygon is not None:
             self._index.add(grid_id, [list(point) for point in record.polygon])
+
+    def apply_actor(self, actor_id: str, record: ActorRecord | None) -> None:
+        self.actors.apply(actor_id, record)
 
     def place(
         self,

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from civicgrid.domain import escalation as rules
+from civicgrid.domain.authority import refusal
 from civicgrid.domain.case import (
     Case,
     CaseChanged,
@@ -87,6 +88,7 @@ class BatchPlan:
     dispatches: list[tuple[Any, ...]] = field(default_factory=list)
     alerts: list[tuple[Any, ...]] = field(default_factory=list)
     audits: list[tuple[Any, ...]] = field(default_factory=list)
+    update_audits: list[tuple[Any, ...]] = field(default_factory=list)  # refused updates
     messages: list[Message] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     classifications: list[Classification] = field(default_factory=list)
@@ -183,15 +185,7 @@ class GridWork:
             plan.series_counts[count_key(envelope.grid_id, counted, event.occurred_at)] += 1
             effects = book.report(self._facts(envelope, classification), event.occurred_at)
         elif envelope.case_update is not None:
-            update = envelope.case_update
-            effects = book.update(
-                update.case_id,
-                update.action,
-                update.actor_kind,
-                event_id,
-                update.occurred_at,
-                update.note,
-            )
+            effects = self._update(plan, envelope, envelope.case_update, book)
         elif envelope.scan is not None and _unauthorised(envelope):
             plan.audits.append(
                 (
@@ -234,6 +228,38 @@ class GridWork:
         plan.counts[f"processed:{origin.topic}"] += 1
         if enrichment is not None and enrichment.unknown_code:
             plan.counts[f"unknown_code:{origin.topic}"] += 1
+
+    def _update(
+        self, plan: BatchPlan, envelope: GridEnvelope, update: CaseUpdate, book: CaseBook
+    ) -> list[Effect]:
+        """Authorise the update against the actor's roster entry, then apply it; a refusal is
+        a dead letter `unauthorised` and an audit row, and leaves the case as it was."""
+        event_id = str(update.event_id)
+        case = book.get(update.case_id)
+        why = None if case is None else refusal(update, envelope.enrichment, case)
+        if why is None:
+            return book.update(
+                update.case_id,
+                update.action,
+                update.actor_kind,
+                event_id,
+                update.occurred_at,
+                update.note,
+            )
+        plan.update_audits.append(
+            (
+                update.event_id,
+                update.actor_id,
+                update.actor_kind.value,
+                update.case_id,
+                envelope.grid_id,
+                update.action.value,
+                update.occurred_at,
+                why,
+            )
+        )
+        plan.counts[f"unauthorised_update:{update.actor_kind.value}:{update.action.value}"] += 1
+        return [Rejected(event_id, f"case {update.case_id}: {why}", DeadLetterKind.UNAUTHORISED)]
 
     def _facts(self, envelope: GridEnvelope, classification: Classification) -> ReportFacts:
         report = envelope.report

@@ -91,6 +91,23 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
 TRANSITIONS: dict[tuple[CaseState, Step], Rule] = _rules()
 
 
+def _permitted() -> dict[CaseAction, frozenset[ActorKind]]:
+    permitted: dict[CaseAction, frozenset[ActorKind]] = {}
+    for (_, step), rule in TRANSITIONS.items():
+        if isinstance(step, CaseAction):
+            permitted[step] = permitted.get(step, frozenset()) | rule.actors
+    return permitted
+
+
+_PERMITTED = _permitted()
+
+
+def permitted(action: CaseAction) -> frozenset[ActorKind]:
+    """The kinds of actor that may take `action` in some state: whoever is outside it is
+    refused as unauthorised whatever the case's state (docs/contract.md)."""
+    return _PERMITTED.get(action, frozenset())
+
+
 class TransitionRejected(Exception):  # noqa: N818 - the name the contract uses
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -67,10 +67,18 @@ class KeyedHasher:
 
 # Departments and operators are accountable office holders, not private persons.
 _PERSONAL_ACTORS = frozenset({ActorKind.GRID_WORKER, ActorKind.RESIDENT})
+OFFICE_HOLDERS = frozenset(ActorKind) - _PERSONAL_ACTORS
 
 
-def protect_event(event: InboundEvent, hasher: KeyedHasher) -> InboundEvent:
-    """The event as it may be stored or published: free text masked, people's ids hashed."""
+def protect_event(
+    event: InboundEvent, hasher: KeyedHasher, office_holder: bool = False
+) -> InboundEvent:
+    """The event as it may be stored or published: free text masked, people's ids hashed.
+
+    A case update's actor id stays in clear only when the roster lists it as a department or
+    operator (`office_holder`) and the update claims such a kind: an id the roster does not
+    vouch for may be anyone's, and a grid worker claiming to be an operator is still a person.
+    """
     match event:
         case Scan():
             return event.model_copy(update={"scanner_id": hasher.hash(event.scanner_id)})
@@ -86,10 +94,9 @@ def protect_event(event: InboundEvent, hasher: KeyedHasher) -> InboundEvent:
                 update={"worker_id": hasher.hash(event.worker_id), "note": _mask_opt(event.note)}
             )
         case CaseUpdate():
-            actor = hasher.hash(event.actor_id) if event.actor_kind in _PERSONAL_ACTORS else None
-            return event.model_copy(
-                update={"actor_id": actor or event.actor_id, "note": _mask_opt(event.note)}
-            )
+            clear = office_holder and event.actor_kind not in _PERSONAL_ACTORS
+            actor = event.actor_id if clear else hasher.hash(event.actor_id)
+            return event.model_copy(update={"actor_id": actor, "note": _mask_opt(event.note)})
 
 
 def protect_grid(grid: GridRecord, hasher: KeyedHasher) -> GridRecord:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from civicgrid.domain.cityview import CityView, Placement
-from civicgrid.domain.privacy import KeyedHasher, mask_text, protect_event
+from civicgrid.domain.privacy import OFFICE_HOLDERS, KeyedHasher, mask_text, protect_event
 from schemas.enums import DeadLetterKind, Role
 from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
 from schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
@@ -70,7 +70,13 @@ def route(record: RawRecord, city: CityView, hasher: KeyedHasher) -> GridEnvelop
                 return dead_letter(
                     record, DeadLetterKind.UNKNOWN_CASE, f"no case has the id {event.case_id!r}"
                 )
-            return _envelope(record, "case_update", grid_id, event, hasher, None)
+            # the roster is looked up by the clear id, before a person's id is hashed
+            enrichment = _update_enrichment(city, grid_id, event)
+            listed = enrichment.actor
+            office_holder = listed is not None and listed.kind in OFFICE_HOLDERS
+            return _envelope(
+                record, "case_update", grid_id, event, hasher, enrichment, office_holder
+            )
         case Patrol():
             return _envelope(record, "patrol", event.grid_id, event, hasher, None)
         case Scan():
@@ -109,6 +115,19 @@ def _enrichment(city: CityView, placement: Placement, event: Scan | Report) -> E
     )
 
 
+def _update_enrichment(city: CityView, grid_id: str, update: CaseUpdate) -> Enrichment:
+    """The case grid's parent rungs and the actor's roster entry: all the grid stage needs
+    to authorise the update (civicgrid/domain/authority.py)."""
+    grid = city.grids.get(grid_id)
+    return Enrichment(
+        placed_by="case_id",
+        community=grid.community if grid else None,
+        street=grid.street if grid else None,
+        district=grid.district if grid else None,
+        actor=city.actors.get(update.actor_id),
+    )
+
+
 def _envelope(
     record: RawRecord,
     kind: str,
@@ -116,13 +135,14 @@ def _envelope(
     event: InboundEvent,
     hasher: KeyedHasher,
     enrichment: Enrichment | None,
+    office_holder: bool = False,
 ) -> GridEnvelope:
     return GridEnvelope.model_validate(
         {
             "kind": kind,
             "grid_id": grid_id,
             "origin": record.origin,
-            kind: protect_event(event, hasher),
+            kind: protect_event(event, hasher, office_holder),
             "enrichment": enrichment,
         }
     )

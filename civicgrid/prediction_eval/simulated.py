@@ -42,7 +42,7 @@ from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.windows import Series
 from civicgrid.prediction_eval.synth import REPORTS_PER_GRID_DAY, Injected, Report
-from schemas.inbound import GridRecord, RegistryRecord
+from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 from schemas.internal import GridEnvelope
 from topics import catalogue as topics
 
@@ -61,8 +61,10 @@ def events_per_second(city: City) -> float:
 def _view(city: City) -> CityView:
     view = CityView()
     for topic, key, value in city_records(city):
-        if topic.startswith("civic.grids"):
+        if topic == topics.GRIDS.name:
             view.apply_grid(key, GridRecord.model_validate_json(orjson.dumps(value)))
+        elif topic == topics.ACTORS.name:
+            view.apply_actor(key, ActorRecord.model_validate_json(orjson.dumps(value)))
         else:
             view.apply_code(key, RegistryRecord.model_validate_json(orjson.dumps(value)))
     return view

@@ -46,6 +46,9 @@ def test_demo_completes_and_accounts_for_every_record(tmp_path: Path) -> None:
     processed = re.search(r"processed\s+([\d,]+) events", result.stdout)
     assert processed is not None
     assert int(processed.group(1).replace(",", "")) > 300
+    # the simulated departments and workers act within the roster the demo publishes
+    assert "'case_update'" in result.stdout
+    assert "unauthorised" not in result.stdout
     assert _processes_mentioning(str(tmp_path)) == []
 
 

@@ -103,9 +103,22 @@ def test_protect_event_masks_text_and_hashes_people() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "hashed"), [(ActorKind.GRID_WORKER, True), (ActorKind.DEPARTMENT, False)]
+    ("kind", "office_holder", "hashed"),
+    [
+        (ActorKind.GRID_WORKER, False, True),
+        (ActorKind.DEPARTMENT, True, False),
+        (ActorKind.OPERATOR, True, False),
+        # not on the roster as an office holder: an id claimed as a department may be anyone's
+        (ActorKind.DEPARTMENT, False, True),
+        (ActorKind.OPERATOR, False, True),
+        # an office holder claiming to be a grid worker or resident is treated as one
+        (ActorKind.GRID_WORKER, True, True),
+        (ActorKind.RESIDENT, True, True),
+    ],
 )
-def test_only_private_persons_among_actors_are_hashed(kind: ActorKind, hashed: bool) -> None:
+def test_only_office_holders_among_actors_stay_in_clear(
+    kind: ActorKind, office_holder: bool, hashed: bool
+) -> None:
     hasher = KeyedHasher(KEY)
     update = CaseUpdate(
         event_id=uuid.uuid4(),
@@ -117,7 +130,7 @@ def test_only_private_persons_among_actors_are_hashed(kind: ActorKind, hashed: b
         action=CaseAction.HANDLE,
         note="回访电话13812345678",
     )
-    protected = protect_event(update, hasher)
+    protected = protect_event(update, hasher, office_holder)
     assert isinstance(protected, CaseUpdate)
     assert (protected.actor_id == hasher.hash("a1")) is hashed
     assert protected.note == "回访电话138****5678"

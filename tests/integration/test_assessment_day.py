@@ -108,6 +108,13 @@ def city() -> list[Any]:
         "households": 10,
     }
     records: list[Any] = [(topics.GRIDS.name, "G1", grid)]
+    roster = [
+        {"actor_id": "W-1", "kind": "grid_worker", "grids": ["G1"]},
+        {"actor_id": "W-2", "kind": "grid_worker", "grids": ["G1"]},
+        {"actor_id": "drainage", "kind": "department", "departments": ["drainage"]},
+        {"actor_id": "OP-1", "kind": "operator", "rung": "district", "district": "D"},
+    ]
+    records += [(topics.ACTORS.name, actor["actor_id"], actor) for actor in roster]
     for code, kind in CODES.items():
         registry = {"code": code, "element_type": "thing", "kind": kind, "grid_id": "G1"}
         records.append((topics.REGISTRY.name, code, registry))

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
+from civicgrid.city.roster import community_operator, department_actor
 from civicgrid.cli.common import prepare
 from civicgrid.cli.main import cli
 from civicgrid.embedded.broker import EmbeddedBroker
@@ -26,6 +27,7 @@ from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, Driver, read_all
 from tests.support.database import fetch
+from tests.support.intake import metric_sum, scrape
 from tests.support.replay import recompute
 from topics import catalogue as topics
 
@@ -42,6 +44,7 @@ class Stack:
     endpoints: Endpoints
     driver: Driver
     grids: Iterator[Grid]
+    port: int  # the worker's /metrics
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,7 @@ def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             },
         ).start()
         worker.wait_ready()
-        yield Stack(endpoints, Driver(endpoints.kafka_bootstrap, url), _grids(city))
+        yield Stack(endpoints, Driver(endpoints.kafka_bootstrap, url), _grids(city), worker.port)
     finally:
         if worker is not None:
             worker.stop()
@@ -317,7 +320,7 @@ def test_invalid_updates_are_dead_lettered_and_change_nothing(stack: Stack) -> N
         refused = [
             await driver.update(case_id, "close", "operator"),  # not checked: no closing
             await driver.update(case_id, "accept", "department"),  # stale step
-            await driver.update(case_id, "start", "resident"),  # not the resident's step
+            await driver.update(case_id, "start", "resident"),  # not a resident's step
             await driver.update(f"{grid.grid_id}~999", "accept", "department"),  # unknown
         ]
         return case_id, before, refused
@@ -340,7 +343,7 @@ def test_invalid_updates_are_dead_lettered_and_change_nothing(stack: Stack) -> N
     )
     by_event = {row[0]: (row[1], row[2]) for row in letters}
     assert [by_event[e][0] for e in refused] == [
-        "rejected_transition", "rejected_transition", "rejected_transition", "unknown_case",
+        "rejected_transition", "rejected_transition", "unauthorised", "unknown_case",
     ]  # fmt: skip
     assert "close is not allowed in state ACCEPTED" in by_event[refused[0]][1]
     on_topic = asyncio.run(read_all(stack.endpoints.kafka_bootstrap, topics.DEADLETTER.name))
@@ -350,6 +353,94 @@ def test_invalid_updates_are_dead_lettered_and_change_nothing(stack: Stack) -> N
     assert shown.exit_code == 0, shown.output
     assert "accept by department" in shown.output
     assert "ACCEPTED" in shown.output
+
+
+def test_updates_outside_the_roster_scope_are_refused(stack: Stack) -> None:
+    """issue 16 item 13: a grid worker of another grid closing a case, a resident claiming to
+    be an operator and reopening it, and the like are dead letters `unauthorised`, audited and
+    counted, and change nothing; the same steps by actors in scope apply."""
+    driver, grid, other = stack.driver, next(stack.grids), next(stack.grids)
+    while community_operator(other.grid_id) == community_operator(grid.grid_id):
+        other = next(stack.grids)
+    stranger = f"W-{other.grid_id}-1"  # on the roster, for another grid
+
+    async def run() -> tuple[str, list[str], list[str]]:
+        case_id, _ = await driver.report(grid.street_lights[0], STREET_LIGHT_OUT)
+        refused = [
+            await driver.update(case_id, "self_handle", "grid_worker", actor_id=stranger),
+            await driver.update(
+                case_id, "accept", "department", actor_id=department_actor("police")
+            ),
+            await driver.update(case_id, "accept", "department", actor_id="D-nobody"),
+        ]
+        applied = [await driver.update(case_id, "self_handle", "grid_worker")]
+        refused += [
+            await driver.update(case_id, "check_pass", "grid_worker", actor_id=stranger),
+            await driver.update(
+                case_id, "check_pass", "operator", actor_id=community_operator(other.grid_id)
+            ),
+            # a grid worker claiming to be an operator
+            await driver.update(case_id, "close", "operator", actor_id=f"W-{grid.grid_id}-1"),
+        ]
+        applied.append(
+            await driver.update(
+                case_id, "check_pass", "operator", actor_id=community_operator(grid.grid_id)
+            )
+        )
+        refused += [
+            await driver.update(case_id, "reopen", "operator", actor_id="R-1"),
+            await driver.update(case_id, "reopen", "resident"),
+            await driver.update(case_id, "evaluate", "resident", "满意", actor_id="R-2"),
+        ]
+        applied.append(await driver.update(case_id, "evaluate", "resident", "满意"))
+        applied.append(await driver.update(case_id, "reopen", "operator"))  # the city's
+        return case_id, refused, applied
+
+    case_id, refused, applied = asyncio.run(run())
+    assert asyncio.run(driver.states(case_id)) == [
+        "REPORTED", "REGISTERED", "DISPATCHED", "SELF_HANDLED", "CLOSED", "CLOSED", "DISPATCHED",
+    ]  # fmt: skip
+    url = stack.endpoints.database_url
+    history = asyncio.run(
+        fetch(url, "SELECT event_id::text FROM case_history WHERE case_id = $1", case_id)
+    )
+    caused = {row[0] for row in history}
+    assert set(applied) <= caused
+    assert not caused & set(refused)
+    letters = asyncio.run(
+        fetch(
+            url,
+            "SELECT event_id::text, kind, message FROM dead_letters "
+            "WHERE event_id = ANY($1::uuid[])",
+            refused + applied,
+        )
+    )
+    kinds = {row[0]: row[1] for row in letters}
+    assert [kinds.get(e) for e in refused] == ["unauthorised"] * len(refused)
+    assert not set(kinds) & set(applied)
+    messages = {row[0]: row[2] for row in letters}
+    assert "outside the scope" in messages[refused[0]]
+    assert "not dispatched to department" in messages[refused[1]]
+    assert "not on the roster" in messages[refused[2]]
+    assert "on the roster as a grid_worker, not a operator" in messages[refused[5]]
+    assert "a resident may not reopen" in messages[refused[7]]
+    assert "only a case they reported" in messages[refused[8]]
+    audits = asyncio.run(
+        fetch(
+            url,
+            "SELECT event_id::text, actor_id, action FROM update_audits WHERE case_id = $1",
+            case_id,
+        )
+    )
+    assert sorted(row[0] for row in audits) == sorted(refused)
+    # only office holders the roster lists are audited in clear; anyone else by keyed hash
+    in_clear = {row[0] for row in audits if not row[1].startswith("h:")}
+    assert in_clear == {refused[1], refused[4]}
+    case = asyncio.run(driver.case(case_id))
+    assert case["data"]["evaluation"] == "满意"
+    samples = scrape(stack.port)
+    assert metric_sum(samples, "civicgrid_unauthorised_updates_total") >= len(refused)
+    assert metric_sum(samples, "civicgrid_dead_letters_total", kind="unauthorised") >= len(refused)
 
 
 def test_states_in_postgres_equal_the_replayed_history(stack: Stack) -> None:

@@ -93,7 +93,11 @@ def test_cli_export_writes_the_files(tmp_path: Path) -> None:
 
 def test_catalogue_shape() -> None:
     assert len({spec.name for spec in CATALOGUE}) == len(CATALOGUE)
-    assert [s.name for s in state_topics()] == ["civic.registry.v1", "civic.grids.v1"]
+    assert [s.name for s in state_topics()] == [
+        "civic.registry.v1",
+        "civic.grids.v1",
+        "civic.actors.v1",
+    ]
     assert all(s.compacted and s.retention_ms is None for s in state_topics())
     assert by_name("civic.deadletter.v1").retention_ms == 30 * 24 * 3600 * 1000
     assert BY_GRID.direction == "internal"

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from civicgrid.city.roster import CITY_OPERATOR, department_actor
 from civicgrid.domain.timers import tick_messages
 from tests.support.database import fetch, fetchval
 from tests.support.kafka import publish
@@ -66,16 +67,25 @@ class Driver:
         return str(case_id), value
 
     async def update(
-        self, case_id: str, action: str, actor_kind: str, note: str | None = None
+        self,
+        case_id: str,
+        action: str,
+        actor_kind: str,
+        note: str | None = None,
+        actor_id: str | None = None,
     ) -> str:
-        """Publish an update and wait until the stage has taken it (applied or refused)."""
+        """Publish an update and wait until the stage has taken it (applied or refused).
+
+        Without `actor_id` the actor is one the simulated city's roster authorises for the
+        case (civicgrid/city/roster.py): the grid's first worker, the case's lead department,
+        the city's operator, or the resident who reported it (the default reporter)."""
         event_id = str(uuid.uuid4())
         value = {
             "event_id": event_id,
             "occurred_at": self._now().isoformat(),
             "schema_version": 1,
             "case_id": case_id,
-            "actor_id": f"{actor_kind}-1",
+            "actor_id": actor_id or await self._actor(case_id, actor_kind),
             "actor_kind": actor_kind,
             "action": action,
             **({"note": note} if note else {}),
@@ -83,6 +93,18 @@ class Driver:
         await publish(self.bootstrap, [(topics.CASE_UPDATES.name, case_id, value)])
         await _poll(self.url, "SELECT kind FROM events WHERE event_id = $1::uuid", event_id)
         return event_id
+
+    async def _actor(self, case_id: str, actor_kind: str) -> str:
+        if actor_kind == "grid_worker":
+            return f"W-{case_id.rpartition('~')[0]}-1"
+        if actor_kind == "operator":
+            return CITY_OPERATOR
+        if actor_kind == "resident":
+            return "R-1"
+        lead = await fetchval(
+            self.url, "SELECT data->'departments'->>0 FROM cases WHERE case_id = $1", case_id
+        )
+        return department_actor(lead or "unknown")
 
     async def tick(self, grid_id: str, now: datetime, barrier: dict[str, Any]) -> None:
         """Send the grid a tick at `now`, then wait until the stage is past it.

@@ -14,10 +14,13 @@ from typing import Any
 import asyncpg
 import orjson
 
+from civicgrid.domain.authority import refusal
 from civicgrid.domain.case import Case
 from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from schemas.enums import ActorKind, CaseAction, Severity
+from schemas.inbound import CaseUpdate
+from schemas.internal import Enrichment
 
 _SMALL_MATTER = "dispatched: small matter: settled in the grid"
 _TIMER_REASONS = ("sla_warning", "sla_breach")
@@ -86,9 +89,17 @@ def _apply(
     stored: dict[str, Case],
     dispatched: dict[str, tuple[str, ...]],
 ) -> None:
-    event = orjson.loads(row["payload"])["event"]
+    payload = orjson.loads(row["payload"])
+    event = payload["event"]
     occurred_at = datetime.fromisoformat(event["occurred_at"])
     if row["kind"] == "case_update":
+        # refused as unauthorised when it came in: the stored roster entry refuses it again
+        case = book.get(event["case_id"])
+        enrichment = payload["enrichment"]
+        update = CaseUpdate.model_validate(event, strict=False)
+        scope = None if enrichment is None else Enrichment.model_validate(enrichment)
+        if case is not None and refusal(update, scope, case) is not None:
+            return
         book.update(
             event["case_id"],
             CaseAction(event["action"]),
