@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.delivery import fail_stop, in_batches, send_all, with_retry
+from agents.delivery import fail_stop, holding, in_batches, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
@@ -274,10 +274,11 @@ def register(app: Any, runtime: Runtime) -> GridStage:
             # of envelopes each. The records are acked after the last chunk: a crash re-reads
             # them all and the chunks already committed are recognised by their event ids.
             envelopes = (e for event in events for e in decode(event.message))
-            try:
-                for chunk in in_batches(envelopes, settings.batch_size):
-                    await stage.process(chunk)
-            except Exception:
-                fail_stop("grid stage")
+            with holding(events):
+                try:
+                    for chunk in in_batches(envelopes, settings.batch_size):
+                        await stage.process(chunk)
+                except Exception:
+                    fail_stop("grid stage")
 
     return stage

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from agents.delivery import fail_stop, in_batches, send_all, with_retry
+from agents.delivery import fail_stop, holding, in_batches, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.routing import RawRecord, dead_letter, route
@@ -74,9 +74,12 @@ def register(app: Any, runtime: Runtime) -> None:
             # each event is one partition's fetch (`FetchedRecords`); behind a backlog a take
             # holds many, so they are routed and sent `batch_size` records at a time
             fetched = (record for event in events for record in event.message.value)
-            try:
-                for records in in_batches(fetched, settings.batch_size):
-                    messages = route_all(records, runtime)
-                    await with_retry("routing to the grid stage", partial(send_all, app, messages))
-            except Exception:
-                fail_stop("intake")
+            with holding(events):
+                try:
+                    for records in in_batches(fetched, settings.batch_size):
+                        messages = route_all(records, runtime)
+                        await with_retry(
+                            "routing to the grid stage", partial(send_all, app, messages)
+                        )
+                except Exception:
+                    fail_stop("intake")

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     prediction_check_seconds: float = Field(
         default=60.0, gt=0, description="how often closed event-time windows are scored"
     )
+    stop_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="longest graceful stop; past it the worker exits uncommitted (code 75)",
+    )
     assess_seconds: float = Field(
         default=60.0, gt=0, description="how often the leader recomputes today's assessment"
     )

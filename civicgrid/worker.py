@@ -3,6 +3,9 @@
 import asyncio
 import gc
 import logging
+import os
+import signal
+import threading
 from typing import Any
 
 import faust
@@ -18,6 +21,36 @@ from civicgrid.settings import Settings
 log = logging.getLogger(__name__)
 
 _GC_YOUNG_THRESHOLD = 50_000
+EXIT_STOP_TIMED_OUT = 75  # EX_TEMPFAIL: stopped, but not cleanly; a restart resumes
+
+
+class _Worker(faust.Worker):
+    """Faust's worker with a bounded stop.
+
+    A worker whose broker has gone waited out request timeouts at every step of Faust's
+    stop (commit, leave the group, flush the producer) and ignored SIGTERM for over 90 s
+    (issue 16, item 6). Past `stop_timeout` it exits at once. That commits nothing: offsets
+    are committed only for batches whose effect is written (`agents.delivery.holding`), and
+    a batch in flight is read again by the partition's next owner.
+    """
+
+    stop_timeout: float = 30.0
+
+    def _schedule_shutdown(self, signum: signal.Signals) -> None:
+        if not self._signal_stop_time:
+            watchdog = threading.Timer(self.stop_timeout, _stop_timed_out, (self.stop_timeout,))
+            watchdog.daemon = True
+            watchdog.start()
+        super()._schedule_shutdown(signum)
+
+
+def _stop_timed_out(timeout: float) -> None:
+    log.error(
+        "stop did not finish in time; exiting without committing further",
+        extra={"stop_timeout_s": timeout},
+    )
+    logging.shutdown()
+    os._exit(EXIT_STOP_TIMED_OUT)
 
 
 def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, Runtime]:
@@ -64,7 +97,7 @@ def run(settings: Settings, bootstrap: str, database_url: str) -> None:
     # PostgreSQL); uvloop's cheaper callbacks and sockets cut the worker's CPU per event.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app, _ = build(settings, bootstrap, database_url)
-    worker = faust.Worker(
+    worker = _Worker(
         app,
         loglevel=settings.log_level,
         override_logging=False,
@@ -74,6 +107,7 @@ def run(settings: Settings, bootstrap: str, database_url: str) -> None:
     # Faust's progress spinner writes cursor escapes to stdout even when it is not a
     # terminal, which would break the one-JSON-object-per-line log of a service.
     worker.spinner = None
+    worker.stop_timeout = settings.stop_timeout_seconds
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:

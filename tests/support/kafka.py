@@ -59,3 +59,17 @@ async def read_topic(
         return found
     finally:
         await consumer.stop()
+
+
+async def publish_tracked(bootstrap: str, records: Iterable[Record]) -> set[tuple[str, int, int]]:
+    """Publish and return where the broker put each record: what a run must account for."""
+    producer = kafka_producer(bootstrap, linger_ms=10)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, _bytes(value), key=_bytes(key))
+            for topic, key, value in records
+        ]
+        return {(m.topic, m.partition, m.offset) for m in await asyncio.gather(*futures)}
+    finally:
+        await producer.stop()
