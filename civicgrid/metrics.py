@@ -21,6 +21,11 @@ REGISTRY_RECORDS = Counter(
     "Registry and grid records the worker's city view has taken in (applied or rejected)",
     ["topic"],
 )
+MIRROR_ROWS = Counter(
+    "civicgrid_state_mirror_rows",
+    "Rows of the PostgreSQL state mirror this worker upserted or deleted",
+    ["topic", "op"],
+)
 UNAUTHORISED_SCANS = Counter(
     "civicgrid_unauthorised_scans", "Grid-worker scans of a code outside their grids"
 )

@@ -1,4 +1,5 @@
-"""Follows the compacted registry, grid and actor topics into the worker's CityView.
+"""Follows the compacted registry, grid and actor topics into the worker's CityView (and,
+given a `StateMirror`, into PostgreSQL: civicgrid/state_mirror.py).
 
 Every worker reads both topics whole (they are the city's reference data, needed by any
 partition), from the beginning at start, then keeps following them so updates and
@@ -13,6 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from civicgrid import metrics
 from civicgrid.domain.cityview import CityView
+from civicgrid.domain.statemirror import PartitionBatch, StateChange
+from civicgrid.state_mirror import StateMirror
 from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 from schemas.parse import IntakeError, parse_state
 from topics import catalogue as topics
@@ -23,9 +26,10 @@ _BATCH_RECORDS = 5_000  # per poll: the loop is not held for long while catching
 
 
 class RegistryFollower:
-    def __init__(self, bootstrap: str, city: CityView) -> None:
+    def __init__(self, bootstrap: str, city: CityView, mirror: StateMirror | None = None) -> None:
         self.bootstrap = bootstrap
         self.city = city
+        self.mirror = mirror
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -60,11 +64,17 @@ class RegistryFollower:
         assert self._consumer is not None
         consumer = self._consumer
         applied = 0
+        offered: set[TopicPartition] = set()
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=_BATCH_RECORDS)
             for tp, records in batches.items():
+                changes = []
                 for record in records:
-                    self._apply(tp.topic, record.key, record.value, record.offset)
+                    change = self._apply(tp.topic, record.key, record.value, record.offset)
+                    if change is not None:
+                        changes.append(change)
+                if records:
+                    await self._offer(tp, changes, records[-1].offset + 1, offered)
                 # Counted once the batch is applied: an event consumed after the count moved
                 # sees the update (what the live-registry tests and operators wait on).
                 metrics.REGISTRY_RECORDS.labels(topic=tp.topic).inc(len(records))
@@ -80,12 +90,35 @@ class RegistryFollower:
                         "records": applied,
                     },
                 )
+                if self.mirror is not None:
+                    for tp in partitions:  # empty partitions too: see statemirror.recreated
+                        await self._offer(tp, [], _position(consumer, tp), offered)
+                    await self.mirror.offer_caught_up()
                 self.caught_up.set()
             if batches:
                 # A full batch takes ~0.1 s to parse; Faust's heartbeats share this loop.
                 await asyncio.sleep(0)
 
-    def _apply(self, topic: str, key: bytes | None, value: bytes | None, offset: int) -> None:
+    async def _offer(
+        self,
+        tp: TopicPartition,
+        changes: list[StateChange],
+        end: int,
+        offered: set[TopicPartition],
+    ) -> None:
+        if self.mirror is None:
+            return
+        assert self._consumer is not None
+        highwater = self._consumer.highwater(tp) or end
+        first = tp not in offered
+        offered.add(tp)
+        await self.mirror.offer(
+            PartitionBatch(tp.topic, tp.partition, tuple(changes), end, highwater, first)
+        )
+
+    def _apply(
+        self, topic: str, key: bytes | None, value: bytes | None, offset: int
+    ) -> StateChange | None:
         try:
             record = parse_state(topic, key, value)
         except IntakeError as error:
@@ -94,7 +127,7 @@ class RegistryFollower:
                 "state record rejected",
                 extra={"topic": topic, "offset": offset, "kind": error.kind.value},
             )
-            return
+            return None
         assert key is not None  # parse_state refuses a keyless record
         name = key.decode()
         if topic == topics.REGISTRY.name:
@@ -106,6 +139,7 @@ class RegistryFollower:
         else:
             assert record is None or isinstance(record, GridRecord)
             self.city.apply_grid(name, record)
+        return StateChange(offset, name, record)
 
 
 def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:

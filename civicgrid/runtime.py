@@ -19,6 +19,7 @@ from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.workcalendar import WorkingCalendar
 from civicgrid.registry_follower import RegistryFollower
 from civicgrid.settings import Settings
+from civicgrid.state_mirror import StateMirror
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Runtime:
     sink_up: bool = False
     pool: asyncpg.Pool | None = None
     follower: RegistryFollower | None = None
+    mirror: StateMirror | None = None
 
     def __post_init__(self) -> None:
         taxonomy = Taxonomy.load(self.settings.taxonomy_overrides)
@@ -62,7 +64,9 @@ class Runtime:
     async def start(self) -> None:
         self.pool = await create_pool(self.database_url, max_size=4)
         self.sink_up = True
-        self.follower = RegistryFollower(self.bootstrap, self.city)
+        self.mirror = StateMirror(self.pool)
+        self.mirror.start()
+        self.follower = RegistryFollower(self.bootstrap, self.city, self.mirror)
         await self.follower.start()
         await self.follower.caught_up.wait()
         self.ready.set()
@@ -70,5 +74,7 @@ class Runtime:
     async def stop(self) -> None:
         if self.follower is not None:
             await self.follower.stop()
+        if self.mirror is not None:
+            await self.mirror.stop()
         if self.pool is not None:
             await self.pool.close()
