@@ -4,8 +4,10 @@ checked against PostgreSQL: every published offset must be accounted for."""
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import asyncpg
 import orjson
@@ -44,6 +46,11 @@ def working_morning(now: datetime) -> datetime:
     while morning.weekday() >= 5:
         morning -= timedelta(days=1)
     return morning
+
+
+def demo_day(now: datetime) -> date:
+    """The day the demo's events happen on, in the city's zone."""
+    return working_morning(now.astimezone(_TAIZHOU)).date()
 
 
 async def publish_events(bootstrap: str, events: int, seed: int, run: DemoRun) -> None:
@@ -146,6 +153,11 @@ async def summary(database_url: str) -> dict[str, object]:
                    WHERE d.kind = 'rejected_transition' AND (SELECT count(*) FROM dispatches x
                          WHERE x.case_id = e.payload->'event'->>'case_id') > 1"""
             ),
+            # the case to try `case show` on: one whose SLA clock runs, the most pressing
+            "example_case": await connection.fetchval(
+                "SELECT case_code FROM cases ORDER BY next_timer_at IS NULL, is_open DESC, "
+                "deadline NULLS LAST, case_code LIMIT 1"
+            ),
             "cases_by_level": dict(
                 await fetch("SELECT level, count(*) FROM cases GROUP BY 1 ORDER BY 1")
             ),
@@ -202,5 +214,28 @@ def print_summary(run: DemoRun, facts: dict[str, object], seconds: float, ok: bo
         f"  rows in Postgres {facts['rows']}",
         f"  throughput       {published / seconds:,.0f} records/s end to end ({seconds:.1f} s)",
         f"  accounted        {'every published record is in Postgres' if ok else 'MISMATCH'}",
+    ]
+    print("\n".join(lines))
+
+
+def print_next_steps(
+    program: str,
+    case_code: str | None,
+    day: date,
+    data_dir: Path,
+    links: Sequence[tuple[str, str]] = (),
+) -> None:
+    """What an operator can try once the demo is over: commands that read what it left in
+    PostgreSQL (no broker needed), then `links` (what, URL) to the HTTP API and console."""
+    commands = [
+        f"{program} cases --open",
+        *([f"{program} case show {case_code}"] if case_code else []),
+        f"{program} assess --day {day.isoformat()}",
+    ]
+    lines = [
+        "",
+        f"what to try next (they read PostgreSQL under {data_dir}; no broker needed)",
+        *(f"  {command}" for command in commands),
+        *(f"  {what:<16} {url}" for what, url in links),
     ]
     print("\n".join(lines))

@@ -38,9 +38,11 @@ def pseudonym_key(settings: Settings) -> bytes:
 
 
 def working_calendar(settings: Settings) -> WorkingCalendar:
-    if settings.calendar_file is None:
-        return WorkingCalendar()
-    return WorkingCalendar.from_config(orjson.loads(Path(settings.calendar_file).read_bytes()))
+    """The calendar file's, in its own zone if it names one, else in the city's."""
+    config = {"timezone": settings.city_timezone}
+    if settings.calendar_file is not None:
+        config |= orjson.loads(Path(settings.calendar_file).read_bytes())
+    return WorkingCalendar.from_config(config)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,10 @@ class Settings(BaseSettings):
     calendar_file: Path | None = Field(
         default=None, description="JSON file with the city's holidays and make-up working days"
     )
+    city_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA zone of the city: the working calendar's and every time shown",
+    )
     sla_check_seconds: float = Field(
         default=30.0, gt=0, description="how often deadlines are checked"
     )
@@ -75,6 +80,19 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value
+
+    @field_validator("city_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; expected e.g. Asia/Shanghai") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.city_timezone)
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,8 @@ def test_unknown_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         ("CIVICGRID_KAFKA_BROKER", "no-port"),
         ("CIVICGRID_DATABASE_URL", "mysql://x"),
         ("CIVICGRID_LOG_FORMAT", "xml"),
+        ("CIVICGRID_CITY_TIMEZONE", "Asia/Taizhou"),
+        ("CIVICGRID_CITY_TIMEZONE", "../../etc/passwd"),
     ],
 )
 def test_invalid_value_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -1,6 +1,7 @@
 """`civicgrid assess --day D [--street X] [--format csv]`: the day's ranked assessment,
-recomputed from Postgres; `civicgrid assess trace SUBJECT --day D --figure NAME`: the events
-and cases behind one stored figure."""
+recomputed from Postgres (the grids, workers and codes from the state mirror);
+`civicgrid assess trace SUBJECT --day D --figure NAME`: the events and cases behind one
+stored figure."""
 
 import asyncio
 import csv
@@ -15,40 +16,26 @@ import asyncpg
 import click
 import orjson
 
-from civicgrid.cli.cases import table
-from civicgrid.cli.common import settings_or_exit, stack
+from civicgrid.cli.common import database, reader_settings, verbose_option
+from civicgrid.cli.render import local, table
 from civicgrid.db.assessment import (
     GridPopulation,
     Period,
     Snapshot,
     assess_day,
-    city_population,
+    mirrored_population,
     store,
     trace_rows,
 )
 from civicgrid.db.pool import create_pool
-from civicgrid.domain.cityview import CityView
 from civicgrid.domain.indicators import DEPARTMENT_WEIGHTS, WORKER_WEIGHTS
 from civicgrid.domain.privacy import KeyedHasher
-from civicgrid.registry_follower import RegistryFollower
 from civicgrid.runtime import pseudonym_key, working_calendar
 from schemas.enums import SubjectKind
 
 _DAY = click.option(
     "--day", type=click.DateTime(["%Y-%m-%d"]), required=True, help="the day, in the city's zone"
 )
-
-
-async def _city(bootstrap: str) -> CityView:
-    """The registry and grids as the workers see them: read from the compacted topics."""
-    city = CityView()
-    follower = RegistryFollower(bootstrap, city)
-    await follower.start()
-    try:
-        await follower.caught_up.wait()
-    finally:
-        await follower.stop()
-    return city
 
 
 def _weights(path: Path | None) -> tuple[Mapping[str, float], Mapping[str, float]]:
@@ -63,7 +50,6 @@ def _weights(path: Path | None) -> tuple[Mapping[str, float], Mapping[str, float
 
 
 async def _assess(
-    bootstrap: str,
     url: str,
     hasher: KeyedHasher,
     period: Period,
@@ -71,16 +57,18 @@ async def _assess(
     weights: tuple[Mapping[str, float], Mapping[str, float]],
     keep: bool,
 ) -> tuple[list[Snapshot], dict[str, str], dict[str, GridPopulation]]:
-    city = await _city(bootstrap)
-    grids = city_population(city, hasher)
-    if street is not None:
-        grids = {g: population for g, population in grids.items() if population.street == street}
-        if not grids:
-            raise click.ClickException(f"no grid in street {street!r}")
-    names = {f"{g}/{h}": clear for g, p in grids.items() for clear, h in p.workers}
     pool = await create_pool(url, max_size=1)
     try:
         async with pool.acquire() as connection:
+            grids = await mirrored_population(connection, hasher, street)
+            if not grids:
+                raise click.ClickException(
+                    f"no grid in street {street!r}"
+                    if street is not None
+                    else "no grids in the state mirror: a worker writes them as it follows "
+                    "civic.grids.v1 (`civicgrid run` with the grids published, or `make demo`)"
+                )
+            names = {f"{g}/{h}": clear for g, p in grids.items() for clear, h in p.workers}
             snapshots = await assess_day(connection, period, grids, *weights)
             if keep:
                 async with connection.transaction():
@@ -113,6 +101,7 @@ def _cell(value: float | None, figure: str) -> str:
     help='JSON {"department": {figure: weight}, "grid_worker": {...}}',
 )
 @click.option("--store", "keep", is_flag=True, help="also upsert the snapshots (a backfill)")
+@verbose_option
 @click.pass_context
 def assess_group(
     context: click.Context,
@@ -121,6 +110,7 @@ def assess_group(
     output: str,
     weights: Path | None,
     keep: bool,
+    verbose: bool,
 ) -> None:
     """Departments and grid workers of a day, ranked by composite score (量化考核)."""
     if context.invoked_subcommand is not None:
@@ -129,17 +119,17 @@ def assess_group(
         raise click.UsageError("--day is required")
     if keep and (street is not None or weights is not None):
         raise click.UsageError("--store keeps the whole city's figures with the default weights")
-    settings = settings_or_exit()
+    settings = reader_settings(verbose)
     hasher = KeyedHasher(pseudonym_key(settings))
+    now = datetime.now(UTC)
     try:
-        period = Period.of(day.date(), working_calendar(settings), datetime.now(UTC))
+        period = Period.of(day.date(), working_calendar(settings), now)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--day") from None
-    with stack(settings) as endpoints:
+    with database(settings) as url:
         snapshots, names, grids = asyncio.run(
             _assess(
-                endpoints.kafka_bootstrap,
-                endpoints.database_url,
+                url,
                 hasher,
                 period,
                 street,
@@ -150,8 +140,8 @@ def assess_group(
     if output == "csv":
         click.echo(_csv(snapshots, names, grids), nl=False)
         return
-    as_of = period.as_of.astimezone(period.calendar.zone)
-    click.echo(f"assessment of {period.day} as of {as_of:%Y-%m-%d %H:%M}")
+    zone = period.calendar.zone
+    click.echo(f"assessment of {period.day} as of {local(period.as_of, zone)} ({zone.key})")
     for kind in (SubjectKind.DEPARTMENT, SubjectKind.GRID_WORKER):
         ranked = _ranked(snapshots, kind)
         figures = list(ranked[0].indicators) if ranked else []
@@ -169,7 +159,7 @@ def assess_group(
         grades = Counter(s.grade or "-" for s in ranked)
         summary = ", ".join(f"{g} {grades[g]}" for g in sorted(grades))
         click.echo(f"\n{kind.value}s ({summary})")
-        click.echo(table(["#", "subject", "grid", "score", "grade", *figures], rows))
+        click.echo(table(["#", "subject", "grid", "score", "grade", *figures], rows, zone, now))
 
 
 def _csv(
@@ -197,15 +187,20 @@ def _csv(
 @click.argument("subject")
 @_DAY
 @click.option("--figure", required=True, help="e.g. on_time_closure_rate, code_coverage")
-def trace_command(subject: str, day: datetime, figure: str) -> None:
+@verbose_option
+def trace_command(subject: str, day: datetime, figure: str, verbose: bool) -> None:
     """The events or cases on each side of one stored figure of SUBJECT (a department, a
     worker id in clear or hashed, or the stored subject id)."""
-    settings = settings_or_exit()
+    settings = reader_settings(verbose)
+    zone, now = settings.zone, datetime.now(UTC)
     hashed = KeyedHasher(pseudonym_key(settings)).hash(subject)
-    with stack(settings) as endpoints:
-        found = asyncio.run(_trace(endpoints.database_url, day.date(), subject, hashed, figure))
+    with database(settings) as url:
+        found = asyncio.run(_trace(url, day.date(), subject, hashed, figure))
     row, details = found
-    click.echo(f"{row['subject_id']} {figure} on {day.date()} as of {row['as_of']:%Y-%m-%d %H:%M}")
+    click.echo(
+        f"{row['subject_id']} {figure} on {day.date()} as of {local(row['as_of'], zone)} "
+        f"({zone.key})"
+    )
     trace = row["trace"][figure]
     for side in ("numerator", "denominator"):
         ids = trace[side]
@@ -214,6 +209,8 @@ def trace_command(subject: str, day: datetime, figure: str) -> None:
             table(
                 ["id", "kind", "at", "grid", "case", "code", "what"],
                 [[i, *(list(details[i].values())[1:] if i in details else ["?"] * 6)] for i in ids],
+                zone,
+                now,
             )
         )
     if "population" in trace:

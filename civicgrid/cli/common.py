@@ -49,13 +49,47 @@ def stack(settings: Settings, *, fresh: bool = False) -> Iterator[Endpoints]:
 
 
 async def prepare(endpoints: Endpoints, partitions: int) -> None:
-    await wait_for_database(endpoints.database_url)
-    connection = await asyncpg.connect(endpoints.database_url)
+    await prepare_database(endpoints.database_url)
+    await create_topics(endpoints.kafka_bootstrap, partitions)
+
+
+async def prepare_database(url: str) -> None:
+    await wait_for_database(url)
+    connection = await asyncpg.connect(url)
     try:
         await migrate(connection)
     finally:
         await connection.close()
-    await create_topics(endpoints.kafka_bootstrap, partitions)
+
+
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, help="Log the start-up (embedded PostgreSQL, migrations)."
+)
+
+
+def reader_settings(verbose: bool) -> Settings:
+    """A read-only command's settings: its output is a table, so logs below WARNING only
+    with -v."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    configure_logging(settings.log_format, settings.log_level if verbose else "WARNING")
+    return settings
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """PostgreSQL alone, migrated: the configured one, else the embedded one in the data dir
+    the worker and `civicgrid demo` use. No broker: readers answer from PostgreSQL (the
+    state mirror holds the registry and grids)."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with services(settings, kafka=False) as endpoints:
+            asyncio.run(prepare_database(endpoints.database_url))
+            yield endpoints.database_url
+    except EmbeddedServiceError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def echo_err(message: str) -> None:

@@ -1,7 +1,10 @@
 """`civicgrid demo`: the simulated city end to end, with a summary checked against Postgres."""
 
 import asyncio
+import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -41,7 +44,21 @@ def demo_command(events: int, seed: int, timeout: float) -> None:
             worker.stop()
     ok = accounted == expected
     demo.print_summary(run, facts, seconds, ok)
+    example = facts["example_case"]
+    demo.print_next_steps(
+        _program(),
+        example if isinstance(example, str) else None,
+        demo.demo_day(datetime.now(UTC)),
+        settings.data_dir,
+    )
     if not ok:
         raise click.ClickException(
             f"{expected - accounted} published records are not accounted for in Postgres"
         )
+
+
+def _program() -> str:
+    """How this command was called (`.venv/bin/civicgrid` from `make demo`), so the next
+    commands can be pasted as they are."""
+    called = Path(sys.argv[0])
+    return str(called) if called.name == "civicgrid" else "python -m civicgrid"

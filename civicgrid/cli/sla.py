@@ -25,12 +25,16 @@ def sla_group() -> None:
 
 
 @sla_group.command("tick")
-@click.option("--now", "now_text", help="The moment the timers are due at (ISO 8601).")
+@click.option(
+    "--now",
+    "now_text",
+    help="The moment the timers are due at (ISO 8601, local time unless it has an offset).",
+)
 @click.option("--grid", "grid_ids", multiple=True, help="Only these grids (repeatable).")
 def tick_command(now_text: str | None, grid_ids: tuple[str, ...]) -> None:
     """Publish a tick for every grid with a timer due at --now (default: now)."""
     settings = settings_or_exit()
-    now = parse_moment(now_text) or datetime.now(UTC)
+    now = parse_moment(now_text, settings.zone) or datetime.now(UTC)
     with stack(settings) as endpoints:
         grids = asyncio.run(_tick(endpoints.database_url, endpoints.kafka_bootstrap, now, grid_ids))
     click.echo(f"ticked {len(grids)} grid(s) at {now.isoformat()}: {', '.join(grids) or '-'}")

@@ -59,19 +59,62 @@ class GridPopulation:
     workers: tuple[tuple[str, str], ...]  # (clear id, keyed hash), as events carry the hash
 
 
+def _population(
+    grid_id: str,
+    street: str,
+    households: int,
+    codes: Iterable[str],
+    worker_ids: Iterable[str],
+    hasher: KeyedHasher,
+) -> GridPopulation:
+    workers = tuple((w, hasher.hash(w)) for w in sorted(worker_ids))
+    return GridPopulation(grid_id, street, households, frozenset(codes), workers)
+
+
 def city_population(city: CityView, hasher: KeyedHasher) -> dict[str, GridPopulation]:
+    """From a worker's city view (the leader's timer)."""
     codes: dict[str, set[str]] = defaultdict(set)
     for code, info in city.codes.items():
         codes[info.grid_id].add(code)
     return {
-        grid.grid_id: GridPopulation(
+        grid.grid_id: _population(
             grid.grid_id,
             grid.street,
             grid.households,
-            frozenset(codes.get(grid.grid_id, ())),
-            tuple((w, hasher.hash(w)) for w in sorted(grid.worker_ids)),
+            codes.get(grid.grid_id, ()),
+            grid.worker_ids,
+            hasher,
         )
         for grid in city.grids.values()
+    }
+
+
+async def mirrored_population(
+    connection: asyncpg.Connection, hasher: KeyedHasher, street: str | None = None
+) -> dict[str, GridPopulation]:
+    """From the state mirror in PostgreSQL (`civicgrid assess`: no broker needed); only
+    `street`'s grids when it is given."""
+    grids = await connection.fetch(
+        "SELECT grid_id, street, households, worker_ids FROM mirror_grids "
+        "WHERE $1::text IS NULL OR street = $1",
+        street,
+    )
+    ids = [row["grid_id"] for row in grids]
+    codes = await connection.fetch(
+        "SELECT grid_id, array_agg(code) FROM mirror_codes WHERE grid_id = ANY($1) GROUP BY 1",
+        ids,
+    )
+    by_grid = {row[0]: row[1] for row in codes}
+    return {
+        row["grid_id"]: _population(
+            row["grid_id"],
+            row["street"],
+            row["households"],
+            by_grid.get(row["grid_id"], ()),
+            row["worker_ids"],
+            hasher,
+        )
+        for row in grids
     }
 
 

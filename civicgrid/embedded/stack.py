@@ -28,18 +28,20 @@ class Endpoints:
 
 
 @contextlib.contextmanager
-def services(settings: Settings) -> Iterator[Endpoints]:
-    """Yield the endpoints; embedded services are stopped on exit, whatever the exit."""
+def services(settings: Settings, *, kafka: bool = True) -> Iterator[Endpoints]:
+    """Yield the endpoints; embedded services are stopped on exit, whatever the exit.
+    Without `kafka` only PostgreSQL is provided (`kafka_bootstrap` is then empty)."""
     run_dir = settings.data_dir.resolve()
-    broker = None if settings.kafka_broker else EmbeddedBroker(run_dir)
+    broker = None if settings.kafka_broker or not kafka else EmbeddedBroker(run_dir)
     postgres = None if settings.database_url else EmbeddedPostgres(run_dir)
     try:
         if postgres is not None:
             postgres.start()
         if broker is not None:
             broker.start()
+        configured = settings.kafka_broker if kafka else None
         yield Endpoints(
-            kafka_bootstrap=settings.kafka_broker or (broker.bootstrap if broker else ""),
+            kafka_bootstrap=broker.bootstrap if broker else configured or "",
             database_url=settings.database_url or (postgres.url if postgres else ""),
             embedded_kafka=broker is not None,
             embedded_postgres=postgres is not None,

@@ -1,5 +1,6 @@
-"""`civicgrid demo` on the embedded stack: it completes with counts that match Postgres, and
-a SIGTERM or SIGINT in the middle leaves no broker, database or worker process behind."""
+"""`civicgrid demo` on the embedded stack: it completes with counts that match Postgres, the
+commands it suggests then answer from what it left in PostgreSQL with no broker reachable,
+and a SIGTERM or SIGINT in the middle leaves no broker, database or worker process behind."""
 
 import os
 import re
@@ -10,6 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.kafka import NO_BROKER
+
+_PROGRAM = "python -m civicgrid "
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -50,6 +55,41 @@ def test_demo_completes_and_accounts_for_every_record(tmp_path: Path) -> None:
     assert "'case_update'" in result.stdout
     assert "unauthorised" not in result.stdout
     assert _processes_mentioning(str(tmp_path)) == []
+
+    # what the demo suggests, run as printed, with nothing listening where a broker would be
+    suggested = [
+        line.strip().removeprefix(_PROGRAM).split()
+        for line in result.stdout.split("what to try next")[1].splitlines()
+        if line.strip().startswith(_PROGRAM)
+    ]
+    assert [args[:2] for args in suggested] == [
+        ["cases", "--open"],
+        ["case", "show"],
+        ["assess", "--day"],
+    ]
+    env = _environment(tmp_path / "data") | {"CIVICGRID_KAFKA_BROKER": NO_BROKER}
+    for args in suggested:
+        shown = subprocess.run(
+            [sys.executable, "-m", "civicgrid", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert shown.stderr == ""  # no start-up logs without -v
+        assert "Asia/Shanghai" in shown.stdout
+        if args[0] == "cases":
+            listed = re.search(r"^(\d+) case\(s\)$", shown.stdout, re.MULTILINE)
+            assert listed is not None
+            assert int(listed.group(1)) > 0
+        elif args[0] == "case":
+            assert f"case             {args[2]} (" in shown.stdout
+            assert "+00:00" not in shown.stdout  # local times, not UTC
+        else:
+            workers = shown.stdout.split("grid_workers (")[1].splitlines()[3:]
+            assert len(workers) > 10  # every demo grid worker ranked, from the state mirror
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -28,6 +28,7 @@ from civicgrid.workerproc import WorkerProcess
 from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, Driver, read_all
 from tests.support.database import fetch
 from tests.support.intake import metric_sum, scrape
+from tests.support.kafka import NO_BROKER
 from tests.support.replay import recompute
 from topics import catalogue as topics
 
@@ -452,7 +453,8 @@ def test_states_in_postgres_equal_the_replayed_history(stack: Stack) -> None:
 
 
 def _cli_env(stack: Stack) -> dict[str, str]:
+    """The operator commands read PostgreSQL alone: no broker listens at this address."""
     return {
-        "CIVICGRID_KAFKA_BROKER": stack.endpoints.kafka_bootstrap,
+        "CIVICGRID_KAFKA_BROKER": NO_BROKER,
         "CIVICGRID_DATABASE_URL": stack.endpoints.database_url,
     }

@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaConsumer
 
 from civicgrid.kafka_clients import producer as kafka_producer
 
+# Nothing listens there: a command given it must not need a broker.
+NO_BROKER = "127.0.0.1:1"
 Record = tuple[str, str | bytes | None, Any]  # topic, key, value (dict -> JSON, bytes raw)
 
 
