@@ -23,7 +23,7 @@ REGISTRY_RECORDS = Counter(
 )
 MIRROR_ROWS = Counter(
     "civicgrid_state_mirror_rows",
-    "Rows of the PostgreSQL state mirror this worker upserted or deleted",
+    "Rows of the PostgreSQL state mirror this worker upserted, deleted or had refused",
     ["topic", "op"],
 )
 UNAUTHORISED_SCANS = Counter(

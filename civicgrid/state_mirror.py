@@ -9,6 +9,7 @@ Taizhou scale the first load writes a million rows; docs/operations.md has the f
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from functools import partial
 
 import asyncpg
@@ -16,7 +17,8 @@ import asyncpg
 from agents.delivery import fail_stop, with_retry
 from civicgrid import metrics
 from civicgrid.db.mirror import Written, write_batch
-from civicgrid.domain.statemirror import MIRRORS, PartitionBatch
+from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, one_by_one
+from civicgrid.errors import Disposition, classify
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +65,34 @@ class StateMirror:
                     )
                     self.caught_up.set()
                 continue
-            try:
-                written = await with_retry("state mirror batch", partial(self._write, batch))
-            except Exception:
-                # An error that is not the database being away is a bug or a schema out of
-                # step; skipping the batch would leave the mirror silently wrong.
+            rows += await self._apply(batch)
+
+    async def _apply(self, batch: PartitionBatch) -> int:
+        """Write the batch, waiting out the database; a record PostgreSQL refuses (a NUL in
+        an attribute: jsonb has no place for it) is left out, found by writing the batch
+        one record at a time. Any other failure is a bug or a schema out of step: skipping
+        would leave the mirror silently wrong, so the worker stops."""
+        try:
+            written = await with_retry("state mirror batch", partial(self._write, batch))
+        except Exception as error:
+            if classify(error) is not Disposition.DEAD_LETTER:
                 fail_stop("state mirror")
-            rows += written.upserted + written.deleted
-            metrics.MIRROR_ROWS.labels(topic=batch.topic, op="upsert").inc(written.upserted)
-            metrics.MIRROR_ROWS.labels(topic=batch.topic, op="delete").inc(written.deleted)
+            if len(batch.changes) > 1:
+                return sum([await self._apply(single) for single in one_by_one(batch)])
+            log.warning(
+                "state record not mirrored",
+                extra={
+                    "topic": batch.topic,
+                    "partition": batch.partition,
+                    "offset": batch.changes[0].offset,
+                    "error": type(error).__name__,
+                },
+            )
+            metrics.MIRROR_ROWS.labels(topic=batch.topic, op="refused").inc()
+            return await self._apply(replace(batch, changes=()))
+        metrics.MIRROR_ROWS.labels(topic=batch.topic, op="upsert").inc(written.upserted)
+        metrics.MIRROR_ROWS.labels(topic=batch.topic, op="delete").inc(written.deleted)
+        return written.upserted + written.deleted
 
     async def _write(self, batch: PartitionBatch) -> Written:
         async with self.pool.acquire() as connection:

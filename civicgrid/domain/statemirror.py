@@ -147,3 +147,15 @@ def recreated(stored_next: int, batch: PartitionBatch) -> bool:
 
 def next_offset(stored_next: int, batch: PartitionBatch) -> int:
     return max(stored_next, batch.end)
+
+
+def one_by_one(batch: PartitionBatch) -> list[PartitionBatch]:
+    """The batch as one batch per record, to find the record PostgreSQL refuses; together
+    they end where the batch ends, and only the first is `first`."""
+    ends = [change.offset + 1 for change in batch.changes[:-1]] + [batch.end]
+    return [
+        PartitionBatch(
+            batch.topic, batch.partition, (change,), end, batch.highwater, batch.first and n == 0
+        )
+        for n, (change, end) in enumerate(zip(batch.changes, ends, strict=True))
+    ]

@@ -105,9 +105,10 @@ async def _mirror(url: str) -> Any:
 
 def _wait_mirrored(endpoints: Endpoints, published: dict[str, int]) -> Any:
     bootstrap, url = endpoints.kafka_bootstrap, endpoints.database_url
+    codes = asyncio.run(_latest(bootstrap, topics.REGISTRY.name, published[topics.REGISTRY.name]))
+    codes.pop("TZ-NUL-1", None)
     expected = _expected(
-        asyncio.run(_latest(bootstrap, topics.GRIDS.name, published[topics.GRIDS.name])),
-        asyncio.run(_latest(bootstrap, topics.REGISTRY.name, published[topics.REGISTRY.name])),
+        asyncio.run(_latest(bootstrap, topics.GRIDS.name, published[topics.GRIDS.name])), codes
     )
     deadline = time.monotonic() + 60
     while (mirror := asyncio.run(_mirror(url))) != expected and time.monotonic() < deadline:
@@ -166,6 +167,13 @@ def test_mirror_equals_the_compacted_topics_through_updates_and_restarts(
                 "attributes": {"landlord_id": "320102199001011234", "rooms": 3},
             },
         ),
+        # valid to the schema, but jsonb cannot hold a NUL: left out of the mirror, and the
+        # records around it are not
+        (
+            topics.REGISTRY.name,
+            "TZ-NUL-1",
+            {**moved.to_registry_record(), "code": "TZ-NUL-1", "attributes": {"note": "a\u0000b"}},
+        ),
     ]
     asyncio.run(publish(endpoints.kafka_bootstrap, changes))
     for topic, _, _ in changes:
@@ -179,6 +187,11 @@ def test_mirror_equals_the_compacted_topics_through_updates_and_restarts(
     assert codes_now["TZ-NEW-1"][5] == "出租屋 房东 138****5678"
     assert codes_now["TZ-NEW-1"][6] == {"landlord_id": "3201**********1234", "rooms": 3}
     assert all(alive(worker) for worker in workers)  # no deadlock, no fail-stop
+    refused = [
+        metric_sum(scrape(w.port), "civicgrid_state_mirror_rows_total", op="refused")
+        for w in workers
+    ]
+    assert 1 <= sum(refused) <= 2  # the second writer finds it passed over, or refuses it too
 
     # Nobody follows while this tombstone lands; a restarted worker reads every record from
     # the start again but writes only what the mirror lacks.
