@@ -53,6 +53,23 @@ class CaseAction(StrEnum):
     CANCEL = "cancel"
     EXTEND = "extend"
     EVALUATE = "evaluate"
+    # SPEC §10, for the operations console (docs/contract.md)
+    VERIFY = "verify"
+    REJECT = "reject"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    REFUSE_EXTENSION = "refuse_extension"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    SUPERVISE = "supervise"
+
+
+class Supervision(StrEnum):
+    """督办 cards, mildest first: a supervised case's priority rises with its card."""
+
+    NORMAL = "normal"
+    YELLOW = "yellow"
+    RED = "red"
 
 
 class ElementType(StrEnum):
@@ -65,6 +82,7 @@ class ElementType(StrEnum):
 
 class CaseState(StrEnum):
     REPORTED = "REPORTED"
+    VERIFYING = "VERIFYING"  # SPEC §10: a report marked for verification (核实) waits here
     REGISTERED = "REGISTERED"
     DISPATCHED = "DISPATCHED"
     ACCEPTED = "ACCEPTED"

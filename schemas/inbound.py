@@ -26,6 +26,7 @@ from schemas.enums import (
     PatrolKind,
     Role,
     ScanPurpose,
+    Supervision,
 )
 
 
@@ -88,6 +89,8 @@ class Report(EventModel):
     reporter_id: Identifier
     reporter_role: Role
     photos: Annotated[tuple[PhotoUrl, ...], Field(max_length=MAX_PHOTOS)] = ()
+    # SPEC §10: the case waits in VERIFYING until a grid worker or operator verifies (核实)
+    needs_verification: bool = False
 
     @model_validator(mode="after")
     def _placeable(self) -> Self:
@@ -126,6 +129,13 @@ class CaseUpdate(EventModel):
     actor_kind: ActorKind
     action: CaseAction
     note: FreeText | None = None
+    supervision: Supervision | None = None  # the 督办 card of a `supervise`, only there
+
+    @model_validator(mode="after")
+    def _card(self) -> Self:
+        if (self.action is CaseAction.SUPERVISE) != (self.supervision is not None):
+            raise ValueError("supervision is given with the supervise action, and only there")
+        return self
 
 
 AttributeValue = str | int | float | bool | None

@@ -3,10 +3,10 @@
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
-from schemas.enums import AlertKind, CaseState, DeadLetterKind, Level, Severity
+from schemas.enums import AlertKind, CaseState, DeadLetterKind, Level, Severity, Supervision
 
 
 class SlaStage(StrEnum):
@@ -53,6 +53,13 @@ class Case:
     report_lats: tuple[float | None, ...] = ()
     report_lons: tuple[float | None, ...] = ()
     repeat_alerted_at: datetime | None = None  # the report that last alerted its point
+    # SPEC §10 console actions (docs/contract.md)
+    extension_requested: str | None = None  # a pending request's length ("2 working days")
+    extension_count: int = 0  # extensions granted, approved or applied at once (延期率)
+    suspended_from: CaseState | None = None  # while SUSPENDED (挂账): the state to resume
+    suspended_at: datetime | None = None
+    supervision: Supervision | None = None  # the strongest 督办 card given
+    supervision_count: int = 0
 
     @property
     def reporter_count(self) -> int:
@@ -121,11 +128,25 @@ class Case:
             report_lats=tuple(data.get("report_lats") or [data["lat"]] * reports),
             report_lons=tuple(data.get("report_lons") or [data["lon"]] * reports),
             repeat_alerted_at=_moment(data.get("repeat_alerted_at")),
+            # cases stored before the console actions have none of them
+            extension_requested=data.get("extension_requested"),
+            extension_count=int(data.get("extension_count", 0)),
+            suspended_from=_optional(CaseState, data.get("suspended_from")),
+            suspended_at=_moment(data.get("suspended_at")),
+            supervision=_optional(Supervision, data.get("supervision")),
+            supervision_count=int(data.get("supervision_count", 0)),
         )
 
 
 def _moment(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _optional(kind: type[_E], value: str | None) -> _E | None:
+    return None if value is None else kind(value)
 
 
 # The effects of case-book operations, in the order the lead's stage must apply them.

@@ -15,7 +15,7 @@ rule over all the reports seen, whichever came first.
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from civicgrid.domain import escalation as rules
@@ -33,7 +33,7 @@ from civicgrid.domain.case import (
 from civicgrid.domain.geo import M_PER_DEG, Cell, cell_of, cells_around, haversine_m
 from civicgrid.domain.lifecycle import SLA_RUNNING, Step, SystemStep, TransitionRejected
 from civicgrid.domain.lifecycle import transition as next_state
-from civicgrid.domain.timelimit import TimeLimit
+from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.enums import (
     ActorKind,
@@ -43,6 +43,7 @@ from schemas.enums import (
     DeadLetterKind,
     Level,
     Severity,
+    Supervision,
 )
 
 
@@ -160,6 +161,7 @@ class ReportFacts:
     reporter_hash: str
     network_reasons: tuple[str, ...] = ()  # from classification, e.g. ("P1",)
     resident: bool = True  # sent by a member of the public, not a grid worker on patrol
+    needs_verification: bool = False  # marked 核实: the case waits in VERIFYING
 
     def __post_init__(self) -> None:
         if not self.departments:
@@ -259,8 +261,10 @@ class CaseBook:
         event_id: str | None,
         **changes: Any,
     ) -> Case:
+        # `changes` may name the state itself: a resumed case returns where it was suspended
         state = next_state(case.state, step, actor)
-        return self._commit(out, case.next_version(at, state=state, **changes), reason, event_id)
+        changed = case.next_version(at, **({"state": state} | changes))
+        return self._commit(out, changed, reason, event_id)
 
     def _dispatch(self, out: list[Effect], case: Case, reason: str) -> None:
         if case.network:
@@ -517,10 +521,16 @@ class CaseBook:
             **self._clock(now, facts.limit),
         )
         case = self._commit(out, case, "reported", facts.event_id)
+        if facts.needs_verification:
+            hold = SystemStep.HOLD_FOR_VERIFICATION
+            return self._step(out, case, hold, None, now, "awaiting verification", facts.event_id)
         case = self._step(out, case, SystemStep.REGISTER, None, now, "registered", facts.event_id)
-        reason = "; ".join(reasons) or "small matter: settled in the grid"
+        return self._first_dispatch(out, case, now, facts.event_id)
+
+    def _first_dispatch(self, out: list[Effect], case: Case, now: datetime, event_id: str) -> Case:
+        reason = "; ".join(case.escalation_reasons) or "small matter: settled in the grid"
         case = self._step(
-            out, case, SystemStep.DISPATCH, None, now, f"dispatched: {reason}", facts.event_id
+            out, case, SystemStep.DISPATCH, None, now, f"dispatched: {reason}", event_id
         )
         self._dispatch(out, case, reason)
         return case
@@ -572,6 +582,7 @@ class CaseBook:
         event_id: str,
         occurred_at: datetime,
         note: str | None = None,
+        supervision: Supervision | None = None,
     ) -> list[Effect]:
         """Apply a step from civic.case-updates.v1; a step the machine refuses is Rejected
         and leaves the case as it was."""
@@ -580,26 +591,13 @@ class CaseBook:
             return [Rejected(event_id, f"unknown case {case_id}", DeadLetterKind.UNKNOWN_CASE)]
         try:
             next_state(case.state, action, actor_kind)
+            changes = self._changes(case, action, occurred_at, note, supervision)
         except TransitionRejected as rejected:
             reason = f"case {case_id}: {rejected.reason}"
             return [Rejected(event_id, reason, DeadLetterKind.REJECTED_TRANSITION)]
         out: list[Effect] = []
 
         reason = f"{action.value} by {actor_kind.value}" + (f": {note}" if note else "")
-        changes: dict[str, Any] = {}
-        if action is CaseAction.EXTEND:
-            changes = {
-                "deadline": self.calendar.deadline(case.deadline, _extension(note, case)),
-                "sla_stage": SlaStage.NONE,
-            }
-        elif action is CaseAction.REOPEN:
-            changes = self._clock(occurred_at, case.limit)
-        elif action is CaseAction.EVALUATE:
-            changes = {"evaluation": note}
-        elif action is CaseAction.RETURN:
-            changes = {"return_count": case.return_count + 1}
-        elif action is CaseAction.CHECK_FAIL:
-            changes = {"rework_count": case.rework_count + 1}
         case = self._step(out, case, action, actor_kind, occurred_at, reason, event_id, **changes)
         if case.state is CaseState.HANDLED:
             self._step(
@@ -617,11 +615,86 @@ class CaseBook:
                 self._dispatch(out, case, "re-dispatched after a return")
         elif action is CaseAction.CHECK_FAIL and case.rework_count >= rules.REWORKS_TO_ESCALATE:
             self._escalate(out, case, f"reworked {case.rework_count} times", occurred_at, event_id)
+        elif action is CaseAction.VERIFY:
+            case = self._first_dispatch(out, case, occurred_at, event_id)
         if action in (CaseAction.REOPEN, CaseAction.CHECK_FAIL) and (
             case.state is CaseState.DISPATCHED
         ):
             self._dispatch(out, case, reason)
         return out
+
+    def _changes(
+        self,
+        case: Case,
+        action: CaseAction,
+        at: datetime,
+        note: str | None,
+        supervision: Supervision | None,
+    ) -> dict[str, Any]:
+        """What `action` changes besides the state; TransitionRejected for a step the case
+        cannot take in what it holds (no pending extension to approve, a reject without its
+        reason)."""
+        pending = case.extension_requested
+        match action:
+            case CaseAction.EXTEND:
+                return self._extended(case, _extension(note, case))
+            case CaseAction.REQUEST_EXTENSION:
+                if pending is not None:
+                    raise TransitionRejected(f"an extension of {pending} is already pending")
+                return {"extension_requested": str(_extension(note, case))}
+            case CaseAction.APPROVE_EXTENSION | CaseAction.REFUSE_EXTENSION:
+                if pending is None:
+                    raise TransitionRejected("no extension request is pending")
+                if action is CaseAction.REFUSE_EXTENSION:
+                    return {"extension_requested": None}
+                return self._extended(case, TimeLimit.parse(pending))
+            case CaseAction.REJECT if not note:
+                raise TransitionRejected("reject needs its reason in note")
+            case CaseAction.VERIFY:
+                return self._clock(at, case.limit)
+            case CaseAction.SUSPEND:
+                return {"suspended_from": case.state, "suspended_at": at}
+            case CaseAction.RESUME:
+                return self._resumed(case, at)
+            case CaseAction.SUPERVISE:
+                return _supervised(case, supervision or Supervision.NORMAL)
+            case CaseAction.REOPEN:
+                return self._clock(at, case.limit)
+            case CaseAction.EVALUATE:
+                return {"evaluation": note}
+            case CaseAction.RETURN:
+                return {"return_count": case.return_count + 1}
+            case CaseAction.CHECK_FAIL:
+                return {"rework_count": case.rework_count + 1}
+        return {}
+
+    def _extended(self, case: Case, length: TimeLimit) -> dict[str, Any]:
+        return {
+            "deadline": self.calendar.deadline(case.deadline, length),
+            "sla_stage": SlaStage.NONE,
+            "extension_requested": None,
+            "extension_count": case.extension_count + 1,
+        }
+
+    def _resumed(self, case: Case, at: datetime) -> dict[str, Any]:
+        """Back to where it was, its clock restarted with the time that was left when it was
+        suspended (wall-clock or working time, as its limit counts): 挂账 stops the clock."""
+        assert case.suspended_from is not None
+        assert case.suspended_at is not None
+        if case.limit.unit is LimitUnit.HOURS:
+            left = max(case.deadline - case.suspended_at, timedelta())
+            deadline = at + left
+        else:
+            left = self.calendar.working_time(case.suspended_at, case.deadline)
+            hours = TimeLimit(left.total_seconds() / 3600, LimitUnit.WORKING_HOURS)
+            deadline = self.calendar.deadline(at, hours)
+        return {
+            "state": case.suspended_from,
+            "suspended_from": None,
+            "suspended_at": None,
+            "deadline": deadline,
+            "sla_started_at": at,
+        }
 
     def cluster_alert(self, grid_ids: Iterable[str], category: str, now: datetime) -> list[Effect]:
         """Lift the category's open grid matters in the clustered grids onto the network."""
@@ -672,6 +745,23 @@ def _within(at: datetime, end: datetime) -> bool:
 
 def _by_time(report: _Report) -> tuple[datetime, str]:
     return report.at, report.event_id
+
+
+_PRIORITY = {Supervision.YELLOW: Severity.P2, Supervision.RED: Severity.P1}
+
+
+def _supervised(case: Case, card: Supervision) -> dict[str, Any]:
+    """督办: the strongest card stays on the case, and a yellow or red card raises its
+    severity to at least P2 or P1 (the desk and the departments order work by it)."""
+    cards = list(Supervision)
+    strongest = card if case.supervision is None else max(case.supervision, card, key=cards.index)
+    raised = _PRIORITY.get(card)
+    severity = case.severity if raised is None else rules.most_urgent(case.severity, raised)
+    return {
+        "supervision": strongest,
+        "supervision_count": case.supervision_count + 1,
+        "severity": severity,
+    }
 
 
 def _extension(note: str | None, case: Case) -> TimeLimit:

@@ -245,6 +245,7 @@ class GridWork:
                 event_id,
                 update.occurred_at,
                 update.note,
+                update.supervision,
             )
         plan.update_audits.append(
             (
@@ -279,6 +280,7 @@ class GridWork:
             reporter_hash=report.reporter_id,
             network_reasons=_network_reasons(classification),
             resident=report.reporter_role is Role.RESIDENT,
+            needs_verification=report.needs_verification,
         )
 
     def _apply(

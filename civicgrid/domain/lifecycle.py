@@ -10,8 +10,16 @@ Decisions the table encodes:
   hold, so the case takes the ordinary route to a department;
 - ESCALATED is "dispatched again by a higher rung": it may be entered from any state in
   which the SLA clock runs, and the department accepts it anew, like DISPATCHED;
-- DUPLICATE and SUSPENDED are never entered: a duplicate report joins the open case rather
-  than opening one of its own, and no inbound action suspends a case;
+- DUPLICATE is never entered: a duplicate report joins the open case rather than opening
+  one of its own;
+- a report marked for verification (核实) opens its case in VERIFYING instead of registering
+  it: `verify` registers it (and the core dispatches it), `reject` cancels it;
+- SUSPENDED (挂账) is entered only by an operator's `suspend` (the operator is the approving
+  authority) from a state whose clock runs, and `resume` returns the case to the state it was
+  suspended from (the case records it), with the working time that was left;
+- an extension is asked for (`request_extension`, by its handlers) and waits for an operator
+  to `approve_extension` or `refuse_extension`; `extend` (SPEC §2) still applies at once;
+- `supervise` (督办) keeps the state; the case records the card and its priority rises;
 - reopen and evaluate are the only actions on a terminal state.
 """
 
@@ -22,6 +30,7 @@ from schemas.enums import ActorKind, CaseAction, CaseState
 
 
 class SystemStep(StrEnum):
+    HOLD_FOR_VERIFICATION = "hold_for_verification"
     REGISTER = "register"
     DISPATCH = "dispatch"
     SEND_TO_CHECK = "send_to_check"
@@ -42,6 +51,8 @@ SLA_RUNNING = frozenset(
     {S.REGISTERED, S.DISPATCHED, S.ESCALATED, S.ACCEPTED, S.IN_PROGRESS, S.RETURNED}
 )
 _AWAITING_ACCEPTANCE = (S.DISPATCHED, S.ESCALATED)
+# States in which the handlers have the case and its deadline may move.
+_EXTENDABLE = tuple(sorted(SLA_RUNNING - {S.REGISTERED, S.RETURNED}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,9 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
             table[source, step] = Rule(target, actors)
 
     allow((S.REPORTED,), SystemStep.REGISTER, S.REGISTERED)
+    allow((S.REPORTED,), SystemStep.HOLD_FOR_VERIFICATION, S.VERIFYING)
+    allow((S.VERIFYING,), A.VERIFY, S.REGISTERED, _CHECKERS)
+    allow((S.VERIFYING,), A.REJECT, S.CANCELLED, _CHECKERS)
     allow((S.REGISTERED, S.RETURNED), SystemStep.DISPATCH, S.DISPATCHED)
     allow((S.HANDLED,), SystemStep.SEND_TO_CHECK, S.CHECKING)
     allow(tuple(sorted(SLA_RUNNING)), SystemStep.ESCALATE, S.ESCALATED)
@@ -78,12 +92,14 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
     allow((S.CLOSED,), A.REOPEN, S.DISPATCHED, frozenset({_OPERATOR}))
     open_states = tuple(state for state in CaseState if state.is_open)
     allow(open_states, A.CANCEL, S.CANCELLED, frozenset({_OPERATOR}))
-    allow(
-        tuple(sorted(SLA_RUNNING - {S.REGISTERED, S.RETURNED})),
-        A.EXTEND,
-        None,
-        frozenset({_DEPT, _OPERATOR}),
-    )
+    allow(_EXTENDABLE, A.EXTEND, None, frozenset({_DEPT, _OPERATOR}))
+    allow(_EXTENDABLE, A.REQUEST_EXTENSION, None, _HANDLERS)
+    allow(_EXTENDABLE, A.APPROVE_EXTENSION, None, frozenset({_OPERATOR}))
+    allow(_EXTENDABLE, A.REFUSE_EXTENSION, None, frozenset({_OPERATOR}))
+    allow(tuple(sorted(SLA_RUNNING)), A.SUSPEND, S.SUSPENDED, frozenset({_OPERATOR}))
+    # the target is the state the case was suspended from: the case book supplies it
+    allow((S.SUSPENDED,), A.RESUME, None, frozenset({_OPERATOR}))
+    allow(open_states, A.SUPERVISE, None, frozenset({_OPERATOR}))
     allow((S.CLOSED,), A.EVALUATE, None, frozenset({_RESIDENT}))
     return table
 

@@ -444,6 +444,58 @@ def test_updates_outside_the_roster_scope_are_refused(stack: Stack) -> None:
     assert metric_sum(samples, "civicgrid_dead_letters_total", kind="unauthorised") >= len(refused)
 
 
+def test_console_actions_through_the_worker(stack: Stack) -> None:
+    """SPEC §10 (issue 20): a report marked 核实 waits in VERIFYING until verified, an
+    extension waits for an operator's approval, a case is suspended (挂账) and resumed and
+    supervised (督办); a rejected report is cancelled with its reason."""
+    driver, grid, other = stack.driver, next(stack.grids), next(stack.grids)
+
+    async def run() -> tuple[str, str, list[str]]:
+        case_id, _ = await driver.report(
+            grid.street_lights[0], STREET_LIGHT_OUT, needs_verification=True
+        )
+        refused = [await driver.update(case_id, "accept", "department")]  # not verified yet
+        await driver.update(case_id, "verify", "grid_worker", "现场属实")
+        await driver.update(case_id, "accept", "department")
+        await driver.update(case_id, "request_extension", "department", "2 working days")
+        await driver.update(case_id, "approve_extension", "operator")
+        refused.append(await driver.update(case_id, "approve_extension", "operator"))
+        refused.append(await driver.update(case_id, "supervise", "department", supervision="red"))
+        await driver.update(case_id, "supervise", "operator", "请加快处置", supervision="red")
+        await driver.update(case_id, "suspend", "operator", "待材料到货")
+        await driver.update(case_id, "resume", "operator")
+        rejected_id, _ = await driver.report(
+            other.street_lights[0], STREET_LIGHT_OUT, needs_verification=True
+        )
+        await driver.update(rejected_id, "reject", "operator", "现场无此问题")
+        return case_id, rejected_id, refused
+
+    case_id, rejected_id, refused = asyncio.run(run())
+    assert asyncio.run(driver.states(case_id)) == [
+        "REPORTED", "VERIFYING", "REGISTERED", "DISPATCHED", "ACCEPTED", "ACCEPTED", "ACCEPTED",
+        "ACCEPTED", "SUSPENDED", "ACCEPTED",
+    ]  # fmt: skip
+    case = asyncio.run(driver.case(case_id))
+    assert (case["severity"], case["data"]["supervision"]) == ("P1", "red")
+    assert (case["data"]["extension_count"], case["data"]["extension_requested"]) == (1, None)
+    assert case["data"]["suspended_from"] is None
+    assert asyncio.run(driver.states(rejected_id)) == ["REPORTED", "VERIFYING", "CANCELLED"]
+    letters = asyncio.run(
+        fetch(
+            stack.endpoints.database_url,
+            "SELECT event_id::text, kind FROM dead_letters WHERE event_id = ANY($1::uuid[])",
+            refused,
+        )
+    )
+    kinds = {row[0]: row[1] for row in letters}
+    assert [kinds[e] for e in refused] == [
+        "rejected_transition", "rejected_transition", "unauthorised",
+    ]  # fmt: skip
+    # the grid's task went out once, when the case was verified
+    assert len(dispatches(stack, topics.DISPATCH_GRID.name, case_id)) == 1
+    assert "VERIFYING" in {state for _, state in snapshots(stack, rejected_id)}
+
+
 def test_states_in_postgres_equal_the_replayed_history(stack: Stack) -> None:
     """Runs last in the module: every case the lifecycles above left is recomputed from the
     events (and the ticks the history records) through the pure case book."""

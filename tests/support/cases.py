@@ -47,9 +47,10 @@ class Driver:
         return self._clock
 
     async def report(
-        self, code: str, description: str, reporter: str = "R-1"
+        self, code: str, description: str, reporter: str = "R-1", **fields: Any
     ) -> tuple[str, dict[str, Any]]:
-        """Publish a report; return its case id and the report (to publish again)."""
+        """Publish a report (with any further `fields`); return its case id and the report
+        (to publish again)."""
         value = {
             "event_id": str(uuid.uuid4()),
             "occurred_at": self._now().isoformat(),
@@ -59,6 +60,7 @@ class Driver:
             "reporter_id": reporter,
             "reporter_role": "resident",
             "code": code,
+            **fields,
         }
         await publish(self.bootstrap, [(topics.REPORTS.name, code, value)])
         case_id = await _poll(
@@ -73,6 +75,7 @@ class Driver:
         actor_kind: str,
         note: str | None = None,
         actor_id: str | None = None,
+        supervision: str | None = None,
     ) -> str:
         """Publish an update and wait until the stage has taken it (applied or refused).
 
@@ -89,6 +92,7 @@ class Driver:
             "actor_kind": actor_kind,
             "action": action,
             **({"note": note} if note else {}),
+            **({"supervision": supervision} if supervision else {}),
         }
         await publish(self.bootstrap, [(topics.CASE_UPDATES.name, case_id, value)])
         await _poll(self.url, "SELECT kind FROM events WHERE event_id = $1::uuid", event_id)

@@ -59,7 +59,8 @@ async def recompute(url: str) -> tuple[dict[str, Case], dict[str, Case]]:
         case_id, reason = row["case_id"], row["reason"]
         if row["event_id"] is not None:
             last_event[case_id] = position[row["event_id"]]
-        if row["version"] == 3:  # the first dispatch names why the case is a network matter
+        if reason.startswith("dispatched: ") and case_id not in dispatched:
+            # the first dispatch names why the case is a network matter
             text = reason.removeprefix("dispatched: ")
             dispatched[case_id] = () if reason == _SMALL_MATTER else tuple(text.split("; "))
         if row["event_id"] is None and reason in _TIMER_REASONS:
@@ -107,6 +108,7 @@ def _apply(
             row["event_id"],
             occurred_at,
             event.get("note"),
+            update.supervision,
         )
         return
     case = stored[row["case_id"]]
@@ -123,5 +125,6 @@ def _apply(
         limit=TimeLimit(case.limit.amount, LimitUnit(case.limit.unit)),
         reporter_hash=row["actor_hash"],
         network_reasons=dispatched.get(case.case_id, ()),
+        needs_verification=bool(event.get("needs_verification")),
     )
     book.report(facts, occurred_at)
