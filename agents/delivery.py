@@ -57,7 +57,7 @@ async def send_all(app: Any, messages: Sequence[Message]) -> None:
             message.topic,
             None if message.key is None else message.key.encode(),
             message.value,
-            None,
+            message.partition,
             None,
             None,
         )

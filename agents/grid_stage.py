@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # reaches further back than what the book still holds reloads its grids.
 _KEEP_SETTLED = REPEAT_WINDOW + timedelta(days=1)
 _PRUNE_EVERY = 200  # batches
+# envelopes that name no grid whose cases the batch needs
+_NOT_A_GRID = frozenset({"dead_letter", "watermark"})
 _GRID_LATENCY = metrics.STAGE_LATENCY.labels(stage="grid")  # observed once per event
 
 
@@ -88,7 +90,7 @@ class GridStage:
         assert pool is not None
         started = time.perf_counter()
         events = [e for e in map(event_of, envelopes) if e is not None]
-        grid_ids = {e.grid_id for e in envelopes if e.kind != "dead_letter"}
+        grid_ids = {e.grid_id for e in envelopes if e.kind not in _NOT_A_GRID}
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
         horizon = _repeat_horizon(envelopes)
         book = self.book

@@ -28,10 +28,17 @@ from civicgrid import metrics
 from civicgrid.db.sink import write_plan
 from civicgrid.domain import scoring
 from civicgrid.domain.alerts import Alert as EarlyAlert
-from civicgrid.domain.gridwork import BatchPlan, Message, add_alert, by_grid_messages
+from civicgrid.domain.gridwork import (
+    BatchPlan,
+    Message,
+    add_alert,
+    by_grid_messages,
+    watermark_messages,
+)
 from civicgrid.runtime import Runtime
 from schemas.enums import AlertKind
 from schemas.internal import GridEnvelope
+from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +78,24 @@ async def _next_start(
     return start, scoring.first_memory()
 
 
+async def _progress(connection: asyncpg.Connection, partitions: int) -> scoring.StreamProgress:
+    rows = await connection.fetch(
+        "SELECT partition, watermark FROM partition_watermarks WHERE topic = $1",
+        topics.BY_GRID.name,
+    )
+    return scoring.progress({r["partition"]: r["watermark"] for r in rows}, partitions)
+
+
 async def _next_window(
-    connection: asyncpg.Connection, now: datetime
+    connection: asyncpg.Connection, now: datetime, partitions: int
 ) -> tuple[datetime, datetime, dict[str, Any]] | None:
-    """The oldest closed window not yet scored, the watermark, and the episode memory."""
+    """The oldest window not yet scored that every partition has been processed past (plus
+    the grace), the watermark, and the episode memory."""
     start, memory = await _next_start(connection)
-    latest = await connection.fetchval("SELECT max(occurred_at) FROM events")
-    if start is None or latest is None:
+    low = (await _progress(connection, partitions)).low
+    if start is None or low is None or not scoring.closes(start, low, now):
         return None
-    # never ahead of the clock: one report stamped in the future must not close today
-    watermark: datetime = min(latest, now) - scoring.GRACE
-    if start + scoring.WINDOW > watermark:
-        return None
-    return start, watermark, memory
+    return start, min(low, now) - scoring.GRACE, memory
 
 
 async def _raised(connection: asyncpg.Connection, start: datetime) -> list[scoring.Raised]:
@@ -116,12 +128,21 @@ async def _publish(
     await send_all(app, plan.messages)
 
 
-async def check_open(app: Any, runtime: Runtime, now: datetime) -> int:
-    """Alert what the next window to be scored has earned so far; return how many alerts."""
+async def check_open(app: Any, runtime: Runtime, now: datetime, partitions: int) -> int:
+    """Alert what the next window to be scored has earned so far; return how many alerts.
+
+    Only while the stream is live (every partition has processed the latest round of
+    watermarks): during a catch-up the partitions stand at different days, and a window's
+    counts so far would be one partition's whole day beside another's first hours. Its
+    alerts would not be wrong (counts only grow), but which grids an early cluster names
+    and which rate anomalies it folds would depend on how the catch-up ran; scored at close
+    instead, a catch-up alerts as the same month arriving in real time."""
     assert runtime.pool is not None
     size = scoring.WINDOW_SECONDS
     async with runtime.pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        if not (await _progress(connection, partitions)).live:
+            return 0
         start, memory = await _next_start(connection)
         if start is None:
             return 0
@@ -179,13 +200,13 @@ async def _window_counts(connection: asyncpg.Connection, start: datetime) -> lis
     )
 
 
-async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
+async def score_next(app: Any, runtime: Runtime, now: datetime, partitions: int) -> bool:
     """Score the oldest closed window, if any; return whether one was scored."""
     assert runtime.pool is not None
     size = scoring.WINDOW_SECONDS
     async with runtime.pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        due = await _next_window(connection, now)
+        due = await _next_window(connection, now, partitions)
         if due is None:
             return False
         start, watermark, memory = due
@@ -222,15 +243,29 @@ async def score_next(app: Any, runtime: Runtime, now: datetime) -> bool:
     return True
 
 
+async def send_watermarks(app: Any, runtime: Runtime, now: datetime, partitions: int) -> None:
+    """One round of watermarks: the latest event time counted so far (never ahead of the
+    clock), to every partition of the by-grid topic."""
+    assert runtime.pool is not None
+    latest = await runtime.pool.fetchval("SELECT max(occurred_at) FROM events")
+    if latest is not None:
+        await send_all(app, watermark_messages(partitions, min(latest, now)))
+
+
 def register(app: Any, runtime: Runtime) -> None:
     @app.timer(interval=runtime.settings.prediction_check_seconds, on_leader=True)
     async def score_windows() -> None:
         if not runtime.ready.is_set() or runtime.pool is None:
             return
+        partitions = app.consumer.topic_partitions(topics.BY_GRID.name)
+        if not partitions:  # not in the metadata yet
+            return
         try:
             # catch up window by window: after an outage every missed day is scored in order
-            while await score_next(app, runtime, datetime.now(UTC)):
+            while await score_next(app, runtime, datetime.now(UTC), partitions):
                 pass
-            await check_open(app, runtime, datetime.now(UTC))
+            await check_open(app, runtime, datetime.now(UTC), partitions)
+            # after the checks: they are live only once every partition has the last round
+            await send_watermarks(app, runtime, datetime.now(UTC), partitions)
         except Exception:
             log.exception("scoring windows failed; the next check retries")

@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict
 from schemas.enums import ActorKind, DeadLetterKind, Level
 from schemas.inbound import CaseUpdate, Patrol, Report, Scan
 
-EnvelopeKind = Literal["scan", "report", "patrol", "case_update", "dead_letter", "tick", "cluster"]
+EnvelopeKind = Literal[
+    "scan", "report", "patrol", "case_update", "dead_letter", "tick", "cluster", "watermark"
+]
 
 
 class Origin(BaseModel):
@@ -84,6 +86,10 @@ class GridEnvelope(BaseModel):
     # clusters (from the leader's early warning): every grid of the cluster, and its category
     grid_ids: tuple[str, ...] = ()
     category: str | None = None
+    # watermarks (from the leader, one to every partition): the partition it was sent to, and
+    # the latest event time the stream had counted when it was sent
+    partition: int | None = None
+    watermark: datetime | None = None
 
 
 class GridBatch(BaseModel):

@@ -16,6 +16,7 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.timers import next_timer_at
 from civicgrid.domain.workcalendar import WorkingCalendar
+from topics import catalogue as topics
 
 _EVENT_COLUMNS = (
     "event_id",
@@ -161,6 +162,14 @@ async def write_plan(
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (window_seconds, window_start, grid_id, "
         "category) DO UPDATE SET count = series_counts.count + excluded.count",
         [(*key, n) for key, n in sorted(plan.series_counts.items())],
+    )
+    # In the counts' transaction: a partition's watermark row never runs ahead of its counts.
+    written["partition_watermarks"] = await _insert(
+        connection,
+        "INSERT INTO partition_watermarks (topic, partition, watermark) VALUES ($1, $2, $3) "
+        "ON CONFLICT (topic, partition) DO UPDATE "
+        "SET watermark = GREATEST(partition_watermarks.watermark, excluded.watermark)",
+        [(topics.BY_GRID.name, p, mark) for p, mark in sorted(plan.watermarks.items())],
     )
     await _insert(
         connection,

@@ -9,6 +9,7 @@ import base64
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import AlertKind, DeadLetterKind, Role
 from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
-from schemas.internal import GridEnvelope, Origin
+from schemas.internal import GridBatch, GridEnvelope, Origin
 from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
 from topics import catalogue as topics
 
@@ -41,11 +42,37 @@ class Message:
     topic: str
     key: str | None
     value: bytes
+    partition: int | None = None  # None: the key's partition
 
 
 # A record of the internal topic stays under this many bytes: well inside the producer's
 # 1 MB request limit. One envelope is at most ~90 KiB (a 64 KiB dead-lettered value in base64).
 MAX_BATCH_RECORD_BYTES = 256 * 1024
+
+
+def watermark_messages(partitions: int, watermark: datetime) -> list[Message]:
+    """One ``watermark`` envelope to each partition of the by-grid topic: a partition's grid
+    stage reaches it only after every record sent to that partition before it."""
+    return [
+        Message(
+            topics.BY_GRID.name,
+            None,
+            GridBatch(
+                envelopes=(
+                    GridEnvelope(
+                        kind="watermark",
+                        grid_id=f"~watermark/{partition}",
+                        partition=partition,
+                        watermark=watermark,
+                    ),
+                )
+            )
+            .model_dump_json()
+            .encode(),
+            partition,
+        )
+        for partition in range(partitions)
+    ]
 
 
 def by_grid_messages(envelopes: Iterable[GridEnvelope]) -> list[Message]:
@@ -94,6 +121,8 @@ class BatchPlan:
     classifications: list[Classification] = field(default_factory=list)
     # reports per grid x category x event-time window, added to series_counts (SPEC §7)
     series_counts: Counter[CountKey] = field(default_factory=Counter)
+    # by-grid partition -> the latest watermark envelope it delivered in the batch
+    watermarks: dict[int, datetime] = field(default_factory=dict)
 
 
 def event_of(envelope: GridEnvelope) -> InboundEvent | None:
@@ -157,6 +186,11 @@ class GridWork:
                 assert envelope.category is not None
                 effects = book.cluster_alert(envelope.grid_ids, envelope.category, envelope.now)
                 self._apply(plan, effects, None, envelope)
+            elif envelope.kind == "watermark":
+                assert envelope.partition is not None
+                assert envelope.watermark is not None
+                known = plan.watermarks.get(envelope.partition, envelope.watermark)
+                plan.watermarks[envelope.partition] = max(known, envelope.watermark)
             elif envelope.kind == "tick":
                 assert envelope.now is not None
                 self._apply(plan, book.tick(envelope.now, (envelope.grid_id,)), None, envelope)

@@ -58,6 +58,36 @@ def count_key(grid_id: str, category: str, occurred_at: datetime) -> CountKey:
     return (grid_id, category, WINDOW_SECONDS, _WINDOWS.window_start(occurred_at))
 
 
+@dataclass(frozen=True, slots=True)
+class StreamProgress:
+    """How far every partition of the by-grid topic has been processed, in event time."""
+
+    low: datetime | None
+    """The least partition watermark; None while a partition has none yet."""
+    live: bool
+    """Every partition has processed the latest round of watermarks: nothing sent to the
+    grid stage before that round is still waiting in a partition's lag."""
+
+
+def progress(marks: Mapping[int, datetime], partitions: int) -> StreamProgress:
+    """The stream's progress from each partition's watermark row (``partition_watermarks``).
+
+    Every partition counts, idle ones too: an idle partition reaches each round of
+    watermarks as soon as it is sent, so it never holds the others back, while a partition
+    with a backlog reaches it only after the reports sent to it before."""
+    wanted = [marks.get(p) for p in range(partitions)]
+    if partitions < 1 or any(mark is None for mark in wanted):
+        return StreamProgress(None, False)
+    present = [mark for mark in wanted if mark is not None]
+    return StreamProgress(min(present), min(present) == max(present))
+
+
+def closes(start: datetime, low: datetime | None, now: datetime) -> bool:
+    """Whether the window starting at ``start`` may be scored: every partition has been
+    processed past its end plus the grace (never ahead of the clock)."""
+    return low is not None and start + WINDOW <= min(low, now) - GRACE
+
+
 def first_memory() -> dict[str, Any]:
     """Episode memory before any window was scored."""
     return {"windows_closed": 0, "active": [], "clusters": {}}

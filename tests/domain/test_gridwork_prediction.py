@@ -9,11 +9,11 @@ import pytest
 
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.classifier import Classifier
-from civicgrid.domain.gridwork import BatchPlan, GridWork
+from civicgrid.domain.gridwork import BatchPlan, GridWork, watermark_messages
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import CaseState, Channel, Role
 from schemas.inbound import Report
-from schemas.internal import GridEnvelope, Origin
+from schemas.internal import GridBatch, GridEnvelope, Origin
 from topics import catalogue as topics
 
 T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)  # 09:00 local
@@ -150,3 +150,14 @@ def test_a_cluster_envelope_lifts_the_grids_matching_cases_onto_the_network(
     assert sorted(row[0] for row in network) == ["g1~1", "g2~1"]
     assert all("cluster alert" in row[3] and "g1, g2, g3" in row[3] for row in network)
     assert work.plan(cluster, set(), book).dispatches == []  # a repeated envelope: no-op
+
+
+def test_a_watermark_envelope_moves_only_its_partitions_row(work: GridWork) -> None:
+    messages = watermark_messages(4, T0)
+    assert [m.partition for m in messages] == [0, 1, 2, 3]
+    envelopes = [e for m in messages for e in GridBatch.model_validate_json(m.value).envelopes]
+    later = envelopes[2].model_copy(update={"watermark": T0 + timedelta(hours=3)})
+    plan = work.plan([envelopes[2], later, envelopes[2]], set(), CaseBook())
+    assert plan.watermarks == {2: T0 + timedelta(hours=3)}
+    assert not plan.series_counts
+    assert not plan.events

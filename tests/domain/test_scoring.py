@@ -170,3 +170,21 @@ def test_a_cluster_raised_early_is_lifted_again_at_close_with_the_grids_it_grew_
     assert closed.alerts == []  # the zone over all three continues the early cluster
     assert closed.lifts == [(("g1", "g2", "g3"), "09009")]
     assert scoring.score_window(WindowInputs(start, full, baselines, memory, [], LINE)).lifts == []
+
+
+def test_a_window_closes_only_once_every_partition_is_past_its_end_plus_grace() -> None:
+    end = T0 + DAY
+    ahead, behind = end + scoring.GRACE + timedelta(days=20), end + scoring.GRACE
+    now = ahead + DAY
+    # one partition's reports of the day are still in its lag: the others' progress is no sign
+    lagging = scoring.progress({0: ahead, 1: ahead, 2: behind - timedelta(minutes=1), 3: ahead}, 4)
+    assert not scoring.closes(T0, lagging.low, now)
+    assert not lagging.live
+    # a partition that never wrote a watermark row holds every window back
+    assert scoring.progress({0: ahead, 1: ahead, 2: ahead}, 4).low is None
+    caught_up = scoring.progress({0: ahead, 1: ahead, 2: behind, 3: ahead}, 4)
+    assert scoring.closes(T0, caught_up.low, now)
+    assert not caught_up.live  # closing is allowed, but the partitions still stand apart
+    assert scoring.progress(dict.fromkeys(range(4), ahead), 4).live
+    # never ahead of the clock: a report stamped in the future closes nothing
+    assert not scoring.closes(T0, ahead, behind - timedelta(minutes=1))
