@@ -44,6 +44,12 @@ class BaselineConfig:
     min_sigma: float = 1.0
     warmup: int = 7
     seasons: int = 1
+    weekday_prior: float = 0.0
+    pooled_dispersion: bool = False
+    """Floor each series' spread by its category's negative-binomial over-dispersion, pooled
+    over the category's warmed-up series (one series' variance from a few weeks is noise)."""
+    """Weeks of pseudo-history pulling each category's day-of-week factor toward 1 (0: no
+    day-of-week factor). See ``WeekdayProfile``."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha <= 1.0:
@@ -52,8 +58,8 @@ class BaselineConfig:
             raise ValueError("need 0 < cluster_z <= z, min_sigma > 0 and min_expected >= 0")
         if self.cluster_z_per_grid < 0:
             raise ValueError("cluster_z_per_grid must be >= 0")
-        if self.warmup < 0 or self.seasons < 1:
-            raise ValueError("warmup must be >= 0 and seasons >= 1")
+        if self.warmup < 0 or self.seasons < 1 or self.weekday_prior < 0:
+            raise ValueError("warmup and weekday_prior must be >= 0 and seasons >= 1")
 
 
 def _poisson_quantile(mean: float, tail: float) -> int:
@@ -68,10 +74,29 @@ def _poisson_quantile(mean: float, tail: float) -> int:
     return k
 
 
-def count_threshold(expected: float, sigma: float, z: float) -> float:
-    """``expected + z * sigma``, never below the Poisson count with the tail of ``z``."""
+def _negative_binomial_quantile(mean: float, dispersion: float, tail: float) -> int:
+    """The smallest k with P(X > k) <= tail for X negative binomial with ``mean`` and variance
+    ``mean + dispersion * mean^2``."""
+    shape = 1.0 / dispersion
+    p = mean / (mean + shape)
+    k, pmf = 0, (1.0 - p) ** shape
+    cdf = pmf
+    while 1.0 - cdf > tail and pmf > 0.0:
+        pmf *= (k + shape) / (k + 1) * p
+        k += 1
+        cdf += pmf
+    return k
+
+
+def count_threshold(expected: float, sigma: float, z: float, dispersion: float = 0.0) -> float:
+    """``expected + z * sigma``, never below the Poisson count with the tail of ``z`` nor,
+    given an over-dispersion, the negative binomial one: its tail is far longer than the
+    normal one (at 1/dispersion = 4 the count with the tail of z = 4 is ~4x the mean)."""
     tail = 0.5 * math.erfc(z / math.sqrt(2.0))
-    return max(expected + z * sigma, float(_poisson_quantile(expected, tail)))
+    bar = max(expected + z * sigma, float(_poisson_quantile(expected, tail)))
+    if dispersion > 1e-6 and expected > 0:
+        bar = max(bar, float(_negative_binomial_quantile(expected, dispersion, tail)))
+    return bar
 
 
 @dataclass(slots=True)
@@ -116,42 +141,80 @@ class SeriesBaseline:
         own = self._seasons[season % self.config.seasons]
         return own if own.n >= self.config.warmup else self._all
 
-    def expected(self, season: int = 0) -> float:
-        return max(self._estimate(season).mean, self.config.min_expected)
+    # ``factor`` is the day-of-week factor of the window (1: none): the series learns its
+    # counts divided by it and expects its level times it. ``dispersion`` is its category's
+    # over-dispersion (pooled over the grids, ``pooled_dispersion``): the spread is never
+    # below the negative binomial's, ``expected + dispersion * expected^2``.
+    def expected(self, season: int = 0, factor: float = 1.0) -> float:
+        return max(self._estimate(season).mean * factor, self.config.min_expected)
 
-    def sigma(self, season: int = 0) -> float:
+    def sigma(self, season: int = 0, factor: float = 1.0, dispersion: float = 0.0) -> float:
         est = self._estimate(season)
-        return max(math.sqrt(est.var), math.sqrt(self.expected(season)), self.config.min_sigma)
+        expected = self.expected(season, factor)
+        return max(
+            math.sqrt(est.var) * factor,
+            math.sqrt(expected + dispersion * expected * expected),
+            self.config.min_sigma,
+        )
 
-    def variance(self, season: int = 0) -> float:
-        """The learnt variance alone, unfloored: a sum over grids floors it once, as a whole."""
-        return self._estimate(season).var
+    def variance(self, season: int = 0, factor: float = 1.0, dispersion: float = 0.0) -> float:
+        """The learnt variance, unfloored but for the category's over-dispersion: a sum over
+        grids floors it once, as a whole."""
+        expected = self.expected(season, factor)
+        return max(self._estimate(season).var * factor * factor, dispersion * expected * expected)
 
-    def threshold(self, season: int = 0, z: float | None = None) -> float:
+    def threshold(
+        self,
+        season: int = 0,
+        z: float | None = None,
+        factor: float = 1.0,
+        dispersion: float = 0.0,
+    ) -> float:
         """The count above which a window is anomalous at ``z`` (default: the config's)."""
         z = self.config.z if z is None else z
-        return count_threshold(self.expected(season), self.sigma(season), z)
+        sigma = self.sigma(season, factor, dispersion)
+        return count_threshold(self.expected(season, factor), sigma, z, dispersion)
 
-    def score(self, count: float, season: int = 0) -> float:
+    def score(
+        self, count: float, season: int = 0, factor: float = 1.0, dispersion: float = 0.0
+    ) -> float:
         """Standardised excess of ``count`` over the expectation (a z-score)."""
-        return (count - self.expected(season)) / self.sigma(season)
+        return (count - self.expected(season, factor)) / self.sigma(season, factor, dispersion)
 
-    def is_anomalous(self, count: float, season: int = 0, z: float | None = None) -> bool:
-        return self.warmed_up and count > self.threshold(season, z)
+    def is_anomalous(
+        self,
+        count: float,
+        season: int = 0,
+        z: float | None = None,
+        factor: float = 1.0,
+        dispersion: float = 0.0,
+    ) -> bool:
+        return self.warmed_up and count > self.threshold(season, z, factor, dispersion)
 
-    def update(self, count: float, season: int = 0) -> None:
-        """Learn from one closed window.
+    def learnt(
+        self, count: float, season: int = 0, factor: float = 1.0, dispersion: float = 0.0
+    ) -> float:
+        """What ``update`` learns from ``count``: a count over the threshold is learnt as the
+        threshold itself, so an ongoing anomaly does not raise the baseline enough to hide
+        its own tail; not while the season is still learning, or a busy season's first
+        counts would be clipped to the quieter all-season level."""
+        if self._seasons[season % self.config.seasons].n < self.config.warmup:
+            return count
+        return min(count, self.threshold(season, None, factor, dispersion))
 
-        A count over the threshold is learnt as the threshold itself, so an
-        ongoing anomaly does not raise the baseline enough to hide its own tail;
-        not while the season is still learning, or a busy season's first counts
-        would be clipped to the quieter all-season level.
-        """
-        own = self._seasons[season % self.config.seasons]
-        learning = own.n < self.config.warmup
-        learnt = count if learning else min(count, self.threshold(season))
+    def update(
+        self, count: float, season: int = 0, factor: float = 1.0, dispersion: float = 0.0
+    ) -> None:
+        """Learn from one closed window."""
+        learnt = self.learnt(count, season, factor, dispersion) / factor
         self._all.update(learnt, self.config.alpha)
         self._seasons[season % self.config.seasons].update(learnt, self.config.alpha)
+
+    def excess(self, season: int = 0) -> tuple[float, float]:
+        """(variance beyond Poisson, squared mean) of the series' learnt level: summed over a
+        category's series, their ratio is its over-dispersion."""
+        est = self._estimate(season)
+        return max(est.var - est.mean, 0.0), est.mean * est.mean
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state; the config is not included (it belongs to the deployment)."""
@@ -169,3 +232,47 @@ class SeriesBaseline:
         baseline._all = _Ewma(float(data["all"][0]), float(data["all"][1]), int(data["all"][2]))
         baseline._seasons = [_Ewma(float(m), float(v), int(n)) for m, v, n in seasons]
         return baseline
+
+
+WEEKDAY_ALPHA = 0.05
+"""The weekday profile's EWMA weight per weekday: a plain average for its first 20 weeks.
+The all-days mean is updated seven times as often with a seventh of it, so both reach back
+as far."""
+
+
+class WeekdayProfile:
+    """One category's day-of-week pattern, pooled over its grids.
+
+    Per weekday, the mean of the category's summed (learnt) count over the grids, against the
+    mean over all days; the ratio is shrunk toward 1 by ``prior`` weeks of pseudo-history, so
+    with a few weeks of data a weekday moves the baseline only part of the way. Pooled over
+    the grids because one series sees a report every few days: its own weekday means would be
+    noise for months."""
+
+    __slots__ = ("_all", "_days", "prior")
+
+    def __init__(self, prior: float) -> None:
+        self.prior = prior
+        self._all = _Ewma()
+        self._days = [_Ewma() for _ in range(7)]
+
+    def factor(self, weekday: int) -> float:
+        day = self._days[weekday]
+        if self.prior <= 0 or day.n == 0 or self._all.mean <= 0:
+            return 1.0
+        ratio = day.mean / self._all.mean
+        return (day.n * ratio + self.prior) / (day.n + self.prior)
+
+    def update(self, weekday: int, total: float) -> None:
+        self._all.update(total, WEEKDAY_ALPHA / 7)
+        self._days[weekday].update(total, WEEKDAY_ALPHA)
+
+    def to_dict(self) -> list[list[float]]:
+        return [[e.mean, e.var, e.n] for e in (self._all, *self._days)]
+
+    @classmethod
+    def from_dict(cls, data: list[list[float]], prior: float) -> "WeekdayProfile":
+        profile = cls(prior)
+        ewmas = [_Ewma(float(m), float(v), int(n)) for m, v, n in data]
+        profile._all, profile._days = ewmas[0], ewmas[1:]
+        return profile

@@ -24,7 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from civicgrid.domain.alerts import Alert, ClusterAlert, RateAnomaly
-from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline, count_threshold
+from civicgrid.domain.baseline import (
+    BaselineConfig,
+    SeriesBaseline,
+    WeekdayProfile,
+    count_threshold,
+)
 from civicgrid.domain.repeats import RepeatPoints
 from civicgrid.domain.windows import Series, WindowCount, WindowCounter
 from schemas.enums import AlertKind
@@ -156,9 +161,18 @@ class EarlyWarning:
         self._active: set[Series] = set()
         self._clusters: dict[str, list[frozenset[str]]] = {}
         self._raised: _Raised | None = None
+        self.weekdays: dict[str, WeekdayProfile] = {}
 
     def add(self, grid_id: str, category: str, occurred_at: datetime) -> None:
         self.counter.add(grid_id, category, occurred_at)
+
+    def weekday(self, window_start: datetime) -> int:
+        return (window_start + self.counter.utc_offset).weekday()
+
+    def factor(self, category: str, window_start: datetime) -> float:
+        """The category's learnt day-of-week factor for the window (1 without a profile)."""
+        profile = self.weekdays.get(category)
+        return 1.0 if profile is None else profile.factor(self.weekday(window_start))
 
     def season(self, window_start: datetime) -> int:
         local = window_start + self.counter.utc_offset
@@ -242,10 +256,22 @@ class EarlyWarning:
         over, cells = self._judge(windows)
         zones = self._zones(cells, neighbours) if neighbours is not None else {}
         alerts = self._fresh(over, zones, cells, raised)
+        totals: dict[str, float] = defaultdict(float)
+        dispersion = self._dispersion(windows)
         for w in windows:
             series = (w.grid_id, w.category)
             baseline = self.baselines.setdefault(series, self._baseline(series))
-            baseline.update(w.count, self.season(w.window_start))
+            season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
+            phi = dispersion.get(w.category, 0.0)
+            if baseline.warmed_up:  # a series in warm-up says little about its category's week
+                totals[w.category] += baseline.learnt(w.count, season, factor, phi)
+            baseline.update(w.count, season, factor, phi)
+        if self.config.weekday_prior > 0 and start is not None:
+            for category, total in totals.items():
+                profile = self.weekdays.setdefault(
+                    category, WeekdayProfile(self.config.weekday_prior)
+                )
+                profile.update(self.weekday(start), total)
         self.windows_closed += 1
         self._active = {(a.grid_id, a.category) for a in over}
         # a cluster raised early stays in the episode memory even if the scan over the whole
@@ -297,17 +323,33 @@ class EarlyWarning:
             return SeriesBaseline(self.config, prior_zero_windows=self.windows_closed)
         return baseline
 
-    def _anomaly(self, w: WindowCount, baseline: SeriesBaseline, z: float) -> RateAnomaly:
-        season = self.season(w.window_start)
+    def _dispersion(self, windows: Iterable[WindowCount]) -> dict[str, float]:
+        """Per category of ``windows``, the over-dispersion pooled over its warmed-up series
+        (all of them, not only those in ``windows``); empty unless ``pooled_dispersion``."""
+        if not self.config.pooled_dispersion:
+            return {}
+        wanted = {w.category for w in windows}
+        sums: dict[str, list[float]] = {c: [0.0, 0.0] for c in wanted}
+        for (_, category), baseline in self.baselines.items():
+            if category in sums and baseline.warmed_up:
+                excess, square = baseline.excess()
+                sums[category][0] += excess
+                sums[category][1] += square
+        return {c: excess / square for c, (excess, square) in sums.items() if square > 0}
+
+    def _anomaly(
+        self, w: WindowCount, baseline: SeriesBaseline, z: float, phi: float
+    ) -> RateAnomaly:
+        season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
         return RateAnomaly(
             grid_ids=(w.grid_id,),
             category=w.category,
             observed=float(w.count),
-            expected=baseline.expected(season),
-            score=baseline.score(w.count, season),
+            expected=baseline.expected(season, factor),
+            score=baseline.score(w.count, season, factor, phi),
             window_start=w.window_start,
             window_end=w.window_end,
-            threshold=baseline.threshold(season, z),
+            threshold=baseline.threshold(season, z, factor, phi),
         )
 
     def _judge(
@@ -316,15 +358,19 @@ class EarlyWarning:
         """Series over ``z``, and per category the grids with more reports than expected."""
         over: list[RateAnomaly] = []
         cells: dict[str, dict[str, _Cell]] = defaultdict(dict)
+        windows = list(windows)
+        dispersion = self._dispersion(windows)
         for w in windows:
             baseline = self._baseline((w.grid_id, w.category))
-            season = self.season(w.window_start)
-            if baseline.is_anomalous(w.count, season):
-                over.append(self._anomaly(w, baseline, self.config.z))
-            expected = baseline.expected(season)
+            season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
+            phi = dispersion.get(w.category, 0.0)
+            if baseline.is_anomalous(w.count, season, factor=factor, dispersion=phi):
+                over.append(self._anomaly(w, baseline, self.config.z, phi))
+            expected = baseline.expected(season, factor)
             if baseline.warmed_up and w.count > expected:
+                variance = baseline.variance(season, factor, phi)
                 cells[w.category][w.grid_id] = _Cell(
-                    w.count, expected, baseline.variance(season), w.window_start, w.window_end
+                    w.count, expected, variance, w.window_start, w.window_end
                 )
         return over, cells
 
@@ -334,9 +380,12 @@ class EarlyWarning:
         observed = sum(cells[g].count for g in grids)
         expected = sum(cells[g].expected for g in grids)
         variance = sum(cells[g].variance for g in grids)
+        dispersed = self.config.pooled_dispersion and expected > 0
         sigma = max(math.sqrt(variance), math.sqrt(expected), self.config.min_sigma)
         bar = self.config.cluster_z + self.config.cluster_z_per_grid * max(0, len(grids) - 2)
-        if observed <= count_threshold(expected, sigma, bar):
+        # the zone's sum read as one negative binomial with its summed mean and variance
+        phi = max(variance - expected, 0.0) / (expected * expected) if dispersed else 0.0
+        if observed <= count_threshold(expected, sigma, bar, phi):
             return None
         return (observed - expected) / sigma
 
@@ -394,6 +443,7 @@ class EarlyWarning:
             "baselines": [[g, c, b.to_dict()] for (g, c), b in sorted(self.baselines.items())],
             "active": sorted([g, c] for g, c in self._active),
             "clusters": {c: [sorted(s) for s in sets] for c, sets in self._clusters.items()},
+            "weekdays": {c: p.to_dict() for c, p in sorted(self.weekdays.items())},
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -404,3 +454,8 @@ class EarlyWarning:
         }
         self._active = {(g, c) for g, c in state["active"]}
         self._clusters = {c: [frozenset(s) for s in sets] for c, sets in state["clusters"].items()}
+        # memory written before the weekday profile existed has none: it starts learning now
+        self.weekdays = {
+            c: WeekdayProfile.from_dict(data, self.config.weekday_prior)
+            for c, data in state.get("weekdays", {}).items()
+        }

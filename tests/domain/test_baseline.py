@@ -3,7 +3,12 @@ import math
 
 import pytest
 
-from civicgrid.domain.baseline import BaselineConfig, SeriesBaseline
+from civicgrid.domain.baseline import (
+    BaselineConfig,
+    SeriesBaseline,
+    WeekdayProfile,
+    count_threshold,
+)
 
 
 def test_warm_up_suppresses_alerts() -> None:
@@ -118,3 +123,30 @@ def test_the_bar_does_not_depend_on_the_count(history: tuple[int, ...]) -> None:
     assert verdicts == [n > threshold for n in range(40)]
     scores = [baseline.score(n) for n in range(40)]
     assert scores == sorted(scores)
+
+
+def test_the_negative_binomial_bar_is_far_above_the_normal_one_at_strong_overdispersion() -> None:
+
+    # variance 8 + 0.25 * 64 = 24: mean + 4 sigma is 27.6, the tail of z = 4 is past 30
+    normal = count_threshold(8.0, math.sqrt(24.0), 4.0)
+    dispersed = count_threshold(8.0, math.sqrt(24.0), 4.0, dispersion=0.25)
+    assert normal < 28.0 < 30.0 < dispersed
+    assert count_threshold(8.0, math.sqrt(8.0), 4.0, dispersion=1e-9) == count_threshold(
+        8.0, math.sqrt(8.0), 4.0
+    )
+
+
+def test_a_weekday_factor_is_shrunk_toward_one_with_little_history() -> None:
+
+    profile = WeekdayProfile(prior=1.0)
+    assert profile.factor(5) == 1.0  # nothing learnt yet
+    for week in range(4):
+        for day in range(7):
+            profile.update(day, 13.0 if day >= 5 else 10.0)
+        if week == 0:
+            after_one = profile.factor(5)
+    ratio = 13.0 / (76.0 / 7.0)  # a weekend day against the mean day
+    assert 1.0 < after_one < profile.factor(5) < ratio
+    assert profile.factor(0) < 1.0
+    restored = WeekdayProfile.from_dict(profile.to_dict(), 1.0)
+    assert restored.factor(5) == profile.factor(5)
