@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from civicgrid.domain.privacy import mask_text
-from schemas.inbound import GridRecord, RegistryRecord
+from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 from topics import catalogue as topics
 
 Row = tuple[object, ...]
@@ -119,7 +119,29 @@ CODES = MirrorSpec(
     ("element_type", "kind", "grid_id", "name", "lat", "lon", "attributes"),
     _code_row,
 )
-MIRRORS: dict[str, MirrorSpec] = {spec.topic: spec for spec in (GRIDS, CODES)}
+
+
+def _actor_row(record: ActorRecord) -> Row:
+    return (
+        record.kind.value,
+        None if record.name is None else mask_text(record.name),
+        None if record.rung is None else record.rung.value,
+        list(record.grids),
+        record.community,
+        record.street,
+        record.district,
+        list(record.departments),
+    )
+
+
+ACTORS = MirrorSpec(
+    topics.ACTORS.name,
+    "mirror_actors",
+    "actor_id",
+    ("kind", "name", "rung", "grids", "community", "street", "district", "departments"),
+    _actor_row,
+)
+MIRRORS: dict[str, MirrorSpec] = {spec.topic: spec for spec in (GRIDS, CODES, ACTORS)}
 
 
 @dataclass(frozen=True, slots=True)

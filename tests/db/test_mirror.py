@@ -9,8 +9,8 @@ import orjson
 from civicgrid.db.migrate import migrate
 from civicgrid.db.mirror import Written, write_batch
 from civicgrid.db.pool import create_pool
-from civicgrid.domain.statemirror import CODES, PartitionBatch, StateChange
-from schemas.inbound import RegistryRecord
+from civicgrid.domain.statemirror import ACTORS, CODES, PartitionBatch, StateChange
+from schemas.inbound import ActorRecord, RegistryRecord
 from topics import catalogue as topics
 
 
@@ -68,3 +68,48 @@ def test_replays_skip_and_a_recreated_partition_is_rebuilt(database_url: str) ->
             await pool.close()
 
     asyncio.run(run())
+
+
+def test_the_actor_roster_is_mirrored_and_a_tombstone_removes_the_actor(
+    database_url: str,
+) -> None:
+    def actor(value: dict[str, object]) -> ActorRecord:
+        return ActorRecord.model_validate_json(orjson.dumps(value))
+
+    operator = actor(
+        {
+            "actor_id": "OP-1",
+            "kind": "operator",
+            "name": "值班长 13812345678",
+            "rung": "street",
+            "street": "城东街道",
+            "district": "海陵区",
+        }
+    )
+    worker = actor({"actor_id": "W-1", "kind": "grid_worker", "grids": ["G1", "G2"]})
+    department = actor({"actor_id": "D-1", "kind": "department", "departments": ["drainage"]})
+    changes = [
+        StateChange(0, "OP-1", operator),
+        StateChange(1, "W-1", worker),
+        StateChange(2, "D-1", department),
+        StateChange(3, "D-1", None),
+    ]
+
+    async def run() -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            await migrate(connection)
+            batch = PartitionBatch(topics.ACTORS.name, 0, tuple(changes), 4, 4, True)
+            await write_batch(connection, ACTORS, batch)
+            return await connection.fetch(
+                "SELECT actor_id, kind, name, rung, grids, street, district, departments "
+                "FROM mirror_actors ORDER BY actor_id"
+            )
+        finally:
+            await connection.close()
+
+    rows = [tuple(row) for row in asyncio.run(run())]
+    assert rows == [
+        ("OP-1", "operator", "值班长 138****5678", "street", [], "城东街道", "海陵区", []),
+        ("W-1", "grid_worker", None, None, ["G1", "G2"], None, None, []),
+    ]

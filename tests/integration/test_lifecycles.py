@@ -19,14 +19,14 @@ from click.testing import CliRunner
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
-from civicgrid.city.roster import community_operator, department_actor
+from civicgrid.city.roster import actor_records, community_operator, department_actor
 from civicgrid.cli.common import prepare
 from civicgrid.cli.main import cli
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, Driver, read_all
-from tests.support.database import fetch
+from tests.support.database import fetch, wait_until
 from tests.support.intake import metric_sum, scrape
 from tests.support.kafka import NO_BROKER
 from tests.support.replay import recompute
@@ -439,6 +439,10 @@ def test_updates_outside_the_roster_scope_are_refused(stack: Stack) -> None:
     assert in_clear == {refused[1], refused[4]}
     case = asyncio.run(driver.case(case_id))
     assert case["data"]["evaluation"] == "满意"
+    # the roster the worker judged by is in the state mirror too, for the console
+    roster = len(list(actor_records(generate_city("demo", 7))))
+    mirrored = asyncio.run(wait_until(url, "SELECT count(*) FROM mirror_actors", roster))
+    assert mirrored == roster
     samples = scrape(stack.port)
     assert metric_sum(samples, "civicgrid_unauthorised_updates_total") >= len(refused)
     assert metric_sum(samples, "civicgrid_dead_letters_total", kind="unauthorised") >= len(refused)

@@ -13,3 +13,22 @@ CREATE TABLE update_audits (
 );
 
 CREATE INDEX update_audits_case ON update_audits (case_id);
+
+-- The actor roster (civic.actors.v1) in the state mirror, written by the workers that follow
+-- it like mirror_grids (0007_state_mirror.sql), so the console and the operator commands read
+-- who may act where without a Kafka consumer. Ids in clear, as in mirror_grids.worker_ids:
+-- the roster is the staff list the console signs people in against.
+CREATE TABLE mirror_actors (
+    actor_id    text        PRIMARY KEY,
+    partition   integer     NOT NULL,
+    kind        text        NOT NULL,   -- grid_worker / department / operator
+    name        text,                   -- ID-card and mobile numbers masked
+    rung        text,                   -- operators: grid / community / street / district / city
+    grids       text[]      NOT NULL,
+    community   text,
+    street      text,
+    district    text,
+    departments text[]      NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX mirror_actors_grids ON mirror_actors USING gin (grids);
