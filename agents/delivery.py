@@ -6,11 +6,13 @@ import os
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message
-from civicgrid.errors import Disposition, classify
+from civicgrid.domain.refusals import after_refusal
+from civicgrid.errors import Disposition, StopError, classify, reason
 
 log = logging.getLogger(__name__)
 
@@ -49,46 +51,97 @@ def in_batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-async def send_all(app: Any, messages: Sequence[Message]) -> None:
-    """`app.producer.send` skips Faust's per-message codecs and sensors; every future is
-    awaited before the caller returns, so offsets are acked only after delivery."""
-    futures = [
-        await app.producer.send(
-            message.topic,
-            None if message.key is None else message.key.encode(),
-            message.value,
-            message.partition,
-            None,
-            None,
-        )
-        for message in messages
-    ]
-    if futures:
-        await asyncio.gather(*futures)
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message the broker refused for good (`classify`: DEAD_LETTER), and why."""
+
+    message: Message
+    error: BaseException
+
+
+async def send_all(app: Any, messages: Sequence[Message]) -> list[Refused]:
+    """Send every message and await every ack before returning, so offsets are acked only
+    after delivery; `app.producer.send` skips Faust's per-message codecs and sensors.
+
+    Returns the messages the broker refuses for good (too large, a topic refused), each with
+    its error, for the caller to dead-letter; raises any other failure (to wait out or stop).
+    """
+    sent: list[tuple[Message, Any]] = []
+    refused: list[Refused] = []
     for message in messages:
-        metrics.EVENTS_OUT.labels(topic=message.topic).inc()
+        key = None if message.key is None else message.key.encode()
+        try:  # aiokafka refuses a record over its request size here, not in the future
+            future = await app.producer.send(
+                message.topic, key, message.value, message.partition, None, None
+            )
+            sent.append((message, future))
+        except Exception as error:
+            if classify(error) is not Disposition.DEAD_LETTER:
+                raise
+            refused.append(Refused(message, error))
+    results = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+    for (message, _), result in zip(sent, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception) or classify(result) is not Disposition.DEAD_LETTER:
+                raise result
+            refused.append(Refused(message, result))
+        else:
+            metrics.EVENTS_OUT.labels(topic=message.topic).inc()
+    return refused
+
+
+# a batch record, then its envelopes one per record, then their dead letters
+_REFUSAL_ROUNDS = 3
+
+
+async def deliver_internal(app: Any, messages: Sequence[Message]) -> None:
+    """Send internal records; one the broker refuses for good is replaced by its envelopes
+    one by one, and an envelope refused alone by its dead letter (`refusals.after_refusal`),
+    so the record at fault is accounted for and the rest flows on (issue 16, item 2)."""
+    pending: Sequence[Message] = messages
+    for _ in range(_REFUSAL_ROUNDS):
+        refused = await send_all(app, pending)
+        if not refused:
+            return
+        for refusal in refused:
+            log.error(
+                "the broker refused an internal record; sending its envelopes apart",
+                extra={"error": reason(refusal.error), "bytes": len(refusal.message.value)},
+            )
+        pending = [m for r in refused for m in after_refusal(r.message, reason(r.error))]
+    raise StopError(f"the broker refuses even dead letters: {reason(refused[0].error)}")
 
 
 async def with_retry(
     what: str,
     attempt: Callable[[], Awaitable[T]],
     on_failure: Callable[[], None] | None = None,
+    stalled: set[str] | None = None,
 ) -> T:
     """Retry a failure `classify` calls RETRY with capped exponential backoff and jitter,
     forever: the stream waits (and so stops consuming) instead of buffering or dropping.
-    Any other failure is raised for the caller to dead-letter the record or stop."""
+    Any other failure is raised for the caller to dead-letter the record or stop.
+
+    While it waits, `what` is in `stalled` (the runtime's: readiness answers 503 while any
+    stage is stalled, whatever the reason, not only while PostgreSQL is down)."""
     delay = 0.2
     while True:
         try:
-            return await attempt()
+            result = await attempt()
         except Exception as error:
             if classify(error) is not Disposition.RETRY:
                 raise
             if on_failure is not None:
                 on_failure()
+            if stalled is not None:
+                stalled.add(what)
             log.warning("%s failed, retrying", what, extra={"error": repr(error), "delay_s": delay})
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 15.0)
+        else:
+            if stalled is not None:
+                stalled.discard(what)
+            return result
 
 
 def fail_stop(where: str) -> NoReturn:

@@ -19,8 +19,9 @@ from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.escalation import REPEAT_WINDOW
 from civicgrid.domain.gridwork import BatchPlan, event_of
+from civicgrid.domain.refusals import letter_for
 from civicgrid.domain.routing import RawRecord, dead_letter
-from civicgrid.errors import Disposition, classify, reason
+from civicgrid.errors import DeadLetterError, Disposition, classify, reason
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
@@ -69,7 +70,12 @@ class GridStage:
         that dead-letters (`civicgrid.errors.classify`) splits the batch, so only the
         envelope at fault becomes a dead letter; one that stops is raised."""
         try:
-            await with_retry("grid-stage batch", lambda: self._commit(envelopes), self._down)
+            await with_retry(
+                "grid stage",
+                lambda: self._commit(envelopes),
+                self._down,
+                self.runtime.stalled,
+            )
         except Exception as error:
             if classify(error) is Disposition.STOP:
                 raise
@@ -101,7 +107,9 @@ class GridStage:
                 plan = self.runtime.work.plan(envelopes, seen, book)
                 sequences = {g: s for g, s in book.sequences.items() if g in grid_ids}
                 written = await write_plan(connection, plan, sequences, book.calendar)
-                await send_all(self.app, plan.messages)
+                refused = await send_all(self.app, plan.messages)
+                if refused:  # rolled back; the split finds the envelope whose output it is
+                    raise DeadLetterError(f"output refused: {reason(refused[0].error)}")
         except BaseException:
             self.forget()
             raise
@@ -201,20 +209,12 @@ class GridStage:
             await self._dead_letter(envelope, why)
 
     async def _dead_letter(self, envelope: GridEnvelope, why: str) -> None:
-        origin = envelope.origin
-        if origin is None:  # a tick: nothing to dead-letter, the next tick retries
+        letter = letter_for(envelope, f"grid stage: {why}")
+        if letter is None:  # a tick: nothing to dead-letter, the next tick retries
             return
-        record = RawRecord(
-            origin.topic,
-            origin.partition,
-            origin.offset,
-            origin.published_at,
-            None,
-            envelope.model_dump_json().encode(),
-            (),
+        await with_retry(
+            "dead-lettering", lambda: self._commit([letter]), self._down, self.runtime.stalled
         )
-        letter = dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"grid stage: {why}")
-        await with_retry("dead-lettering", lambda: self._commit([letter]), self._down)
 
 
 def correlation_id(envelope: GridEnvelope) -> str:

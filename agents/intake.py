@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from agents.delivery import fail_stop, holding, in_batches, send_all, with_retry
+from agents.delivery import deliver_internal, fail_stop, holding, in_batches, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.routing import RawRecord, dead_letter, route
@@ -79,7 +79,9 @@ def register(app: Any, runtime: Runtime) -> None:
                     for records in in_batches(fetched, settings.batch_size):
                         messages = route_all(records, runtime)
                         await with_retry(
-                            "routing to the grid stage", partial(send_all, app, messages)
+                            "intake",
+                            partial(deliver_internal, app, messages),
+                            stalled=runtime.stalled,
                         )
                 except Exception:
                     fail_stop("intake")

@@ -53,6 +53,8 @@ class Runtime:
     city: CityView = field(default_factory=CityView)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     sink_up: bool = False
+    # stages waiting out a failure (`agents.delivery.with_retry`): not ready meanwhile
+    stalled: set[str] = field(default_factory=set)
     pool: asyncpg.Pool | None = None
     follower: RegistryFollower | None = None
     mirror: StateMirror | None = None

@@ -29,11 +29,13 @@ async def sink_reachable(pool: asyncpg.Pool) -> bool:
 
 def readiness(app: Any, runtime: Runtime) -> dict[str, bool]:
     """Ready only after the registry is loaded and the partitions are assigned (not in a
-    rebalance), and while the sink can write."""
+    rebalance), while the sink can write, and while no stage is stuck retrying (an intake
+    that cannot send is not ready even when PostgreSQL answers)."""
     checks = {
         "registry_loaded": runtime.ready.is_set(),
         "partitions_assigned": not app.rebalancing and bool(app.consumer.assignment()),
         "sink_writable": runtime.sink_up,
+        "stages_flowing": not runtime.stalled,
     }
     metrics.READY.set(int(all(checks.values())))
     return checks

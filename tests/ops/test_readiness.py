@@ -65,6 +65,7 @@ def test_readiness_is_503_while_postgres_is_down(broker: str, tmp_path: Path) ->
                 "registry_loaded": True,
                 "partitions_assigned": True,
                 "sink_writable": False,
+                "stages_flowing": True,  # idle: no stage is waiting, the probe found it out
             }
             assert worker.health("/health/live") == 200  # not ready, but nothing to restart
 

@@ -1,0 +1,70 @@
+"""What to send in place of an internal record the broker refuses for good.
+
+A record the broker will never take (larger than its limit, a topic it refuses) used to be
+retried forever, and every inbound topic stopped behind it (issue 16, item 2). The record at
+fault is found by halving the problem once: a refused batch record is sent again one
+envelope per record; a refused single envelope becomes a dead letter whose original is cut
+to `ORIGINAL_LIMIT` bytes, so it is accounted for and small enough to pass.
+"""
+
+import base64
+
+from civicgrid.domain.gridwork import Message
+from civicgrid.domain.routing import RawRecord, dead_letter
+from schemas.common import MAX_MESSAGE_BYTES
+from schemas.enums import DeadLetterKind
+from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope
+
+# A dead letter keeps at most this much of its original (the largest inbound value accepted):
+# the full record is still at its topic, partition and offset for as long as the broker keeps it.
+ORIGINAL_LIMIT = MAX_MESSAGE_BYTES
+
+
+def letter_for(envelope: GridEnvelope, reason: str) -> GridEnvelope | None:
+    """A dead letter in place of `envelope`, its original cut to `ORIGINAL_LIMIT` bytes;
+    None for an envelope that has no inbound record (a tick: the next tick retries it)."""
+    origin = envelope.origin
+    if origin is None:
+        return None
+    if envelope.dead_letter is not None:  # a dead letter already: keep its kind and key
+        letter = envelope.dead_letter
+        original = base64.b64decode(letter.value) if letter.value is not None else b""
+        cut = _cut(original)
+        note = "" if cut == original else f" (original cut to its first {ORIGINAL_LIMIT} bytes)"
+        body = DeadLetterBody(
+            kind=letter.kind,
+            message=f"{letter.message}; {reason}{note}",
+            key=letter.key,
+            value=None if letter.value is None else base64.b64encode(cut).decode("ascii"),
+            event_id=letter.event_id,
+        )
+        return envelope.model_copy(update={"dead_letter": body})
+    original = envelope.model_dump_json().encode()
+    cut = _cut(original)
+    note = "" if cut == original else f" (envelope cut to its first {ORIGINAL_LIMIT} bytes)"
+    record = RawRecord(
+        origin.topic, origin.partition, origin.offset, origin.published_at, None, cut, ()
+    )
+    return dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"{reason}{note}")
+
+
+def after_refusal(message: Message, reason: str) -> list[Message]:
+    """What to send instead of `message`, an internal record the broker refused for good:
+    its envelopes one per record, or, for a single envelope, its dead letter."""
+    envelopes = GridBatch.model_validate_json(message.value).envelopes
+    if len(envelopes) > 1:
+        return [_single(message, envelope) for envelope in envelopes]
+    letter = letter_for(envelopes[0], reason)
+    return [] if letter is None else [_single(message, letter)]
+
+
+def _single(message: Message, envelope: GridEnvelope) -> Message:
+    """A record of one envelope, keyed as the grid stage expects it (a dead letter by its
+    source partition, not by the grid of the event it replaces)."""
+    value = GridBatch(envelopes=(envelope,)).model_dump_json().encode()
+    partition = message.partition if envelope.grid_id == message.key else None
+    return Message(message.topic, envelope.grid_id, value, partition)
+
+
+def _cut(value: bytes) -> bytes:
+    return value[:ORIGINAL_LIMIT]
