@@ -280,9 +280,14 @@ def case_outcome(case_id: str, rows: Sequence[_Row], period: Period) -> CaseOutc
         last.deadline,
         closed_at=rows[closing].changed_at if closing is not None else None,
         reworked=any(row.action == CaseAction.CHECK_FAIL.value for row in rows),
-        extended=any(row.action == CaseAction.EXTEND.value for row in rows),
+        extended=any(row.action in _EXTENDED for row in rows),
         first_deadline=_first_deadline(rows),
+        supervised=any(row.action == CaseAction.SUPERVISE.value for row in rows),
     )
+
+
+# an extension applied at once (SPEC §2 `extend`) or an approved request (SPEC §10)
+_EXTENDED = frozenset({CaseAction.EXTEND.value, CaseAction.APPROVE_EXTENSION.value})
 
 
 def _first_deadline(rows: Sequence[_Row]) -> datetime | None:

@@ -8,7 +8,7 @@ Scoring rules:
 * A rate with a zero denominator has no value (``None``) and is excluded from
   the composite; the remaining weights are renormalised. A subject with no
   scorable rate at all has neither composite nor grade.
-* "Bad" rates (rework, overdue-pending, extension, missed-report) enter the
+* "Bad" rates (rework, overdue-pending, extension, supervision, missed-report) enter the
   composite as ``1 - rate``.
 * composite = 100 * sum(w * goodness) / sum(w) over the rates with a value.
 """
@@ -26,6 +26,7 @@ DEPARTMENT_WEIGHTS: Mapping[str, float] = {
     "overdue_pending_rate": 0.15,  # 超期待处置率 (bad)
     "handling_rate": 0.10,  # 处置率
     "extension_rate": 0.05,  # 延期率 (bad)
+    "supervision_rate": 0.05,  # 督办率 (bad): cases an operator had to supervise
 }
 WORKER_WEIGHTS: Mapping[str, float] = {
     "valid_report_rate": 0.20,
@@ -36,7 +37,15 @@ WORKER_WEIGHTS: Mapping[str, float] = {
     "verify_on_time_rate": 0.10,
     "check_on_time_rate": 0.10,
 }
-_BAD = frozenset({"rework_rate", "overdue_pending_rate", "extension_rate", "missed_report_rate"})
+_BAD = frozenset(
+    {
+        "rework_rate",
+        "overdue_pending_rate",
+        "extension_rate",
+        "supervision_rate",
+        "missed_report_rate",
+    }
+)
 # Not the department's work: cancelled or merged cases, and wrong dispatches it sent back.
 _NOT_COUNTED = frozenset({CaseState.CANCELLED, CaseState.DUPLICATE, CaseState.RETURNED})
 _HANDLED = frozenset({CaseState.HANDLED, CaseState.CHECKING, CaseState.CLOSED})
@@ -95,7 +104,9 @@ class CaseOutcome:
     ``first_deadline`` the one at the case's original rung, before any escalation (approved
     extensions count): on-time closure is judged against it, so a case that breached and was
     escalated with a fresh deadline stays late. None: the case was never escalated.
-    ``reworked`` means a check sent it back at least once.
+    ``reworked`` means a check sent it back at least once, ``extended`` that its deadline
+    was extended (at once or by an approved request), ``supervised`` that an operator gave it
+    a 督办 card.
     """
 
     case_id: str
@@ -106,6 +117,7 @@ class CaseOutcome:
     reworked: bool = False
     extended: bool = False
     first_deadline: datetime | None = None
+    supervised: bool = False
 
 
 @dataclass(slots=True)
@@ -128,6 +140,7 @@ class DepartmentTally:
     closed_on_time: list[str] = field(default_factory=list)
     reworked: list[str] = field(default_factory=list)
     extended: list[str] = field(default_factory=list)
+    supervised: list[str] = field(default_factory=list)
     overdue_pending: list[str] = field(default_factory=list)
     not_counted: list[str] = field(default_factory=list)
 
@@ -142,6 +155,8 @@ class DepartmentTally:
         self.to_handle.append(cid)
         if case.extended:
             self.extended.append(cid)
+        if case.supervised:
+            self.supervised.append(cid)
         if case.state in _HANDLED:
             self.handled.append(cid)
         elif case.deadline < self.as_of:
@@ -177,6 +192,7 @@ def department_scores(
         "overdue_pending_rate": _rate(t.overdue_pending, t.to_handle),
         "handling_rate": _rate(t.handled, t.to_handle),
         "extension_rate": _rate(t.extended, t.to_handle),
+        "supervision_rate": _rate(t.supervised, t.to_handle),
     }
     composite = _composite(rates, weights)
     return DepartmentScore(

@@ -30,7 +30,7 @@ def _department() -> DepartmentTally:
         CaseOutcome("c2", "drainage", CaseState.CLOSED, at(12), closed_at=at(14), reworked=True),
         CaseOutcome("c3", "drainage", CaseState.IN_PROGRESS, at(16), extended=True),
         CaseOutcome("c4", "drainage", CaseState.HANDLED, at(20)),
-        CaseOutcome("c5", "drainage", CaseState.DISPATCHED, at(9, day=3)),
+        CaseOutcome("c5", "drainage", CaseState.DISPATCHED, at(9, day=3), supervised=True),
         CaseOutcome("c6", "drainage", CaseState.CANCELLED, at(9)),
         CaseOutcome("c7", "drainage", CaseState.CLOSED, at(9, day=3), closed_at=at(17)),
     ):
@@ -53,8 +53,11 @@ def test_department_day_by_hand() -> None:
     assert rates["overdue_pending_rate"].value == pytest.approx(1 / 6)
     assert rates["handling_rate"].numerator == ("c1", "c2", "c4", "c7")
     assert rates["extension_rate"].numerator == ("c3",)
-    # 0.25*.75 + 0.30*.5 + 0.15*.75 + 0.15*5/6 + 0.10*4/6 + 0.05*5/6 = 0.68333
-    assert score.composite == 68.33
+    assert rates["supervision_rate"].numerator == ("c5",)
+    assert rates["supervision_rate"].value == pytest.approx(1 / 6)
+    # (0.25*.75 + 0.30*.5 + 0.15*.75 + 0.15*5/6 + 0.10*4/6 + 0.05*5/6 + 0.05*5/6) / 1.05
+    # = 0.725 / 1.05 = 0.690476
+    assert score.composite == 69.05
     assert score.grade == "C"
 
 

@@ -216,9 +216,11 @@ def test_scripted_day_by_hand(
                 "overdue_pending_rate": 1 / 4,  # C3 / C1 C2 C3 C4
                 "handling_rate": 2 / 4,  # C1 C2 / C1 C2 C3 C4
                 "extension_rate": 1 / 4,  # C3 / C1 C2 C3 C4
+                "supervision_rate": 0 / 4,
             },
-            # .25*2/3 + .30/3 + .15*(1-1/3) + .15*(1-1/4) + .10*.5 + .05*(1-1/4) = .566667
-            "score": 56.67,
+            # (.25*2/3 + .30/3 + .15*(1-1/3) + .15*(1-1/4) + .10*.5 + .05*(1-1/4) + .05*1)
+            # / 1.05 = .616667 / 1.05 = .587302
+            "score": 58.73,
             "grade": "D",
         },
         W1: {
@@ -266,6 +268,7 @@ def test_scripted_day_by_hand(
                     "overdue_pending_rate",
                     "handling_rate",
                     "extension_rate",
+                    "supervision_rate",
                 )
             ),
             "score": None,
@@ -349,7 +352,7 @@ def test_scripted_day_by_hand(
     assert "grid_workers (B 1, D 1)" in lines
     ranked = [line.split()[:5] for line in lines if line[:1].isdigit()]
     assert ranked == [
-        ["1", "drainage", "56.67", "D", "66.7%"],
+        ["1", "drainage", "58.73", "D", "66.7%"],
         ["2", "property_management", "n/a", "-", "n/a"],
         ["1", "W-1", "G1", "76.00", "B"],
         ["2", "W-2", "G1", "48.00", "D"],

@@ -6,6 +6,8 @@ tests' reach: the tests are the clock, through tick envelopes with a `now` they 
 """
 
 import asyncio
+import csv
+import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from civicgrid.cli.main import cli
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
-from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, Driver, read_all
+from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, TAIZHOU, Driver, read_all
 from tests.support.database import fetch, wait_until
 from tests.support.intake import metric_sum, scrape
 from tests.support.kafka import NO_BROKER
@@ -498,6 +500,17 @@ def test_console_actions_through_the_worker(stack: Stack) -> None:
     # the grid's task went out once, when the case was verified
     assert len(dispatches(stack, topics.DISPATCH_GRID.name, case_id)) == 1
     assert "VERIFYING" in {state for _, state in snapshots(stack, rejected_id)}
+    # 督办 and the approved extension count against the lead department (docs/assessment.md)
+    day = case["opened_at"].astimezone(TAIZHOU).date().isoformat()
+    assessed = CliRunner().invoke(
+        cli, ["assess", "--day", day, "--format", "csv"], env=_cli_env(stack)
+    )
+    assert assessed.exit_code == 0, assessed.output
+    lighting = next(
+        row for row in csv.DictReader(io.StringIO(assessed.output)) if row["subject"] == "lighting"
+    )
+    assert float(lighting["supervision_rate"]) > 0
+    assert float(lighting["extension_rate"]) > 0
 
 
 def test_states_in_postgres_equal_the_replayed_history(stack: Stack) -> None:
