@@ -18,7 +18,8 @@ Decisions the table encodes:
   authority) from a state whose clock runs, and `resume` returns the case to the state it was
   suspended from (the case records it), with the working time that was left;
 - an extension is asked for (`request_extension`, by its handlers) and waits for an operator
-  to `approve_extension` or `refuse_extension`; `extend` (SPEC §2) still applies at once;
+  to `approve_extension` or `refuse_extension`: a handler cannot move its own deadline.
+  `extend` (SPEC §2) is an operator's own extension and applies at once;
 - `supervise` (督办) keeps the state; the case records the card and its priority rises;
 - reopen and evaluate are the only actions on a terminal state.
 """
@@ -92,7 +93,7 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
     allow((S.CLOSED,), A.REOPEN, S.DISPATCHED, frozenset({_OPERATOR}))
     open_states = tuple(state for state in CaseState if state.is_open)
     allow(open_states, A.CANCEL, S.CANCELLED, frozenset({_OPERATOR}))
-    allow(_EXTENDABLE, A.EXTEND, None, frozenset({_DEPT, _OPERATOR}))
+    allow(_EXTENDABLE, A.EXTEND, None, frozenset({_OPERATOR}))
     allow(_EXTENDABLE, A.REQUEST_EXTENSION, None, _HANDLERS)
     allow(_EXTENDABLE, A.APPROVE_EXTENSION, None, frozenset({_OPERATOR}))
     allow(_EXTENDABLE, A.REFUSE_EXTENSION, None, frozenset({_OPERATOR}))

@@ -191,7 +191,7 @@ def test_extension_moves_the_deadline() -> None:
     book = CaseBook()
     book.report(facts(), MONDAY)  # 1 working day: Tuesday 09:00
     step(book, A.ACCEPT, K.DEPARTMENT, 1)
-    step(book, A.EXTEND, K.DEPARTMENT, 2, "2 working days")
+    step(book, A.EXTEND, K.OPERATOR, 2, "2 working days")
     case = book.get("G1~1")
     assert case is not None
     assert case.deadline == datetime(2025, 9, 25, 9, tzinfo=TZ)

@@ -152,6 +152,7 @@ def test_the_new_state_round_trips_through_storage() -> None:
 @pytest.mark.parametrize(
     ("action", "kinds"),
     [
+        (A.EXTEND, {K.OPERATOR}),
         (A.VERIFY, {K.GRID_WORKER, K.OPERATOR}),
         (A.REJECT, {K.GRID_WORKER, K.OPERATOR}),
         (A.REQUEST_EXTENSION, {K.GRID_WORKER, K.DEPARTMENT}),

@@ -37,7 +37,7 @@ def test_return_reopen_cancel_and_state_keeping_actions() -> None:
     assert run(S.ACCEPTED, (A.RETURN, K.DEPARTMENT)) is S.RETURNED
     assert transition(S.RETURNED, SystemStep.DISPATCH) is S.DISPATCHED
     assert run(S.CLOSED, (A.REOPEN, K.OPERATOR)) is S.DISPATCHED
-    assert run(S.IN_PROGRESS, (A.EXTEND, K.DEPARTMENT)) is S.IN_PROGRESS
+    assert run(S.IN_PROGRESS, (A.EXTEND, K.OPERATOR)) is S.IN_PROGRESS
     assert run(S.CLOSED, (A.EVALUATE, K.RESIDENT)) is S.CLOSED
     for state in CaseState:
         if state.is_open:
@@ -53,6 +53,8 @@ def test_return_reopen_cancel_and_state_keeping_actions() -> None:
         (S.CANCELLED, A.REOPEN, K.OPERATOR, "not allowed"),
         (S.DISPATCHED, A.CANCEL, K.RESIDENT, "a resident may not cancel"),
         (S.DISPATCHED, A.SELF_HANDLE, K.DEPARTMENT, "a department may not"),
+        # a handler asks for more time (request_extension); only an operator grants it
+        (S.IN_PROGRESS, A.EXTEND, K.DEPARTMENT, "a department may not extend"),
     ],
 )
 def test_rejections_name_their_reason(

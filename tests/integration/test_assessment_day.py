@@ -10,7 +10,7 @@ The day, 2026-03-02 (+08:00), in grid G1 (6 codes, 10 households, workers W-1 an
   C2  09:00 W-1 reports M2 (deadline 11:00); 09:30 a resident reports M2 (joins C2);
       accept 09:10, start 09:15, handle 09:40; 10:00 W-1 check_fail (rework);
       handle 11:30; 14:00 W-2 check_pass -> CLOSED late
-  C3  10:00 resident reports M3 (deadline 12:00); accept 10:05; extend 10:30 by 4 h
+  C3  10:00 resident reports M3 (deadline 12:00); accept 10:05; an operator extends 10:30 by 4 h
       (deadline 16:00); start 10:40; still IN_PROGRESS at midnight; 13:00 W-2 verifies
   C5  11:00 W-1 reports street light L1; 11:20 W-1 self-handles; 12:00 W-2 check_pass
   C6  14:30 W-2 reports clutter at D1; 15:00 a resident reports it (joins); 15:30 an
@@ -191,7 +191,7 @@ def test_scripted_day_by_hand(
         update((11, 30), c2, "handle", "drainage"),
         update((14, 0), c2, "check_pass", "W-2"),  # 9
         update((10, 5), c3, "accept", "drainage"),
-        update((10, 30), c3, "extend", "drainage", "4 h"),
+        update((10, 30), c3, "extend", "OP-1", "4 h"),  # the operator's own: at once
         update((10, 40), c3, "start", "drainage"),
         update((11, 20), c5, "self_handle", "W-1"),
         update((12, 0), c5, "check_pass", "W-2"),  # 14
