@@ -70,6 +70,37 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="how often the leader recomputes today's assessment"
     )
 
+    api_host: str = Field(default="127.0.0.1", description="address `civicgrid api` binds")
+    api_port: int = Field(
+        default=8080, ge=0, le=65535, description="HTTP port of `civicgrid api`; 0 = free"
+    )
+    api_public_url: str | None = Field(
+        default=None,
+        description="the API's public base URL for case-page links; unset: http://HOST:PORT",
+    )
+    api_requests_per_minute: int = Field(
+        default=60, ge=1, le=100_000, description="POSTs per minute per Open311 api_key"
+    )
+    city_timezone: str = Field(
+        default="Asia/Shanghai", description="the city's time zone for shown and served times"
+    )
+    reopen_on_dissatisfied_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="a 不满意 evaluation within this many days of closing reopens; 0: never",
+    )
+
+    @field_validator("city_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name: Asia/Shanghai)") from None
+        return value
+
     @field_validator("kafka_broker")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:

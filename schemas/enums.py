@@ -72,6 +72,14 @@ class Supervision(StrEnum):
     RED = "red"
 
 
+class Satisfaction(StrEnum):
+    """A resident's evaluation of a closed case (满意 / 基本满意 / 不满意)."""
+
+    SATISFIED = "satisfied"
+    BASICALLY_SATISFIED = "basically_satisfied"
+    DISSATISFIED = "dissatisfied"
+
+
 class ElementType(StrEnum):
     PERSON = "person"
     PLACE = "place"

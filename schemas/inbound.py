@@ -25,6 +25,7 @@ from schemas.enums import (
     Level,
     PatrolKind,
     Role,
+    Satisfaction,
     ScanPurpose,
     Supervision,
 )
@@ -130,11 +131,15 @@ class CaseUpdate(EventModel):
     action: CaseAction
     note: FreeText | None = None
     supervision: Supervision | None = None  # the 督办 card of a `supervise`, only there
+    # only with `evaluate`: 不满意 soon after closing reopens the case (the city's setting)
+    satisfaction: Satisfaction | None = None
 
     @model_validator(mode="after")
     def _card(self) -> Self:
         if (self.action is CaseAction.SUPERVISE) != (self.supervision is not None):
             raise ValueError("supervision is given with the supervise action, and only there")
+        if self.satisfaction is not None and self.action is not CaseAction.EVALUATE:
+            raise ValueError("satisfaction is given only with action evaluate")
         return self
 
 

@@ -2,6 +2,7 @@
 
 import click
 
+from civicgrid.cli.api import api_command, apikey_group
 from civicgrid.cli.assess import assess_group
 from civicgrid.cli.cases import case_group, cases_command
 from civicgrid.cli.city import city_group, simulate_command
@@ -31,5 +32,7 @@ for command in (
     cases_command,
     sla_group,
     assess_group,
+    api_command,
+    apikey_group,
 ):
     cli.add_command(command)

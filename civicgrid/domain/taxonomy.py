@@ -24,6 +24,9 @@ class Category:
     severity: Severity
     limit: TimeLimit
     kinds: tuple[str, ...]
+    # Disputes, petitions, household registration and public security are not public
+    # matters: they are never listed as Open311 services and their cases never leave.
+    public: bool = True
 
     @property
     def departments(self) -> tuple[str, ...]:
@@ -31,8 +34,15 @@ class Category:
 
 
 class Taxonomy:
-    def __init__(self, categories: Mapping[str, Category]) -> None:
+    def __init__(
+        self,
+        categories: Mapping[str, Category],
+        department_names: Mapping[str, str] | None = None,
+        group_names: Mapping[str, str] | None = None,
+    ) -> None:
         self._by_code = dict(categories)
+        self._department_names = dict(department_names or {})
+        self._group_names = dict(group_names or {})
         self._by_kind: dict[str, str] = {}
         for category in self._by_code.values():
             for kind in category.kinds:
@@ -66,7 +76,7 @@ class Taxonomy:
                     f"{sorted(_OVERRIDABLE)}"
                 )
             categories[code] = _overridden(category, fields)
-        return cls(categories)
+        return cls(categories, base._department_names, base._group_names)
 
     def get(self, code: str) -> Category:
         try:
@@ -76,6 +86,15 @@ class Taxonomy:
 
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
+
+    def department_name(self, department: str) -> str:
+        """The department's Chinese name, as residents and partner apps are shown it."""
+        return self._department_names.get(department, department)
+
+    def group_name(self, code: str) -> str:
+        """The 大类 a code belongs to (its 2-digit class, or 3 characters for local L codes)."""
+        prefix = code[:3] if code.startswith("L") else code[:2]
+        return self._group_names.get(prefix, prefix)
 
     def category_for_kind(self, kind: str) -> str | None:
         return self._by_kind.get(kind)
@@ -119,11 +138,13 @@ def _category(row: Mapping[str, Any]) -> Category:
         severity=Severity(row["severity"]),
         limit=TimeLimit.parse(row["limit"]),
         kinds=tuple(row["kinds"]),
+        public=bool(row.get("public", True)),
     )
 
 
 @cache
 def _packaged() -> Taxonomy:
     text = resources.files("civicgrid.domain").joinpath("data/taxonomy.json").read_text("utf-8")
-    rows = json.loads(text)["categories"]
-    return Taxonomy({row["code"]: _category(row) for row in rows})
+    data = json.loads(text)
+    categories = {row["code"]: _category(row) for row in data["categories"]}
+    return Taxonomy(categories, data["departments"], data["groups"])
