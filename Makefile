@@ -18,6 +18,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-prometheus.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -60,7 +60,8 @@ class GridStage:
         self.forget()
 
     def forget(self) -> None:
-        self.book = CaseBook(self.runtime.calendar)
+        reopen = timedelta(days=self.runtime.settings.reopen_on_dissatisfied_days)
+        self.book = CaseBook(self.runtime.calendar, reopen)
         # grid -> the book holds its cases updated since then (None: only its open cases)
         self.held_since: dict[str, datetime | None] = {}
         self.newest_report: datetime | None = None

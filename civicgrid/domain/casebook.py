@@ -42,6 +42,7 @@ from schemas.enums import (
     CaseState,
     DeadLetterKind,
     Level,
+    Satisfaction,
     Severity,
     Supervision,
 )
@@ -168,9 +169,17 @@ class ReportFacts:
             raise ValueError("a report needs at least its owning department")
 
 
+DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+
+
 class CaseBook:
-    def __init__(self, calendar: WorkingCalendar | None = None) -> None:
+    def __init__(
+        self,
+        calendar: WorkingCalendar | None = None,
+        reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+    ) -> None:
         self.calendar = calendar or WorkingCalendar()
+        self.reopen_window = reopen_window  # 不满意 this soon after closing reopens; 0: never
         self._cases: dict[str, Case] = {}
         self._by_grid: dict[str, set[str]] = {}
         self._sequences: dict[str, int] = {}
@@ -583,6 +592,7 @@ class CaseBook:
         occurred_at: datetime,
         note: str | None = None,
         supervision: Supervision | None = None,
+        satisfaction: Satisfaction | None = None,
     ) -> list[Effect]:
         """Apply a step from civic.case-updates.v1; a step the machine refuses is Rejected
         and leaves the case as it was."""
@@ -591,11 +601,12 @@ class CaseBook:
             return [Rejected(event_id, f"unknown case {case_id}", DeadLetterKind.UNKNOWN_CASE)]
         try:
             next_state(case.state, action, actor_kind)
-            changes = self._changes(case, action, occurred_at, note, supervision)
+            changes = self._changes(case, action, occurred_at, note, supervision, satisfaction)
         except TransitionRejected as rejected:
             reason = f"case {case_id}: {rejected.reason}"
             return [Rejected(event_id, reason, DeadLetterKind.REJECTED_TRANSITION)]
         out: list[Effect] = []
+        closed_at = case.updated_at  # an evaluation is the first change after closing
 
         reason = f"{action.value} by {actor_kind.value}" + (f": {note}" if note else "")
         case = self._step(out, case, action, actor_kind, occurred_at, reason, event_id, **changes)
@@ -617,8 +628,17 @@ class CaseBook:
             self._escalate(out, case, f"reworked {case.rework_count} times", occurred_at, event_id)
         elif action is CaseAction.VERIFY:
             case = self._first_dispatch(out, case, occurred_at, event_id)
-        if action in (CaseAction.REOPEN, CaseAction.CHECK_FAIL) and (
-            case.state is CaseState.DISPATCHED
+        elif (
+            satisfaction is Satisfaction.DISSATISFIED
+            and case.state is CaseState.CLOSED
+            and timedelta(0) < self.reopen_window >= occurred_at - closed_at
+        ):
+            reason = "reopened: the resident is dissatisfied" + (f": {note}" if note else "")
+            step = SystemStep.REOPEN_DISSATISFIED
+            clock = self._clock(occurred_at, case.limit)
+            case = self._step(out, case, step, None, occurred_at, reason, event_id, **clock)
+        if case.state is CaseState.DISPATCHED and (
+            action in (CaseAction.REOPEN, CaseAction.CHECK_FAIL) or satisfaction is not None
         ):
             self._dispatch(out, case, reason)
         return out
@@ -630,6 +650,7 @@ class CaseBook:
         at: datetime,
         note: str | None,
         supervision: Supervision | None,
+        satisfaction: Satisfaction | None,
     ) -> dict[str, Any]:
         """What `action` changes besides the state; TransitionRejected for a step the case
         cannot take in what it holds (no pending extension to approve, a reject without its
@@ -661,7 +682,7 @@ class CaseBook:
             case CaseAction.REOPEN:
                 return self._clock(at, case.limit)
             case CaseAction.EVALUATE:
-                return {"evaluation": note}
+                return {"evaluation": satisfaction.value if satisfaction else note}
             case CaseAction.RETURN:
                 return {"return_count": case.return_count + 1}
             case CaseAction.CHECK_FAIL:

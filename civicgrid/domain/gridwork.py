@@ -280,6 +280,7 @@ class GridWork:
                 update.occurred_at,
                 update.note,
                 update.supervision,
+                update.satisfaction,
             )
         plan.update_audits.append(
             (

@@ -36,6 +36,8 @@ class SystemStep(StrEnum):
     DISPATCH = "dispatch"
     SEND_TO_CHECK = "send_to_check"
     ESCALATE = "escalate"
+    # a resident's 不满意 soon after closing reopens the case (the city's policy window)
+    REOPEN_DISSATISFIED = "reopen_dissatisfied"
 
 
 Step = CaseAction | SystemStep
@@ -91,6 +93,7 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
     allow((S.SELF_HANDLED,), A.CHECK_FAIL, S.DISPATCHED, _CHECKERS)
     allow((S.CHECKING, S.SELF_HANDLED), A.CLOSE, S.CLOSED, frozenset({_OPERATOR}))
     allow((S.CLOSED,), A.REOPEN, S.DISPATCHED, frozenset({_OPERATOR}))
+    allow((S.CLOSED,), SystemStep.REOPEN_DISSATISFIED, S.DISPATCHED)
     open_states = tuple(state for state in CaseState if state.is_open)
     allow(open_states, A.CANCEL, S.CANCELLED, frozenset({_OPERATOR}))
     allow(_EXTENDABLE, A.EXTEND, None, frozenset({_OPERATOR}))

@@ -5,12 +5,7 @@ come as the specification's arrays; non-public matters never leave; no answer ho
 personal number or a reporter's identity."""
 
 import asyncio
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
@@ -18,102 +13,11 @@ from xml.etree import ElementTree
 import asyncpg
 import pytest
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
-from civicgrid.cli.common import prepare
 from civicgrid.domain.privacy import contains_personal_numbers
 from civicgrid.domain.taxonomy import Taxonomy
-from civicgrid.embedded.broker import EmbeddedBroker
-from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
-from tests.support.api import ApiProcess
-from tests.support.cases import Driver
+from tests.api.conftest import Stack, case_for
 
 PHONE = "13912345678"
-KEY = "test-key-0123456789abcdef"
-
-
-@dataclass
-class Stack:
-    endpoints: Endpoints
-    api: ApiProcess
-    api_key: str
-    driver: Driver
-    street_lights: list[str]
-    disputed_place: str  # a doorplate, for a non-public neighbour dispute
-    centre: tuple[float, float]  # (lat, lon) inside the first grid
-
-
-@pytest.fixture(scope="module")
-def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = tmp_path_factory.mktemp("open311")
-    name = f"civicgrid_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
-    server = EmbeddedBroker(base / "broker")
-    server.start()
-    worker: WorkerProcess | None = None
-    api: ApiProcess | None = None
-    try:
-        url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        endpoints = Endpoints(server.bootstrap, url, embedded_kafka=True, embedded_postgres=False)
-        asyncio.run(prepare(endpoints, partitions=4))
-        city = generate_city("demo", 7)
-        asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
-        env = {"CIVICGRID_PSEUDONYM_KEY": KEY}
-        worker = WorkerProcess(endpoints, base / "worker", base / "worker.log", env).start()
-        api = ApiProcess(endpoints, base / "api", base / "api.log", env).start()
-        created = subprocess.run(
-            [sys.executable, "-m", "civicgrid", "apikey", "create", "partner-app"],
-            env={**api_env(endpoints), **env},
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-        worker.wait_ready()
-        api.wait_ready()
-        grid = city.grids[0]
-        codes = list(city.iter_codes([grid.grid_id]))
-        yield Stack(
-            endpoints,
-            api,
-            created.stdout.decode().strip(),
-            Driver(endpoints.kafka_bootstrap, url),
-            [c.code for c in codes if c.kind == "street_light"],
-            next(c.code for c in codes if c.kind == "doorplate"),
-            (grid.centre[1], grid.centre[0]),
-        )
-    finally:
-        for process in (api, worker):
-            if process is not None:
-                process.stop()
-        server.stop()
-        asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def api_env(endpoints: Endpoints) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **endpoints.environment()}
-
-
-async def _admin(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def _case_for(stack: Stack, token: str, wait_s: float = 30.0) -> str:
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        answer = stack.api.get(f"/open311/v2/tokens/{token}.json")
-        assert answer.status == 200, answer.text
-        found = answer.json()[0].get("service_request_id")
-        if found:
-            return str(found)
-        time.sleep(0.2)
-    raise AssertionError(f"token {token} gave no service_request_id within {wait_s} s")
 
 
 def test_services_are_the_public_taxonomy(stack: Stack) -> None:
@@ -158,7 +62,7 @@ def test_a_request_followed_from_token_to_closed(stack: Stack) -> None:
     )
     assert filed.status == 200, filed.text
     token = filed.json()[0]["token"]
-    request_id = _case_for(stack, token)
+    request_id = case_for(stack, token)
 
     shown = api.get(f"/open311/v2/requests/{request_id}.json").json()[0]
     assert shown["service_request_id"] == request_id
@@ -219,7 +123,7 @@ def test_a_located_request_without_a_code(stack: Stack) -> None:
     assert filed.content_type.startswith("text/xml")
     token = ElementTree.fromstring(filed.body).findtext("request/token")
     assert token
-    request_id = _case_for(stack, token)
+    request_id = case_for(stack, token)
     shown = stack.api.get(f"/open311/v2/requests/{request_id}.json").json()[0]
     assert shown["service_code"] == "03005"
     assert shown["lat"] == pytest.approx(lat, abs=1e-6)

@@ -1,0 +1,109 @@
+"""One stack for the HTTP tests: a broker, a database, the demo city, a worker and the API."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+
+from civicgrid.city.generate import generate_city
+from civicgrid.city.publish import publish_city
+from civicgrid.cli.common import prepare
+from civicgrid.embedded.broker import EmbeddedBroker
+from civicgrid.embedded.stack import Endpoints
+from civicgrid.workerproc import WorkerProcess
+from tests.support.api import ApiProcess
+from tests.support.cases import Driver
+
+KEY = "test-key-0123456789abcdef"
+
+
+@dataclass
+class Stack:
+    endpoints: Endpoints
+    api: ApiProcess
+    api_key: str
+    second_key: str  # for tests that must not share the first key's rate limit
+    driver: Driver
+    street_lights: list[str]
+    disputed_place: str  # a doorplate, for a non-public neighbour dispute
+    centre: tuple[float, float]  # (lat, lon) inside the first grid
+
+
+@pytest.fixture(scope="package")
+def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("open311")
+    name = f"civicgrid_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
+    server = EmbeddedBroker(base / "broker")
+    server.start()
+    worker: WorkerProcess | None = None
+    api: ApiProcess | None = None
+    try:
+        url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+        endpoints = Endpoints(server.bootstrap, url, embedded_kafka=True, embedded_postgres=False)
+        asyncio.run(prepare(endpoints, partitions=4))
+        city = generate_city("demo", 7)
+        asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
+        env = {"CIVICGRID_PSEUDONYM_KEY": KEY}
+        worker = WorkerProcess(endpoints, base / "worker", base / "worker.log", env).start()
+        api = ApiProcess(endpoints, base / "api", base / "api.log", env).start()
+        keys = [_create_key(endpoints, name, env) for name in ("partner-app", "resident-app")]
+        worker.wait_ready()
+        api.wait_ready()
+        grid = city.grids[0]
+        codes = list(city.iter_codes([grid.grid_id]))
+        yield Stack(
+            endpoints,
+            api,
+            keys[0],
+            keys[1],
+            Driver(endpoints.kafka_bootstrap, url),
+            [c.code for c in codes if c.kind == "street_light"],
+            next(c.code for c in codes if c.kind == "doorplate"),
+            (grid.centre[1], grid.centre[0]),
+        )
+    finally:
+        for process in (api, worker):
+            if process is not None:
+                process.stop()
+        server.stop()
+        asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _admin(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _create_key(endpoints: Endpoints, name: str, env: dict[str, str]) -> str:
+    created = subprocess.run(
+        [sys.executable, "-m", "civicgrid", "apikey", "create", name],
+        env={**os.environ, **endpoints.environment(), **env},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return created.stdout.decode().strip()
+
+
+def case_for(stack: Stack, token: str, wait_s: float = 30.0) -> str:
+    """The service_request_id of a POST's token, once the stream has opened the case."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        answer = stack.api.get(f"/open311/v2/tokens/{token}.json")
+        assert answer.status == 200, answer.text
+        found = answer.json()[0].get("service_request_id")
+        if found:
+            return str(found)
+        time.sleep(0.2)
+    raise AssertionError(f"token {token} gave no service_request_id within {wait_s} s")
