@@ -5,17 +5,19 @@ worker alone writes case state. The rules live in `civicgrid.domain.open311`."""
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -102,8 +104,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _ok(schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The answer in both formats, and the 400 every Open311 call may give."""
     content = {"application/json": {"schema": schema}, "text/xml": {"schema": {"type": "string"}}}
-    return {200: {"description": "the result", "content": content}}
+    return {200: {"description": "the result", "content": content}, 400: _ERRORS[400]}
 
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -148,14 +151,6 @@ _TOKEN = {
 }
 
 
-def _fmt(value: str) -> Format:
-    if value == "xml":
-        return "xml"
-    if value == "json":
-        return "json"
-    raise Open311Error(400, f"unknown format {value!r}: json or xml")
-
-
 def create_app(config: ApiConfig) -> FastAPI:
     """The ASGI app; its PostgreSQL pool and Kafka producer live as long as it serves."""
     holder: list[ApiContext] = []
@@ -196,6 +191,16 @@ def create_app(config: ApiConfig) -> FastAPI:
     def fmt_of(request: Request) -> Format:
         return "xml" if request.url.path.endswith(".xml") else "json"
 
+    @app.middleware("http")
+    async def _storable_text_only(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # PostgreSQL text cannot hold NUL: no identifier or filter has one, so refuse it here
+        # instead of failing in a query.
+        if "\x00" in unquote(request.url.path) or "\x00" in unquote(request.url.query):
+            return error(fmt_of(request), 400, "a parameter holds a NUL character")
+        return await call_next(request)
+
     @app.exception_handler(Open311Error)
     async def _open311_error(request: Request, exc: Open311Error) -> Response:
         return error(fmt_of(request), exc.status, exc.description)
@@ -209,41 +214,39 @@ def create_app(config: ApiConfig) -> FastAPI:
         return error(fmt_of(request), 400, problems)
 
     @app.get(f"{PREFIX}/services.{{fmt}}", responses=_ok({"type": "array", "items": _SERVICE}))
-    async def services(fmt: str, jurisdiction_id: str | None = None) -> Response:
+    async def services(fmt: Format, jurisdiction_id: str | None = None) -> Response:
         """GET Service List: the city's public categories as services."""
         rows = [
             open311.service(c, context().taxonomy)
             for c in open311.public_categories(context().taxonomy)
         ]
-        return render(_fmt(fmt), rows, "services", "service")
+        return render(fmt, rows, "services", "service")
 
     @app.get(
         f"{PREFIX}/services/{{code}}.{{fmt}}",
-        responses=_ok({"type": "object"}) | {404: _ERRORS[404], 400: _ERRORS[400]},
+        responses=_ok({"type": "object"}) | {404: _ERRORS[404]},
     )
     async def service_definition(
-        code: str, fmt: str, jurisdiction_id: str | None = None
+        code: str, fmt: Format, jurisdiction_id: str | None = None
     ) -> Response:
         """GET Service Definition."""
-        form = _fmt(fmt)
         category = open311.public_category(context().taxonomy, code)
-        return render(form, open311.service_definition(category), "service_definition", "")
+        return render(fmt, open311.service_definition(category), "service_definition", "")
 
     @app.get(
         f"{PREFIX}/requests.{{fmt}}",
-        responses=_ok({"type": "array", "items": _REQUEST}) | {400: _ERRORS[400]},
+        responses=_ok({"type": "array", "items": _REQUEST}),
     )
     async def list_requests(
-        fmt: str,
+        fmt: Format,
         service_request_id: str | None = None,
         service_code: str | None = None,
         start_date: str | None = None,
         end_date: str | None = None,
-        status: str | None = None,
+        status: open311.Status | None = None,
         jurisdiction_id: str | None = None,
     ) -> Response:
         """GET Service Requests: 90 days and 1,000 requests at most, newest first."""
-        form = _fmt(fmt)
         params = {
             name: value
             for name, value in (
@@ -258,30 +261,28 @@ def create_app(config: ApiConfig) -> FastAPI:
         query = open311.request_query(params, context().taxonomy, datetime.now(UTC))
         rows = await public.requests(context().pool, query, context().public_codes)
         out = [open311.service_request(r, context().taxonomy, context().zone) for r in rows]
-        return render(form, out, "service_requests", "request")
+        return render(fmt, out, "service_requests", "request")
 
     @app.get(
         f"{PREFIX}/requests/{{request_id}}.{{fmt}}",
         responses=_ok({"type": "array", "items": _REQUEST}) | {404: _ERRORS[404]},
     )
     async def get_request(
-        request_id: str, fmt: str, jurisdiction_id: str | None = None
+        request_id: str, fmt: Format, jurisdiction_id: str | None = None
     ) -> Response:
         """GET Service Request."""
-        form = _fmt(fmt)
         row = await public.request(context().pool, request_id, context().public_codes)
         if row is None:
             raise Open311Error(404, f"no service request {request_id!r}")
         out = [open311.service_request(row, context().taxonomy, context().zone)]
-        return render(form, out, "service_requests", "request")
+        return render(fmt, out, "service_requests", "request")
 
     @app.get(
         f"{PREFIX}/tokens/{{token}}.{{fmt}}",
         responses=_ok({"type": "array", "items": _TOKEN}) | {404: _ERRORS[404]},
     )
-    async def get_token(token: str, fmt: str, jurisdiction_id: str | None = None) -> Response:
+    async def get_token(token: str, fmt: Format, jurisdiction_id: str | None = None) -> Response:
         """GET service_request_id from a token: empty until the stream has opened the case."""
-        form = _fmt(fmt)
         try:
             parsed = uuid.UUID(token)
         except ValueError:
@@ -294,15 +295,15 @@ def create_app(config: ApiConfig) -> FastAPI:
             row["service_notice"] = f"the report was not accepted: {state.rejected}"
         if state.case_code:
             row["case_url"] = resident.case_url(context(), state.case_code)
-        return render(form, [row], "service_requests", "request")
+        return render(fmt, [row], "service_requests", "request")
 
     @app.post(
         f"{PREFIX}/requests.{{fmt}}",
         responses=_ok({"type": "array", "items": _TOKEN})
-        | {s: _ERRORS[s] for s in (400, 403, 404, 429)},
+        | {s: _ERRORS[s] for s in (403, 404, 429)},
     )
     async def post_request(
-        fmt: str,
+        fmt: Format,
         api_key: Annotated[str | None, Form()] = None,
         service_code: Annotated[str | None, Form()] = None,
         jurisdiction_id: Annotated[str | None, Form()] = None,
@@ -321,7 +322,10 @@ def create_app(config: ApiConfig) -> FastAPI:
     ) -> Response:
         """POST Service Request: published to civic.reports.v1 (channel app); answered
         with a token, since the case is opened by the stream, not by this call."""
-        form = _fmt(fmt)
+        given = (api_key, service_code, lat, long, address_string, address_id, email)
+        given += (device_id, account_id, first_name, last_name, phone, description, media_url)
+        if any(value and "\x00" in value for value in given):
+            raise Open311Error(400, "a parameter holds a NUL character")
         if not api_key:
             raise Open311Error(403, "api_key is required")
         key = await public.api_key(context().pool, api_key)
@@ -367,10 +371,24 @@ def create_app(config: ApiConfig) -> FastAPI:
             report.model_dump_json(exclude_none=True).encode(),
             key=(address_id or str(token)).encode(),
         )
-        return render(form, [{"token": str(token)}], "service_requests", "request")
+        return render(fmt, [{"token": str(token)}], "service_requests", "request")
 
     resident.add_routes(app, context)
+    app.openapi = lambda: _open311_document(app)  # type: ignore[method-assign]
     return app
+
+
+def _open311_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents its own 422 for bad parameters; Open311 answers those with 400."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in document["paths"].values():
+            for operation in path.values():
+                operation.get("responses", {}).pop("422", None)
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 def _point(lat: str | None, lon: str | None) -> tuple[float, float] | None:

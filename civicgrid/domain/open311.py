@@ -177,8 +177,9 @@ def request_query(
 ) -> RequestQuery:
     ids = tuple(i.strip() for i in params.get("service_request_id", "").split(",") if i.strip())
     codes = tuple(c.strip() for c in params.get("service_code", "").split(",") if c.strip())
-    for code in codes:
-        public_category(taxonomy, code)
+    unknown = [code for code in codes if code not in taxonomy or not taxonomy.get(code).public]
+    if unknown:
+        raise Open311Error(400, f"service_code names no service: {', '.join(unknown)}")
     end = parse_time(params["end_date"], "end_date") if params.get("end_date") else None
     start = parse_time(params["start_date"], "start_date") if params.get("start_date") else None
     if start is None and end is None:
