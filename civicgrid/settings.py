@@ -81,25 +81,11 @@ class Settings(BaseSettings):
     api_requests_per_minute: int = Field(
         default=60, ge=1, le=100_000, description="POSTs per minute per Open311 api_key"
     )
-    city_timezone: str = Field(
-        default="Asia/Shanghai", description="the city's time zone for shown and served times"
-    )
     reopen_on_dissatisfied_days: float = Field(
         default=7.0,
         ge=0,
         description="a 不满意 evaluation within this many days of closing reopens; 0: never",
     )
-
-    @field_validator("city_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (an IANA name: Asia/Shanghai)") from None
-        return value
 
     @field_validator("kafka_broker")
     @classmethod

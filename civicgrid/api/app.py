@@ -322,8 +322,9 @@ def create_app(config: ApiConfig) -> FastAPI:
     ) -> Response:
         """POST Service Request: published to civic.reports.v1 (channel app); answered
         with a token, since the case is opened by the stream, not by this call."""
-        given = (api_key, service_code, lat, long, address_string, address_id, email)
-        given += (device_id, account_id, first_name, last_name, phone, description, media_url)
+        given: list[str | None] = [api_key, service_code, lat, long, address_string, address_id]
+        given += [email, device_id, account_id, first_name, last_name, phone, description]
+        given.append(media_url)
         if any(value and "\x00" in value for value in given):
             raise Open311Error(400, "a parameter holds a NUL character")
         if not api_key:

@@ -17,13 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from civicgrid.db import public
 from civicgrid.domain.open311 import state_words, status_of
+from civicgrid.domain.privacy import case_link_actor, case_link_secret
 from schemas.enums import ActorKind, CaseAction, Satisfaction
 from schemas.inbound import CaseUpdate
 
 if TYPE_CHECKING:
     from civicgrid.api.app import ApiContext
 
-_SECRET_CHARS = 20
 _CHOICES = (
     (Satisfaction.SATISFIED, "满意"),
     (Satisfaction.BASICALLY_SATISFIED, "基本满意"),
@@ -50,13 +50,9 @@ border-radius:12px}
 """
 
 
-def case_secret(context: "ApiContext", case_code: str) -> str:
-    return context.links.hash(f"case-page:{case_code}")[-_SECRET_CHARS:]
-
-
 def case_url(context: "ApiContext", case_code: str) -> str:
     base = context.config.public_url.rstrip("/")
-    return f"{base}/c/{case_code}?k={case_secret(context, case_code)}"
+    return f"{base}/c/{case_code}?k={case_link_secret(context.links, case_code)}"
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -77,7 +73,7 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
     @app.get("/c/{case_code}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(case_code: str, k: str = "", thanks: int = 0) -> Response:
         ctx = context()
-        if not hmac.compare_digest(k, case_secret(ctx, case_code)):
+        if not hmac.compare_digest(k, case_link_secret(ctx.links, case_code)):
             return _not_found()
         page = await public.case_page(ctx.pool, case_code)
         if page is None or not ctx.taxonomy.get(page.category).public:
@@ -124,7 +120,7 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
         comment: Annotated[str, Form(max_length=500)] = "",
     ) -> Response:
         ctx = context()
-        if not hmac.compare_digest(k, case_secret(ctx, case_code)):
+        if not hmac.compare_digest(k, case_link_secret(ctx.links, case_code)):
             return _not_found()
         page = await public.case_page(ctx.pool, case_code)
         if page is None or not ctx.taxonomy.get(page.category).public:
@@ -138,8 +134,8 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
             occurred_at=datetime.now(UTC),
             schema_version=1,
             case_id=page.case_id,
-            # the page's visitor is known only as the holder of this case's link
-            actor_id=f"case-page:{case_code}",
+            # the visitor is known only as the holder of this case's link (the receipt's QR)
+            actor_id=case_link_actor(ctx.links, case_code),
             actor_kind=ActorKind.RESIDENT,
             action=CaseAction.EVALUATE,
             note=comment.strip() or None,

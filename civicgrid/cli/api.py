@@ -3,19 +3,15 @@
 import asyncio
 import logging
 import socket
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import click
 import uvicorn
 
 from civicgrid.api.app import ApiConfig, create_app
-from civicgrid.cli.common import echo_err, settings_or_exit, stack
+from civicgrid.cli.common import database, echo_err, settings_or_exit, stack
 from civicgrid.db import public
-from civicgrid.db.migrate import migrate
-from civicgrid.db.pool import wait_for_database
 from civicgrid.domain.taxonomy import Taxonomy
-from civicgrid.embedded.stack import database
 from civicgrid.runtime import pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -36,7 +32,7 @@ def api_command() -> None:
                 database_url=endpoints.database_url,
                 kafka_bootstrap=endpoints.kafka_bootstrap,
                 taxonomy=Taxonomy.load(settings.taxonomy_overrides),
-                zone=ZoneInfo(settings.city_timezone),
+                zone=settings.zone,
                 link_key=pseudonym_key(settings),
                 requests_per_minute=settings.api_requests_per_minute,
                 public_url=settings.api_public_url or url,
@@ -68,10 +64,8 @@ def apikey_create(name: str) -> None:
 
 
 async def _create_key(url: str, name: str) -> str:
-    await wait_for_database(url)
     connection = await asyncpg.connect(url)
     try:
-        await migrate(connection)
         return await public.create_api_key(connection, name)
     finally:
         await connection.close()

@@ -17,6 +17,7 @@ replay decides the same. The rules, in the order they are checked (docs/contract
 
 from civicgrid.domain.case import Case
 from civicgrid.domain.lifecycle import permitted
+from civicgrid.domain.privacy import case_link_holder
 from schemas.enums import ActorKind
 from schemas.inbound import ActorRecord, CaseUpdate
 from schemas.internal import ActorScope, Enrichment
@@ -60,7 +61,9 @@ def refusal(update: CaseUpdate, enrichment: Enrichment | None, case: Case) -> st
     if kind not in permitted(action):
         return f"a {kind.value} may not {action.value} a case"
     if kind is ActorKind.RESIDENT:
-        if update.actor_id in case.reporter_hashes:
+        if update.actor_id in case.reporter_hashes or update.actor_id == case_link_holder(
+            case.case_code
+        ):
             return None
         return "a resident may evaluate only a case they reported"
     actor = enrichment.actor if enrichment is not None else None

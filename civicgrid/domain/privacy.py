@@ -70,6 +70,34 @@ _PERSONAL_ACTORS = frozenset({ActorKind.GRID_WORKER, ActorKind.RESIDENT})
 OFFICE_HOLDERS = frozenset(ActorKind) - _PERSONAL_ACTORS
 
 
+_CASE_LINK = "case-link:"
+_CASE_LINK_SECRET_CHARS = 20
+
+
+def case_link_secret(hasher: KeyedHasher, case_code: str) -> str:
+    """The secret in a case page's URL (on the reporter's receipt): holding it is what
+    makes its holder the case's resident, since the page knows no one's identity."""
+    return hasher.hash(f"case-page:{case_code}")[-_CASE_LINK_SECRET_CHARS:]
+
+
+def case_link_actor(hasher: KeyedHasher, case_code: str) -> str:
+    """The actor id the case page publishes an evaluation under."""
+    return f"{_CASE_LINK}{case_code}:{case_link_secret(hasher, case_code)}"
+
+
+def case_link_holder(case_code: str) -> str:
+    """What a verified case-page actor id becomes once protected: the case, not a person."""
+    return f"{_CASE_LINK}{case_code}"
+
+
+def _verified_link(actor_id: str, hasher: KeyedHasher) -> str | None:
+    if not actor_id.startswith(_CASE_LINK):
+        return None
+    case_code, _, secret = actor_id.removeprefix(_CASE_LINK).rpartition(":")
+    expected = case_link_secret(hasher, case_code)
+    return case_link_holder(case_code) if hmac.compare_digest(secret, expected) else None
+
+
 def protect_event(
     event: InboundEvent, hasher: KeyedHasher, office_holder: bool = False
 ) -> InboundEvent:
@@ -95,7 +123,8 @@ def protect_event(
             )
         case CaseUpdate():
             clear = office_holder and event.actor_kind not in _PERSONAL_ACTORS
-            actor = event.actor_id if clear else hasher.hash(event.actor_id)
+            link = _verified_link(event.actor_id, hasher)
+            actor = link or (event.actor_id if clear else hasher.hash(event.actor_id))
             return event.model_copy(update={"actor_id": actor, "note": _mask_opt(event.note)})
 
 

@@ -51,18 +51,3 @@ def services(settings: Settings, *, kafka: bool = True) -> Iterator[Endpoints]:
             broker.stop()
         if postgres is not None:
             postgres.stop()
-
-
-@contextlib.contextmanager
-def database(settings: Settings) -> Iterator[str]:
-    """Only PostgreSQL (embedded when no URL is set): for commands that read or keep state
-    there and need no broker."""
-    if settings.database_url:
-        yield settings.database_url
-        return
-    postgres = EmbeddedPostgres(settings.data_dir.resolve())
-    postgres.start()
-    try:
-        yield postgres.url
-    finally:
-        postgres.stop()

@@ -1,14 +1,18 @@
 """A resident's evaluation of a closed case: 不满意 within the city's window reopens it."""
 
+import uuid
 from datetime import datetime, timedelta
 
 import pytest
 
+from civicgrid.domain.authority import refusal
 from civicgrid.domain.case import CaseChanged, DispatchGrid, Effect
 from civicgrid.domain.casebook import CaseBook, ReportFacts
+from civicgrid.domain.privacy import KeyedHasher, case_link_actor, protect_event
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.enums import ActorKind, CaseAction, CaseState, Satisfaction, Severity
+from schemas.inbound import CaseUpdate
 
 MONDAY = datetime(2025, 9, 22, 9, tzinfo=WorkingCalendar().zone)
 A, K, S = CaseAction, ActorKind, CaseState
@@ -39,7 +43,9 @@ def closed_book(window: timedelta = timedelta(days=7)) -> CaseBook:
 
 def evaluate(book: CaseBook, satisfaction: Satisfaction, after: timedelta) -> list[Effect]:
     at = MONDAY + timedelta(hours=2) + after
-    return book.update("G1~1", A.EVALUATE, K.RESIDENT, "u3", at, "还是坏的", satisfaction)
+    return book.update(
+        "G1~1", A.EVALUATE, K.RESIDENT, "u3", at, "还是坏的", satisfaction=satisfaction
+    )
 
 
 def test_dissatisfied_soon_after_closing_reopens_and_redispatches() -> None:
@@ -72,3 +78,36 @@ def test_other_evaluations_only_record(
     case = book.get("G1~1")
     assert case is not None
     assert case.evaluation == satisfaction.value
+
+
+HASHER = KeyedHasher(b"test-key-0123456789abcdef")
+
+
+def _evaluation(actor_id: str) -> CaseUpdate:
+    return CaseUpdate(
+        event_id=uuid.uuid4(),
+        occurred_at=MONDAY,
+        schema_version=1,
+        case_id="G1~1",
+        actor_id=actor_id,
+        actor_kind=K.RESIDENT,
+        action=A.EVALUATE,
+        satisfaction=Satisfaction.SATISFIED,
+    )
+
+
+def test_only_the_case_link_holder_or_a_reporter_evaluates() -> None:
+    """The case page knows no identity: its secret link stands for the reporter, and is
+    checked at intake (which holds the key), so a forged or another case's link is refused."""
+    case = closed_book().get("G1~1")
+    assert case is not None
+    own = protect_event(_evaluation(case_link_actor(HASHER, case.case_code)), HASHER)
+    assert isinstance(own, CaseUpdate)
+    assert refusal(own, None, case) is None
+
+    forged = protect_event(_evaluation(f"case-link:{case.case_code}:guessed"), HASHER)
+    other = protect_event(_evaluation(case_link_actor(HASHER, "G1-20250922-00002")), HASHER)
+    stranger = protect_event(_evaluation("R-somebody"), HASHER)
+    for refused in (forged, other, stranger):
+        assert isinstance(refused, CaseUpdate)
+        assert refusal(refused, None, case) == "a resident may evaluate only a case they reported"
