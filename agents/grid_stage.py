@@ -192,6 +192,13 @@ class GridStage:
                 metrics.CASE_TRANSITIONS.labels(state=rest).inc(count)
             elif kind == "dispatch":
                 metrics.DISPATCHES.labels(level=rest).inc(count)
+            elif kind == "withdrawal":
+                metrics.DISPATCH_WITHDRAWALS.inc(count)
+            elif kind == "correction":
+                wrong, _, right = rest.partition(":")
+                metrics.CLASSIFICATION_CORRECTIONS.labels(
+                    from_category=wrong, to_category=right
+                ).inc(count)
             elif kind == "escalation":
                 reason, _, level = rest.partition(":")
                 metrics.ESCALATIONS.labels(reason=reason, level=level).inc(count)

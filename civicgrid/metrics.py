@@ -41,6 +41,16 @@ ESCALATIONS = Counter(
     "civicgrid_escalations", "Cases escalated or dispatched to the network", ["reason", "level"]
 )
 DISPATCHES = Counter("civicgrid_dispatches", "Dispatch tasks published", ["level"])
+DISPATCH_WITHDRAWALS = Counter(
+    "civicgrid_dispatch_withdrawals", "Dispatch tasks withdrawn: their case was reclassified"
+)
+# Operators' reclassifications: per category and day, a live estimate of the classifier's
+# accuracy (issue 17). Labels are taxonomy codes: bounded (at most categories squared).
+CLASSIFICATION_CORRECTIONS = Counter(
+    "civicgrid_classification_corrections",
+    "Cases an operator reclassified, by the category they had and the one they were given",
+    ["from_category", "to_category"],
+)
 CASE_TRANSITIONS = Counter("civicgrid_case_transitions", "Case state changes", ["state"])
 OPEN_CASES = Gauge("civicgrid_open_cases", "Open cases in Postgres", ["level", "state"])
 OVERDUE_CASES = Gauge("civicgrid_overdue_cases", "Open cases past their deadline")

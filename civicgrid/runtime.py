@@ -63,7 +63,7 @@ class Runtime:
         taxonomy = Taxonomy.load(self.settings.taxonomy_overrides)
         self.hasher = KeyedHasher(pseudonym_key(self.settings))
         self.calendar = working_calendar(self.settings)
-        self.work = GridWork(Classifier.default(taxonomy), taxonomy)
+        self.work = GridWork(Classifier.default(taxonomy), taxonomy, self.hasher)
 
     async def start(self) -> None:
         self.pool = await create_pool(self.database_url, max_size=4)

@@ -62,6 +62,7 @@ class CaseAction(StrEnum):
     SUSPEND = "suspend"
     RESUME = "resume"
     SUPERVISE = "supervise"
+    RECLASSIFY = "reclassify"  # an operator corrects the category (issue 17)
 
 
 class Supervision(StrEnum):

@@ -27,6 +27,7 @@ from schemas.enums import (
     Role,
     Satisfaction,
     ScanPurpose,
+    Severity,
     Supervision,
 )
 
@@ -120,7 +121,18 @@ class Patrol(EventModel):
     note: FreeText | None = None
 
 
+# JSON Schema of CaseUpdate's cross-field rule for `reclassify` (docs/contract.md).
+_NULL: dict[str, JsonValue] = {"type": "null"}
+_UPDATE_RULES: dict[str, JsonValue] = {
+    "if": {"required": ["action"], "properties": {"action": {"const": "reclassify"}}},
+    "then": {"required": ["category"], "properties": {"category": _STRING}},
+    "else": {"properties": {"category": _NULL, "severity": _NULL}},
+}
+
+
 class CaseUpdate(EventModel):
+    model_config = EventModel.model_config | {"json_schema_extra": _UPDATE_RULES}
+
     TOPIC: ClassVar[str] = "civic.case-updates.v1"
     CE_TYPE: ClassVar[str] = "civic.case-update.v1"
     KEY_FIELD: ClassVar[str] = "case_id"
@@ -133,6 +145,9 @@ class CaseUpdate(EventModel):
     supervision: Supervision | None = None  # the 督办 card of a `supervise`, only there
     # only with `evaluate`: 不满意 soon after closing reopens the case (the city's setting)
     satisfaction: Satisfaction | None = None
+    # the corrected category of a `reclassify`, only there; severity optional with it
+    category: CategoryCode | None = None
+    severity: Severity | None = None
 
     @model_validator(mode="after")
     def _card(self) -> Self:
@@ -140,6 +155,10 @@ class CaseUpdate(EventModel):
             raise ValueError("supervision is given with the supervise action, and only there")
         if self.satisfaction is not None and self.action is not CaseAction.EVALUATE:
             raise ValueError("satisfaction is given only with action evaluate")
+        if (self.action is CaseAction.RECLASSIFY) != (self.category is not None):
+            raise ValueError("category is given with the reclassify action, and only there")
+        if self.severity is not None and self.action is not CaseAction.RECLASSIFY:
+            raise ValueError("severity is given only with the reclassify action")
         return self
 
 

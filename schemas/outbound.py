@@ -43,6 +43,11 @@ class GridDispatch(OutboundModel):
     category: str
     severity: Severity
     deadline: Timestamp | None
+    withdrawn: bool = Field(
+        default=False,
+        description="true: this task (as it was given, unchanged) is no longer its owners'; "
+        "the case was reclassified and dispatched anew (docs/contract.md)",
+    )
 
 
 class NetworkDispatch(OutboundModel):
@@ -60,6 +65,11 @@ class NetworkDispatch(OutboundModel):
     co_departments: tuple[str, ...]
     reason: str
     deadline: Timestamp | None
+    withdrawn: bool = Field(
+        default=False,
+        description="true: this task (as it was given, unchanged) is no longer its owners'; "
+        "the case was reclassified and dispatched anew (docs/contract.md)",
+    )
 
 
 class Window(OutboundModel):

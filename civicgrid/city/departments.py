@@ -45,7 +45,11 @@ class DepartmentModel:
         self._dispatches: Counter[str] = Counter()
 
     def respond(self, dispatch: Mapping[str, Any], received_at: datetime) -> list[Update]:
-        """Updates for one dispatch, as (seconds after `received_at`, update value)."""
+        """Updates for one dispatch, as (seconds after `received_at`, update value); none for
+        a withdrawn task (its case was reclassified: its new owners get a dispatch of their
+        own)."""
+        if dispatch.get("withdrawn"):
+            return []
         case_id = str(dispatch["case_id"])
         self._dispatches[case_id] += 1
         rng = random.Random(f"{self.seed}/{case_id}/{self._dispatches[case_id]}")

@@ -132,9 +132,19 @@ async def write_plan(
     )
     written["dispatches"] = await _insert(
         connection,
-        "INSERT INTO dispatches (case_id, version, level, reason, created_at, payload) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO dispatches (case_id, version, level, reason, created_at, payload, "
+        "withdrawn) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         plan.dispatches,
+    )
+    # after the events: a case's first report may be in this very batch
+    written["classification_corrections"] = await _insert(
+        connection,
+        "INSERT INTO classification_corrections (event_id, case_id, report_event_id, "
+        "report_text, from_category, to_category, from_severity, to_severity, actor_hash, "
+        "corrected_at) SELECT $1, $2, $3::uuid, (SELECT payload->'event'->>'description' "
+        "FROM events WHERE event_id = $3::uuid), $4, $5, $6, $7, $8, $9 "
+        "ON CONFLICT DO NOTHING",
+        plan.corrections,
     )
     written["alerts"] = await _insert(
         connection,

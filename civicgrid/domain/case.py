@@ -175,6 +175,28 @@ class DispatchNetwork:
 
 
 @dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """The task `case` (the version its owners were given) no longer theirs: a
+    reclassification sent it to other owners (docs/contract.md)."""
+
+    case: Case
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    """An operator's correction of a case's classification (`reclassify`): a labelled example
+    for retraining. `report_event_id` is the case's first report, whose text the example is."""
+
+    case: Case  # after the correction
+    event_id: str  # the reclassify update's
+    report_event_id: str
+    from_category: str
+    from_severity: Severity
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SlaAlert:
     case: Case
     kind: AlertKind
@@ -204,4 +226,13 @@ class Rejected:
     kind: DeadLetterKind  # UNKNOWN_CASE, REJECTED_TRANSITION or UNAUTHORISED
 
 
-Effect = CaseChanged | DispatchGrid | DispatchNetwork | SlaAlert | RepeatPoint | Rejected
+Effect = (
+    CaseChanged
+    | DispatchGrid
+    | DispatchNetwork
+    | Withdrawn
+    | Corrected
+    | SlaAlert
+    | RepeatPoint
+    | Rejected
+)

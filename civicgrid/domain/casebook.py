@@ -22,6 +22,7 @@ from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
     Case,
     CaseChanged,
+    Corrected,
     DispatchGrid,
     DispatchNetwork,
     Effect,
@@ -29,6 +30,7 @@ from civicgrid.domain.case import (
     RepeatPoint,
     SlaAlert,
     SlaStage,
+    Withdrawn,
 )
 from civicgrid.domain.geo import M_PER_DEG, Cell, cell_of, cells_around, haversine_m
 from civicgrid.domain.lifecycle import SLA_RUNNING, Step, SystemStep, TransitionRejected
@@ -170,6 +172,16 @@ class ReportFacts:
 
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+@dataclass(frozen=True, slots=True)
+class Reclassification:
+    """What a `reclassify` gives the case: the corrected category with what the taxonomy says
+    of it, and the severity the operator gave (None: the category's own)."""
+
+    category: str
+    category_severity: Severity
+    departments: tuple[str, ...]  # lead first
+    limit: TimeLimit
+    severity: Severity | None = None
 
 
 class CaseBook:
@@ -593,6 +605,7 @@ class CaseBook:
         note: str | None = None,
         supervision: Supervision | None = None,
         satisfaction: Satisfaction | None = None,
+        reclassification: Reclassification | None = None,
     ) -> list[Effect]:
         """Apply a step from civic.case-updates.v1; a step the machine refuses is Rejected
         and leaves the case as it was."""
@@ -601,14 +614,23 @@ class CaseBook:
             return [Rejected(event_id, f"unknown case {case_id}", DeadLetterKind.UNKNOWN_CASE)]
         try:
             next_state(case.state, action, actor_kind)
-            changes = self._changes(case, action, occurred_at, note, supervision, satisfaction)
+            changes = self._changes(
+                case, action, occurred_at, note, supervision, satisfaction, reclassification
+            )
         except TransitionRejected as rejected:
             reason = f"case {case_id}: {rejected.reason}"
             return [Rejected(event_id, reason, DeadLetterKind.REJECTED_TRANSITION)]
         out: list[Effect] = []
         closed_at = case.updated_at  # an evaluation is the first change after closing
 
-        reason = f"{action.value} by {actor_kind.value}" + (f": {note}" if note else "")
+        reason = f"{action.value} by {actor_kind.value}"
+        if action is CaseAction.RECLASSIFY:
+            reason += (
+                f" {case.category}/{case.severity.value} -> "
+                f"{changes['category']}/{changes['severity'].value}"
+            )
+        reason += f": {note}" if note else ""
+        before = case
         case = self._step(out, case, action, actor_kind, occurred_at, reason, event_id, **changes)
         if case.state is CaseState.HANDLED:
             self._step(
@@ -637,6 +659,8 @@ class CaseBook:
             step = SystemStep.REOPEN_DISSATISFIED
             clock = self._clock(occurred_at, case.limit)
             case = self._step(out, case, step, None, occurred_at, reason, event_id, **clock)
+        elif action is CaseAction.RECLASSIFY:
+            self._rerouted(out, before, case, reason, event_id)
         if case.state is CaseState.DISPATCHED and (
             action in (CaseAction.REOPEN, CaseAction.CHECK_FAIL) or satisfaction is not None
         ):
@@ -651,10 +675,11 @@ class CaseBook:
         note: str | None,
         supervision: Supervision | None,
         satisfaction: Satisfaction | None,
+        reclassification: Reclassification | None = None,
     ) -> dict[str, Any]:
         """What `action` changes besides the state; TransitionRejected for a step the case
         cannot take in what it holds (no pending extension to approve, a reject without its
-        reason)."""
+        reason, a reclassification that corrects nothing)."""
         pending = case.extension_requested
         match action:
             case CaseAction.EXTEND:
@@ -687,7 +712,71 @@ class CaseBook:
                 return {"return_count": case.return_count + 1}
             case CaseAction.CHECK_FAIL:
                 return {"rework_count": case.rework_count + 1}
+            case CaseAction.RECLASSIFY:
+                if reclassification is None:
+                    raise TransitionRejected("reclassify needs the corrected category")
+                return self._reclassified(case, reclassification, at)
         return {}
+
+    def _reclassified(self, case: Case, to: Reclassification, at: datetime) -> dict[str, Any]:
+        """The case as its corrected category makes it (docs/contract.md, `reclassify`):
+        that category's owners and time limit, the clock restarted now for the new owners;
+        the severity the operator gave, else the category's own, never below a 督办 card's
+        floor; network or grid by SPEC §5 for the new category, keeping the reasons that
+        came from what happened to the case (a repeat point, a breach) rather than from
+        what it was thought to be."""
+        if to.severity is None and to.category == case.category:
+            raise TransitionRejected(f"the case is already in category {case.category}")
+        severity = to.severity or to.category_severity
+        floor = None if case.supervision is None else _PRIORITY.get(case.supervision)
+        severity = severity if floor is None else rules.most_urgent(severity, floor)
+        if to.category == case.category and severity is case.severity:
+            raise TransitionRejected(
+                f"the case is already in category {case.category} at {severity.value}"
+            )
+        kept = [r for r in case.escalation_reasons if not rules.from_category(r)]
+        derived = rules.network_reasons(severity, to.departments, ())
+        reasons = tuple(dict.fromkeys((*derived, *kept)))
+        if not reasons:
+            level = Level.GRID
+        elif case.network:
+            level = case.level  # the rung it has climbed to keeps the case
+        else:
+            level = rules.NETWORK_FLOOR
+        changes: dict[str, Any] = {
+            "category": to.category,
+            "severity": severity,
+            "departments": to.departments,
+            "limit": to.limit,
+            "network": bool(reasons),
+            "level": level,
+            "escalation_reasons": reasons,
+        }
+        if case.state in SLA_RUNNING:
+            changes |= self._clock(at, to.limit)
+        return changes
+
+    def _rerouted(
+        self, out: list[Effect], before: Case, case: Case, reason: str, event_id: str
+    ) -> None:
+        """After a reclassification: the old owners' task withdrawn and the new owners'
+        dispatched (a case still awaiting verification has no task yet), and the correction
+        kept as a labelled example."""
+        # the grid's index files reports by category: rebuilt at its next report
+        self._indexes.pop(case.grid_id, None)
+        if before.state in SLA_RUNNING:
+            out.append(Withdrawn(before, reason))
+            self._dispatch(out, case, reason)
+        out.append(
+            Corrected(
+                case,
+                event_id,
+                before.event_ids[0],
+                before.category,
+                before.severity,
+                case.updated_at,
+            )
+        )
 
     def _extended(self, case: Case, length: TimeLimit) -> dict[str, Any]:
         return {

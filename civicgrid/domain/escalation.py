@@ -20,6 +20,7 @@ REWORKS_TO_ESCALATE = 2
 WARNING_AT = 0.8
 BREACH_AT = 1.0
 NETWORK_FLOOR = Level.STREET  # the street coordinates the departments
+SEVERAL_OWNERS = "several owners"
 
 _RUNGS = list(Level)
 _URGENCY = (Severity.P1, Severity.P2, Severity.P3)
@@ -43,8 +44,16 @@ def network_reasons(
     if severity is not Severity.P3:
         derived.append(f"severity {severity.value}")
     if len(departments) > 1:
-        derived.append("several owners")
+        derived.append(SEVERAL_OWNERS)
     return tuple(derived)
+
+
+def from_category(reason: str) -> bool:
+    """Whether a case's network reason follows from what its category says (its severity,
+    its owners, the classifier's own reasons) rather than from what happened to the case
+    (a repeat point, a cluster, an SLA breach, returns, reworks): a reclassification
+    replaces the first kind and keeps the second."""
+    return reason.startswith(("severity ", "network:")) or reason == SEVERAL_OWNERS
 
 
 def escalation_target(level: Level, network: bool, sla_breach: bool) -> Level | None:

@@ -19,18 +19,21 @@ from civicgrid.domain.authority import refusal
 from civicgrid.domain.case import (
     Case,
     CaseChanged,
+    Corrected,
     DispatchGrid,
     DispatchNetwork,
     Effect,
     Rejected,
     RepeatPoint,
     SlaAlert,
+    Withdrawn,
 )
-from civicgrid.domain.casebook import CaseBook, ReportFacts
+from civicgrid.domain.casebook import CaseBook, Reclassification, ReportFacts
 from civicgrid.domain.classifier import Classification, Classifier
+from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import AlertKind, DeadLetterKind, Role
+from schemas.enums import AlertKind, CaseAction, DeadLetterKind, Role
 from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
 from schemas.internal import GridBatch, GridEnvelope, Origin
 from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
@@ -115,6 +118,7 @@ class BatchPlan:
     dispatches: list[tuple[Any, ...]] = field(default_factory=list)
     alerts: list[tuple[Any, ...]] = field(default_factory=list)
     audits: list[tuple[Any, ...]] = field(default_factory=list)
+    corrections: list[tuple[Any, ...]] = field(default_factory=list)  # reclassifications
     update_audits: list[tuple[Any, ...]] = field(default_factory=list)  # refused updates
     messages: list[Message] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
@@ -146,9 +150,14 @@ def _actor(event: InboundEvent) -> str:
 class GridWork:
     """The per-batch planner; holds what is fixed for the worker's lifetime."""
 
-    def __init__(self, classifier: Classifier, taxonomy: Taxonomy) -> None:
+    def __init__(
+        self, classifier: Classifier, taxonomy: Taxonomy, hasher: KeyedHasher | None = None
+    ) -> None:
+        """`hasher` keys the operator ids of corrections, which are kept as training data
+        apart from the case record; without one they are stored as the event holds them."""
         self.classifier = classifier
         self.taxonomy = taxonomy
+        self.hasher = hasher
 
     def classify(self, envelope: GridEnvelope) -> Classification | None:
         report = envelope.report
@@ -272,6 +281,9 @@ class GridWork:
         case = book.get(update.case_id)
         why = None if case is None else refusal(update, envelope.enrichment, case)
         if why is None:
+            if update.category is not None and update.category not in self.taxonomy:
+                reason = f"case {update.case_id}: unknown category {update.category}"
+                return [Rejected(event_id, reason, DeadLetterKind.REJECTED_TRANSITION)]
             return book.update(
                 update.case_id,
                 update.action,
@@ -281,6 +293,7 @@ class GridWork:
                 update.note,
                 update.supervision,
                 update.satisfaction,
+                self._reclassification(update),
             )
         plan.update_audits.append(
             (
@@ -296,6 +309,35 @@ class GridWork:
         )
         plan.counts[f"unauthorised_update:{update.actor_kind.value}:{update.action.value}"] += 1
         return [Rejected(event_id, f"case {update.case_id}: {why}", DeadLetterKind.UNAUTHORISED)]
+
+    def _reclassification(self, update: CaseUpdate) -> Reclassification | None:
+        if update.action is not CaseAction.RECLASSIFY or update.category is None:
+            return None
+        category = self.taxonomy.get(update.category)
+        return Reclassification(
+            category=category.code,
+            category_severity=category.severity,
+            departments=category.departments,
+            limit=category.limit,
+            severity=update.severity,
+        )
+
+    def _correction_row(self, envelope: GridEnvelope, corrected: Corrected) -> tuple[Any, ...]:
+        update = envelope.case_update
+        assert update is not None
+        case = corrected.case
+        actor = update.actor_id if self.hasher is None else self.hasher.hash(update.actor_id)
+        return (
+            update.event_id,
+            case.case_id,
+            corrected.report_event_id,
+            corrected.from_category,
+            case.category,
+            corrected.from_severity.value,
+            case.severity.value,
+            actor,
+            corrected.at,
+        )
 
     def _facts(self, envelope: GridEnvelope, classification: Classification) -> ReportFacts:
         report = envelope.report
@@ -348,36 +390,24 @@ class GridWork:
                     plan.messages.append(_message(topics.CASES.name, case.case_id, snapshot))
                     plan.counts[f"state:{case.state.value}"] += 1
                 case DispatchGrid(case=case):
-                    task = GridDispatch(
-                        case_id=case.case_id,
-                        case_code=case.case_code,
-                        grid_id=case.grid_id,
-                        category=case.category,
-                        severity=case.severity,
-                        deadline=case.deadline,
-                    )
-                    plan.dispatches.append(_dispatch_row(case, "grid", None, task))
-                    plan.messages.append(_message(topics.DISPATCH_GRID.name, case.grid_id, task))
+                    _add_grid_task(plan, case, None)
                     plan.counts["dispatch:grid"] += 1
                 case DispatchNetwork(case=case, reason=reason, lead_department=lead):
-                    network_task = NetworkDispatch(
-                        case_id=case.case_id,
-                        case_code=case.case_code,
-                        grid_id=case.grid_id,
-                        category=case.category,
-                        severity=case.severity,
-                        level=case.level,
-                        lead_department=lead,
-                        co_departments=effect.co_departments,
-                        reason=reason,
-                        deadline=case.deadline,
-                    )
-                    plan.dispatches.append(_dispatch_row(case, "network", reason, network_task))
-                    plan.messages.append(
-                        _message(topics.DISPATCH_NETWORK.name, case.case_id, network_task)
-                    )
+                    _add_network_task(plan, case, reason, lead, effect.co_departments, False)
                     plan.counts["dispatch:network"] += 1
                     plan.counts[f"escalation:{_reason_label(reason)}:{case.level.value}"] += 1
+                case Withdrawn(case=old, reason=reason):
+                    # on the topic and under the key the task was given on, so its
+                    # consumers read the withdrawal after the task
+                    if old.network:
+                        lead, *co = old.departments
+                        _add_network_task(plan, old, reason, lead, tuple(co), True)
+                    else:
+                        _add_grid_task(plan, old, reason)
+                    plan.counts["withdrawal"] += 1
+                case Corrected(case=case, from_category=wrong):
+                    plan.corrections.append(self._correction_row(envelope, effect))
+                    plan.counts[f"correction:{wrong}:{case.category}"] += 1
                 case SlaAlert(case=case, kind=kind, observed=observed, expected=expected):
                     alert = Alert(
                         kind=kind,
@@ -414,6 +444,46 @@ class GridWork:
         value = None if body.value is None else base64.b64decode(body.value)
         key = None if body.key is None else base64.b64decode(body.key).decode("utf-8", "replace")
         _add_dead_letter(plan, envelope.origin, body.kind, body.message, value, key, None)
+
+
+def _add_grid_task(plan: BatchPlan, case: Case, withdrawn: str | None) -> None:
+    """The grid's task for `case`; `withdrawn`: the reason it is taken back."""
+    task = GridDispatch(
+        case_id=case.case_id,
+        case_code=case.case_code,
+        grid_id=case.grid_id,
+        category=case.category,
+        severity=case.severity,
+        deadline=case.deadline,
+        withdrawn=withdrawn is not None,
+    )
+    plan.dispatches.append(_dispatch_row(case, "grid", withdrawn, task))
+    plan.messages.append(_message(topics.DISPATCH_GRID.name, case.grid_id, task))
+
+
+def _add_network_task(
+    plan: BatchPlan,
+    case: Case,
+    reason: str,
+    lead: str,
+    co: tuple[str, ...],
+    withdrawn: bool,
+) -> None:
+    task = NetworkDispatch(
+        case_id=case.case_id,
+        case_code=case.case_code,
+        grid_id=case.grid_id,
+        category=case.category,
+        severity=case.severity,
+        level=case.level,
+        lead_department=lead,
+        co_departments=co,
+        reason=reason,
+        deadline=case.deadline,
+        withdrawn=withdrawn,
+    )
+    plan.dispatches.append(_dispatch_row(case, "network", reason, task))
+    plan.messages.append(_message(topics.DISPATCH_NETWORK.name, case.case_id, task))
 
 
 def add_alert(plan: BatchPlan, alert_id: str, alert: Alert) -> None:
@@ -510,7 +580,9 @@ def _message(topic: str, key: str, model: Any) -> Message:
     return Message(topic, key, model.model_dump_json().encode())
 
 
-def _dispatch_row(case: Case, level: str, reason: str | None, task: Any) -> tuple[Any, ...]:
+def _dispatch_row(
+    case: Case, level: str, reason: str | None, task: GridDispatch | NetworkDispatch
+) -> tuple[Any, ...]:
     return (
         case.case_id,
         case.version,
@@ -518,6 +590,7 @@ def _dispatch_row(case: Case, level: str, reason: str | None, task: Any) -> tupl
         reason,
         case.updated_at,
         task.model_dump(mode="json"),
+        task.withdrawn,
     )
 
 

@@ -21,6 +21,9 @@ Decisions the table encodes:
   to `approve_extension` or `refuse_extension`: a handler cannot move its own deadline.
   `extend` (SPEC §2) is an operator's own extension and applies at once;
 - `supervise` (督办) keeps the state; the case records the card and its priority rises;
+- `reclassify` (an operator corrects the category) re-dispatches a case its handlers hold
+  to the new category's owners, who accept it anew (DISPATCHED); a case still VERIFYING
+  keeps waiting, with the new category, for its verification;
 - reopen and evaluate are the only actions on a terminal state.
 """
 
@@ -105,6 +108,8 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
     allow((S.SUSPENDED,), A.RESUME, None, frozenset({_OPERATOR}))
     allow(open_states, A.SUPERVISE, None, frozenset({_OPERATOR}))
     allow((S.CLOSED,), A.EVALUATE, None, frozenset({_RESIDENT}))
+    allow(tuple(sorted(SLA_RUNNING)), A.RECLASSIFY, S.DISPATCHED, frozenset({_OPERATOR}))
+    allow((S.VERIFYING,), A.RECLASSIFY, None, frozenset({_OPERATOR}))
     return table
 
 

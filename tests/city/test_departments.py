@@ -102,3 +102,10 @@ def test_a_grid_worker_verifies_a_residents_case() -> None:
     # opened on a Monday morning: keen workers go within 2 h, the others later
     on_time = sum(delay <= 2 * 3600 for delay, _ in verifies) / len(verifies)
     assert 0.3 < on_time < 0.95
+
+
+def test_a_withdrawn_task_is_not_worked_on() -> None:
+    model = DepartmentModel(seed=7)
+    for network in (False, True):
+        assert model.respond(_dispatch(1, network) | {"withdrawn": True}, NOW) == []
+        assert model.respond(_dispatch(1, network) | {"withdrawn": False}, NOW) != []

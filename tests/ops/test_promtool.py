@@ -29,7 +29,7 @@ PROMETHEUS_SERIES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
 # Ids of grids, cases, codes or people would make one series per id.
 BOUNDED_LABELS = frozenset(
     {"topic", "partition", "kind", "category", "severity", "reason", "level", "state", "stage"}
-    | {"table", "actor_kind", "action"}
+    | {"table", "actor_kind", "action", "op", "from_category", "to_category"}
 )
 
 
