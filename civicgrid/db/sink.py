@@ -124,8 +124,9 @@ async def write_plan(
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            ON CONFLICT (case_id) DO UPDATE SET
                version = excluded.version, state = excluded.state, level = excluded.level,
-               severity = excluded.severity, is_open = excluded.is_open,
-               deadline = excluded.deadline, next_timer_at = excluded.next_timer_at,
+               category = excluded.category, severity = excluded.severity,
+               is_open = excluded.is_open, deadline = excluded.deadline,
+               next_timer_at = excluded.next_timer_at,
                updated_at = excluded.updated_at, data = excluded.data
            WHERE cases.version < excluded.version""",
         [_case_row(case, calendar) for case in plan.cases.values()],

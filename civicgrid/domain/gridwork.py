@@ -293,7 +293,7 @@ class GridWork:
                 update.note,
                 update.supervision,
                 update.satisfaction,
-                self._reclassification(update),
+                reclassification(update, self.taxonomy),
             )
         plan.update_audits.append(
             (
@@ -309,18 +309,6 @@ class GridWork:
         )
         plan.counts[f"unauthorised_update:{update.actor_kind.value}:{update.action.value}"] += 1
         return [Rejected(event_id, f"case {update.case_id}: {why}", DeadLetterKind.UNAUTHORISED)]
-
-    def _reclassification(self, update: CaseUpdate) -> Reclassification | None:
-        if update.action is not CaseAction.RECLASSIFY or update.category is None:
-            return None
-        category = self.taxonomy.get(update.category)
-        return Reclassification(
-            category=category.code,
-            category_severity=category.severity,
-            departments=category.departments,
-            limit=category.limit,
-            severity=update.severity,
-        )
 
     def _correction_row(self, envelope: GridEnvelope, corrected: Corrected) -> tuple[Any, ...]:
         update = envelope.case_update
@@ -484,6 +472,20 @@ def _add_network_task(
     )
     plan.dispatches.append(_dispatch_row(case, "network", reason, task))
     plan.messages.append(_message(topics.DISPATCH_NETWORK.name, case.case_id, task))
+
+
+def reclassification(update: CaseUpdate, taxonomy: Taxonomy) -> Reclassification | None:
+    """What a `reclassify` update gives its case, from the taxonomy (None: another action)."""
+    if update.action is not CaseAction.RECLASSIFY or update.category is None:
+        return None
+    category = taxonomy.get(update.category)
+    return Reclassification(
+        category=category.code,
+        category_severity=category.severity,
+        departments=category.departments,
+        limit=category.limit,
+        severity=update.severity,
+    )
 
 
 def add_alert(plan: BatchPlan, alert_id: str, alert: Alert) -> None:

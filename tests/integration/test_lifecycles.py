@@ -513,6 +513,62 @@ def test_console_actions_through_the_worker(stack: Stack) -> None:
     assert float(lighting["extension_rate"]) > 0
 
 
+def test_a_reclassified_case_is_re_routed_and_kept_as_a_labelled_example(stack: Stack) -> None:
+    """Issue 17: an operator's `reclassify` withdraws the grid's task, dispatches the new
+    category's owners on the network, and stores the correction once, its text masked."""
+    driver, grid = stack.driver, next(stack.grids)
+    phone = "13812345678"
+
+    async def run() -> tuple[str, str, str]:
+        case_id, _ = await driver.report(grid.street_lights[0], f"{STREET_LIGHT_OUT}，电话{phone}")
+        await driver.update(case_id, "accept", "grid_worker")
+        event_id = await driver.update(
+            case_id, "reclassify", "operator", "是井盖丢失", category="01002"
+        )
+        refused = await driver.update(case_id, "reclassify", "department", category="01037")
+        return case_id, event_id, refused
+
+    case_id, event_id, refused = asyncio.run(run())
+    case = asyncio.run(driver.case(case_id))
+    assert (case["category"], case["severity"], case["state"]) == ("01002", "P1", "DISPATCHED")
+    assert case["data"]["departments"] == ["drainage"]
+    grid_tasks = dispatches(stack, topics.DISPATCH_GRID.name, case_id)
+    assert [(t["category"], t.get("withdrawn")) for t in grid_tasks] == [
+        ("01037", False),
+        ("01037", True),
+    ]
+    network = dispatches(stack, topics.DISPATCH_NETWORK.name, case_id)
+    assert [(t["lead_department"], t["withdrawn"]) for t in network] == [("drainage", False)]
+    rows = asyncio.run(
+        fetch(
+            stack.endpoints.database_url,
+            "SELECT event_id::text, report_text, from_category, to_category, to_severity, "
+            "actor_hash FROM classification_corrections WHERE case_id = $1",
+            case_id,
+        )
+    )
+    assert [tuple(r)[:1] + tuple(r)[2:5] for r in rows] == [(event_id, "01037", "01002", "P1")]
+    assert rows[0]["report_text"].startswith(STREET_LIGHT_OUT)  # the case's first report
+    assert phone not in rows[0]["report_text"]  # as stored: masked
+    assert rows[0]["actor_hash"].startswith("h:")  # the operator by keyed hash
+    kinds = asyncio.run(
+        fetch(
+            stack.endpoints.database_url,
+            "SELECT kind FROM dead_letters WHERE event_id = $1::uuid",
+            refused,
+        )
+    )
+    assert [k[0] for k in kinds] == ["unauthorised"]
+    samples = scrape(stack.port)
+    counted = metric_sum(
+        samples,
+        "civicgrid_classification_corrections_total",
+        from_category="01037",
+        to_category="01002",
+    )
+    assert counted == 1
+
+
 def test_states_in_postgres_equal_the_replayed_history(stack: Stack) -> None:
     """Runs last in the module: every case the lifecycles above left is recomputed from the
     events (and the ticks the history records) through the pure case book."""

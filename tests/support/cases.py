@@ -76,12 +76,14 @@ class Driver:
         note: str | None = None,
         actor_id: str | None = None,
         supervision: str | None = None,
+        **fields: Any,
     ) -> str:
         """Publish an update and wait until the stage has taken it (applied or refused).
 
         Without `actor_id` the actor is one the simulated city's roster authorises for the
         case (civicgrid/city/roster.py): the grid's first worker, the case's lead department,
-        the city's operator, or the resident who reported it (the default reporter)."""
+        the city's operator, or the resident who reported it (the default reporter); `fields`
+        are further fields of the update (a reclassify's category)."""
         event_id = str(uuid.uuid4())
         value = {
             "event_id": event_id,
@@ -93,6 +95,7 @@ class Driver:
             "action": action,
             **({"note": note} if note else {}),
             **({"supervision": supervision} if supervision else {}),
+            **fields,
         }
         await publish(self.bootstrap, [(topics.CASE_UPDATES.name, case_id, value)])
         await _poll(self.url, "SELECT kind FROM events WHERE event_id = $1::uuid", event_id)

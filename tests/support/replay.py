@@ -17,11 +17,14 @@ import orjson
 from civicgrid.domain.authority import refusal
 from civicgrid.domain.case import Case
 from civicgrid.domain.casebook import CaseBook, ReportFacts
+from civicgrid.domain.gridwork import reclassification
+from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from schemas.enums import ActorKind, CaseAction, Severity
 from schemas.inbound import CaseUpdate
 from schemas.internal import Enrichment
 
+TAXONOMY = Taxonomy.default()  # the stack's workers run with no overrides
 _SMALL_MATTER = "dispatched: small matter: settled in the grid"
 _TIMER_REASONS = ("sla_warning", "sla_breach")
 
@@ -109,6 +112,8 @@ def _apply(
             occurred_at,
             event.get("note"),
             update.supervision,
+            update.satisfaction,
+            reclassification(update, TAXONOMY),
         )
         return
     case = stored[row["case_id"]]
