@@ -172,6 +172,8 @@ class ReportFacts:
 
 
 DEFAULT_REOPEN_WINDOW = timedelta(days=7)
+
+
 @dataclass(frozen=True, slots=True)
 class Reclassification:
     """What a `reclassify` gives the case: the corrected category with what the taxonomy says

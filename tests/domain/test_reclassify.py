@@ -57,9 +57,7 @@ def to(code: str, severity: Severity | None = None) -> Reclassification:
 def reclassify(
     book: CaseBook, target: Reclassification, at: datetime = LATER, note: str | None = None
 ) -> list[Effect]:
-    return book.update(
-        "G1~1", A.RECLASSIFY, K.OPERATOR, "u-re", at, note, reclassification=target
-    )
+    return book.update("G1~1", A.RECLASSIFY, K.OPERATOR, "u-re", at, note, reclassification=target)
 
 
 def case_of(book: CaseBook) -> Case:
