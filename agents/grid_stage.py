@@ -7,6 +7,7 @@ before the commit rolls back and the batch is delivered again; messages may repe
 same (case_id, version), rows never do.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -101,11 +102,16 @@ class GridStage:
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
         horizon = _repeat_horizon(envelopes)
         book = self.book
+        # Encoded before the transaction, in the encoder's threads: no connection is held and
+        # the event loop keeps serving while the reports are read.
+        embedded = await asyncio.get_running_loop().run_in_executor(
+            self.runtime.encoding, self.runtime.work.embed, envelopes
+        )
         try:
             async with pool.acquire() as connection, connection.transaction():
                 seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
                 await self._complete(connection, book, grid_ids, case_ids, horizon)
-                plan = self.runtime.work.plan(envelopes, seen, book)
+                plan = self.runtime.work.plan(envelopes, seen, book, embedded)
                 sequences = {g: s for g, s in book.sequences.items() if g in grid_ids}
                 written = await write_plan(connection, plan, sequences, book.calendar)
                 refused = await send_all(self.app, plan.messages)

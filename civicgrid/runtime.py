@@ -4,6 +4,7 @@ import asyncio
 import logging
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import orjson
 
 from civicgrid.db.pool import create_pool
 from civicgrid.domain.cityview import CityView
-from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.classifier import Classifier, load_head, packaged_head
+from civicgrid.domain.embedding import E5Encoder
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
@@ -45,6 +47,20 @@ def working_calendar(settings: Settings) -> WorkingCalendar:
     return WorkingCalendar.from_config(config)
 
 
+def classifier(settings: Settings, taxonomy: Taxonomy) -> Classifier:
+    """The worker's classifier: the model file from settings (or the packaged one) and the
+    default encoder, its OpenMP threads set before the engine starts: the event loop and the
+    broker client share the machine's cores with it."""
+    os.environ["OMP_NUM_THREADS"] = str(settings.encoder_omp_threads)
+    head = (
+        packaged_head()
+        if settings.classifier_model is None
+        else load_head(settings.classifier_model)
+    )
+    log.info("classifier head %s", head.version)
+    return Classifier(head, taxonomy, E5Encoder(cache_size=settings.encoder_cache))
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -63,7 +79,11 @@ class Runtime:
         taxonomy = Taxonomy.load(self.settings.taxonomy_overrides)
         self.hasher = KeyedHasher(pseudonym_key(self.settings))
         self.calendar = working_calendar(self.settings)
-        self.work = GridWork(Classifier.default(taxonomy), taxonomy, self.hasher)
+        self.work = GridWork(classifier(self.settings, taxonomy), taxonomy, self.hasher)
+        # The encoder releases the GIL: threads keep the event loop free while it runs.
+        self.encoding = ThreadPoolExecutor(
+            max_workers=self.settings.encoder_threads, thread_name_prefix="encoder"
+        )
 
     async def start(self) -> None:
         self.pool = await create_pool(self.database_url, max_size=4)
@@ -76,6 +96,7 @@ class Runtime:
         self.ready.set()
 
     async def stop(self) -> None:
+        self.encoding.shutdown(wait=False, cancel_futures=True)
         if self.follower is not None:
             await self.follower.stop()
         if self.mirror is not None:

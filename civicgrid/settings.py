@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     taxonomy_overrides: Path | None = Field(
         default=None, description="JSON file overriding category severity, owners and limits"
     )
+    classifier_model: Path | None = Field(
+        default=None,
+        description="model file of the classifier head (.npz); unset: the packaged one",
+    )
+    encoder_threads: int = Field(
+        default=1, ge=1, le=16, description="threads encoding report texts off the event loop"
+    )
+    encoder_omp_threads: int = Field(
+        default=1, ge=1, le=16, description="OpenMP threads of each encoding (OMP_NUM_THREADS)"
+    )
+    encoder_cache: int = Field(
+        default=8192, ge=0, le=1_000_000, description="report texts whose vectors are kept"
+    )
     calendar_file: Path | None = Field(
         default=None, description="JSON file with the city's holidays and make-up working days"
     )

@@ -50,6 +50,8 @@ class Example:
     secondary: str | None = None
     hint: str | None = None
     """The category the reporter picked in the app, passed to the classifier as advice."""
+    severity: Severity | None = None
+    """The labelled severity, when the set gives one; else P1 if `p1`, else the category's."""
 
 
 def build(seed: int = SEED) -> list[Example]:
@@ -81,37 +83,6 @@ def split(examples: list[Example]) -> tuple[list[Example], list[Example]]:
     train = [example for example in examples if not is_held_out(example)]
     test = [example for example in examples if is_held_out(example)]
     return train, test
-
-
-def dev_split(train: list[Example]) -> tuple[list[Example], list[Example]]:
-    """The training side split again by core phrase (another hash byte) for tuning, so the
-    held-out split and the independent sets are never used to choose a setting."""
-
-    def is_dev(example: Example) -> bool:
-        return any(
-            hashlib.sha256(core.encode()).digest()[1] % TEST_SHARE == 0 for core in example.cores
-        )
-
-    return [e for e in train if not is_dev(e)], [e for e in train if is_dev(e)]
-
-
-def unseen_word_split(train: list[Example]) -> tuple[list[Example], list[Example]]:
-    """The training side split by *object word* (one in five per hash byte 2): every report
-    naming a dev object word ("应急照明灯", "消防栓" ...) goes to dev, so the model fitted on the
-    rest has never seen the word and must decide from the rest of the wording, as on independent
-    text. This is where urgent and ordinary categories get confused, so the caution threshold
-    is tuned here; dev_split's cores are too easy for that (every word was seen)."""
-    unseen = {
-        word
-        for objects, _, _ in PHRASES.values()
-        for word in objects
-        if hashlib.sha256(word.encode()).digest()[2] % TEST_SHARE == 0
-    }
-    named = [any(word in example.text for word in unseen) for example in train]
-    return (
-        [e for e, dev in zip(train, named, strict=True) if not dev],
-        [e for e, dev in zip(train, named, strict=True) if dev],
-    )
 
 
 def with_hints(examples: list[Example], seed: int, right_share: float) -> list[Example]:

@@ -56,9 +56,16 @@ def _optional_text(value: dict[str, object], key: str) -> str | None:
     default=None,
     help="City overrides of severity / lead / co / limit per category code (JSON).",
 )
-def classify_command(source: IO[str], overrides: Path | None) -> None:
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="CIVICGRID_CLASSIFIER_MODEL",
+    help="Model file of the classifier head (.npz); default: the packaged one.",
+)
+def classify_command(source: IO[str], overrides: Path | None, model: Path | None) -> None:
     """Classify reports: JSON lines in, one JSON line out per input."""
-    classifier = Classifier.default(Taxonomy.load(overrides))
+    classifier = Classifier.default(Taxonomy.load(overrides), model)
     out = click.get_binary_stream("stdout")
     for result in classify_lines(classifier, source):
         out.write(orjson.dumps(result) + b"\n")

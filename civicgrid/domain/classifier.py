@@ -1,38 +1,53 @@
 """Report classification: category, severity, owners, confidence and the reasons for each.
 
-Three signals are combined in logit space: the text model (a linear softmax model over character
-1-3-grams, trained by civicgrid.classifier_training), the registry kind of the scanned code and
-the reporter's category hint. Hazard rules then raise severity whatever the category.
+The text is read by a sentence encoder (multilingual-e5-small, `embedding.py`) and a linear
+softmax head trained by civicgrid.classifier_training and shipped as a versioned model file
+(`data/classifier_head.npz`, with the fingerprint of its training data). The vectors are
+computed by the caller's shell (the encoder is the expensive part) and passed in; without them
+the classifier encodes itself, for the CLI and the tools. In logit space the registry kind of
+the scanned code and the reporter's category hint are added as signals; hazard rules then raise
+severity whatever the category.
 """
 
 import json
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from civicgrid.domain import hazards, textfeatures
+from civicgrid.domain.embedding import Encoder, Matrix
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import Severity
 
 # The scanned code names the thing the resident stands at, so it outweighs everything but a
 # clear text. The hint is the category the resident picked from the app's menu: advice, so it
-# wins unless the text favours another category by more than the bonus in logits. The value is
-# the best on the training data's dev split with 20 % wrong hints (classifier_training.tune).
+# wins unless the text favours another category by more than the bonus in logits. Both chosen
+# on the training side's dev split (classifier_training.head --tune).
 KIND_BONUS = 3.0
-HINT_BONUS = 1.5
+HINT_BONUS = 2.0
 # Below this probability the grid worker verifies (核实) before any department is bothered.
 VERIFY_BELOW = 0.5
-# A clause must be this sure of its own category to count as a second problem.
-CLAUSE_SURE = 0.6
+# A later segment ("另外 ...") must be this sure of another category to count as a second matter.
+SECOND_SURE = 0.8
 # Caution: when the urgent (P1) categories together hold at least this probability, the report
-# is treated as urgent and verified, whatever the single best guess: a confusion between an
-# urgent and an ordinary category must not route the urgent one as ordinary. Chosen on the
-# training side's dev split (classifier_training.tune), never on the test sets.
-CAUTION_ABOVE = 0.3
+# is treated as urgent and verified, whatever the single best guess. Chosen on the dev split.
+CAUTION_ABOVE = 0.5
+NEAREST = 3
 
 _SEVERITY_RANK = {Severity.P1: 0, Severity.P2: 1, Severity.P3: 2}
+# Where residents add another matter: the connectives, not every comma (a comma splits one
+# matter's clauses, and a fragment such as "有几" must not become a problem of its own).
+_SECOND = re.compile(
+    r"另外|还有就是|还有个|还有一个|还有|顺便说一下|顺便说下|顺便|再一个|再就是|对了"
+)
+MODEL_FILE = "data/classifier_head.npz"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,62 +91,128 @@ class Classification:
 
 
 @dataclass(frozen=True, slots=True)
-class _Model:
+class Head:
+    """The linear head over sentence vectors, and the labelled examples it was trained on
+    (their vectors, to name the nearest ones in the reasons)."""
+
     labels: tuple[str, ...]
-    bias: tuple[float, ...]
-    weights: dict[str, tuple[tuple[int, float], ...]]
+    weights: Matrix  # labels x dim
+    bias: Matrix  # labels
+    example_ids: tuple[str, ...]
+    example_labels: np.ndarray  # index into labels, per example
+    example_vectors: Matrix  # examples x dim
+    meta: dict[str, Any]
 
-    by_label: tuple[dict[str, float], ...]
+    @property
+    def version(self) -> str:
+        return f"{self.meta.get('version')}/{self.meta.get('trained_on')}"
 
-    def scores(self, grams: set[str]) -> list[float]:
-        """Scores without the bias, so that clause scores add up to the report's."""
-        scores = [0.0] * len(self.labels)
-        weights = self.weights
-        for gram in grams:
-            entry = weights.get(gram)
-            if entry is not None:
-                for index, weight in entry:
-                    scores[index] += weight
-        return scores
+    def logits(self, vectors: Matrix) -> Matrix:
+        out: Matrix = vectors @ self.weights.T + self.bias
+        return out
 
-    def evidence(self, clause_grams: list[set[str]], index: int) -> list[str]:
-        """The n-grams that pushed hardest towards class `index`, for the reasons."""
-        weights = self.by_label[index]
-        pushes = {
-            (weight, gram)
-            for grams in clause_grams
-            for gram in grams
-            if len(gram) > 1 and (weight := weights.get(gram, 0.0)) > 0
-        }
-        return [gram for _, gram in sorted(pushes, reverse=True)[:3]]
+    def nearest(self, vector: Matrix, k: int = NEAREST) -> list[tuple[str, str, float]]:
+        if not len(self.example_ids):
+            return []
+        similarity = self.example_vectors @ vector
+        top = np.argpartition(-similarity, min(k, len(similarity) - 1))[:k]
+        top = top[np.argsort(-similarity[top])]
+        return [
+            (self.example_ids[i], self.labels[int(self.example_labels[i])], float(similarity[i]))
+            for i in top
+        ]
+
+
+def load_head(path: Path | Any) -> Head:
+    """A head from its .npz file (a path or an importlib resource)."""
+    with path.open("rb") as handle, np.load(handle, allow_pickle=False) as stored:
+        meta = json.loads(str(stored["meta"]))
+        return Head(
+            labels=tuple(meta["labels"]),
+            weights=stored["weights"].astype(np.float32),
+            bias=stored["bias"].astype(np.float32),
+            example_ids=tuple(str(i) for i in stored["example_ids"]),
+            example_labels=stored["example_labels"].astype(np.int64),
+            example_vectors=stored["example_vectors"].astype(np.float32),
+            meta=meta,
+        )
+
+
+@cache
+def packaged_head() -> Head:
+    return load_head(resources.files("civicgrid.domain").joinpath(MODEL_FILE))
+
+
+def main_text(description: str) -> str:
+    """What the encoder reads for the report as a whole: the text without the clauses that only
+    say something is fine ("井盖没事"), whose object is not the problem."""
+    kept, denied = textfeatures.kept_clauses(description)
+    return "，".join(kept) if denied else description.strip()
+
+
+def segments(description: str) -> list[str]:
+    """The report cut where a resident adds another matter (另外, 还有, 顺便 ...)."""
+    parts = [part.strip("，,。.；;！!？? ") for part in _SECOND.split(description)]
+    return [part for part in parts if len(part) >= 2]
 
 
 class Classifier:
     def __init__(
         self,
-        model: _Model,
+        head: Head,
         taxonomy: Taxonomy,
+        encoder: Encoder | None = None,
+        *,
         hint_bonus: float = HINT_BONUS,
         caution_above: float = CAUTION_ABOVE,
+        second_sure: float = SECOND_SURE,
+        use_hazards: bool = True,
     ) -> None:
-        missing = [code for code in model.labels if code not in taxonomy]
+        missing = [code for code in head.labels if code not in taxonomy]
         if missing:
             raise ValueError(f"model labels {missing} are not in the taxonomy")
-        self._model = model
+        self.head = head
+        self.encoder = encoder
         self._taxonomy = taxonomy
         self._hint_bonus = hint_bonus
         self._caution_above = caution_above
-        self._index = {code: i for i, code in enumerate(model.labels)}
+        self._second_sure = second_sure
+        self._use_hazards = use_hazards
+        self._index = {code: i for i, code in enumerate(head.labels)}
         # From the taxonomy the classifier was given, so a city's severity overrides count.
         self._urgent = tuple(
-            i for i, code in enumerate(model.labels) if taxonomy.get(code).severity is Severity.P1
+            i for i, code in enumerate(head.labels) if taxonomy.get(code).severity is Severity.P1
         )
         self._names = {category.zh: category.code for category in taxonomy}
         self._names.update({category.en.lower(): category.code for category in taxonomy})
 
     @classmethod
-    def default(cls, taxonomy: Taxonomy | None = None) -> "Classifier":
-        return cls(_packaged_model(), taxonomy or Taxonomy.default())
+    def default(cls, taxonomy: Taxonomy | None = None, model: Path | None = None) -> "Classifier":
+        """The packaged head (or the model file at `model`) with the default encoder."""
+        from civicgrid.domain.embedding import E5Encoder
+
+        head = packaged_head() if model is None else load_head(model)
+        return cls(head, taxonomy or Taxonomy.default(), E5Encoder())
+
+    @staticmethod
+    def texts(description: str) -> list[str]:
+        """The texts whose vectors `classify` needs, in order: the report, then each segment
+        when the report adds another matter."""
+        parts = segments(description)
+        return [main_text(description), *(parts if len(parts) > 1 else [])]
+
+    def embed(self, descriptions: Sequence[str]) -> list[Matrix]:
+        """Vectors for each description, encoded in one batch."""
+        if self.encoder is None:
+            raise ValueError("this classifier has no encoder: pass the vectors")
+        wanted = [self.texts(description) for description in descriptions]
+        flat = self.encoder.embed([text for texts in wanted for text in texts])
+        out: list[Matrix] = []
+        start = 0
+        for texts in wanted:
+            out.append(flat[start : start + len(texts)])
+            start += len(texts)
+        return out
 
     def classify(
         self,
@@ -139,28 +220,30 @@ class Classifier:
         *,
         category_hint: str | None = None,
         element_kind: str | None = None,
+        vectors: Matrix | None = None,
     ) -> Classification:
+        if vectors is None:
+            vectors = self.embed([description])[0]
         reasons: list[str] = []
         kept, denied = textfeatures.kept_clauses(description)
         if denied:
             reasons.append(f"ignored {denied} clause(s) saying something is fine")
         bonus = self._bonus(category_hint, element_kind, reasons)
-        clause_grams = textfeatures.report_ngrams(kept)
-        clause_scores = [self._model.scores(grams) for grams in clause_grams]
-        total = list(self._model.bias)
-        for scores in clause_scores:
-            total = [a + b for a, b in zip(total, scores, strict=True)]
-        probs = _softmax(total, bonus)
+        logits = self.head.logits(vectors)
+        probs = _softmax(logits[0], bonus)
         best = max(range(len(probs)), key=probs.__getitem__)
-        labels = self._model.labels
-        evidence = "、".join(self._model.evidence(clause_grams, best)) or "none"
-        reasons.append(f"text+signals: {labels[best]} p={probs[best]:.2f} (n-grams: {evidence})")
-
-        primary, confidence, secondary = self._problems(kept, clause_scores, bonus, best, probs)
+        labels = self.head.labels
+        reasons.append(f"text: {labels[best]} p={probs[best]:.2f} (head {self.head.version})")
+        near = self.head.nearest(vectors[0])
+        if near:
+            reasons.append(
+                "nearest labelled: " + ", ".join(f"{i} {code} {s:.2f}" for i, code, s in near)
+            )
+        primary, confidence, secondary = self._problems(description, logits, best, probs)
         category = self._taxonomy.get(primary)
         if primary != labels[best]:
-            reasons.append(f"two problems: the more severe {primary} {category.zh} leads")
-        found = hazards.detect(kept)
+            reasons.append(f"two matters: the more severe {primary} {category.zh} leads")
+        found = hazards.detect(kept) if self._use_hazards else ()
         severity = Severity.P1 if found else category.severity
         for name in found:
             reasons.append(f"hazard {name}: severity P1")
@@ -171,12 +254,10 @@ class Classifier:
             if other.lead not in departments:
                 departments.append(other.lead)
         unsure = confidence < VERIFY_BELOW
-        # Caution applies where nothing else makes the report urgent and routed: no hazard, and
-        # an ordinary or unsure guess.
         cautious = (
             not found
             and (severity is not Severity.P1 or unsure)
-            and self._caution(probs, clause_grams, departments, reasons)
+            and self._caution(probs, departments, reasons)
         )
         if cautious:
             severity = Severity.P1
@@ -188,7 +269,6 @@ class Classifier:
             # An unsure guess is not routed across the network, even when the guessed category
             # is urgent; a named hazard or enough weight on urgent categories still is.
             network = bool(found) or cautious
-        needs_verification = unsure or cautious
         return Classification(
             category=primary,
             severity=severity,
@@ -196,18 +276,12 @@ class Classifier:
             departments=tuple(departments),
             confidence=confidence,
             reasons=tuple(reasons),
-            needs_verification=needs_verification,
+            needs_verification=unsure or cautious,
             hazards=found,
             secondary=tuple(secondary),
         )
 
-    def _caution(
-        self,
-        probs: list[float],
-        clause_grams: list[set[str]],
-        departments: list[str],
-        reasons: list[str],
-    ) -> bool:
+    def _caution(self, probs: list[float], departments: list[str], reasons: list[str]) -> bool:
         """Whether the urgent categories together are likely enough to treat the report as
         urgent; if so the likeliest one's lead department joins, so that the network dispatch
         reaches the owner of the danger, and the grid worker verifies on the spot."""
@@ -215,16 +289,10 @@ class Classifier:
         if urgent < self._caution_above:
             return False
         index = max(self._urgent, key=probs.__getitem__)
-        # About a quarter of the categories are urgent, so text that says nothing ("嗯嗯那个啥")
-        # leaves them near the threshold by their prior alone: some words must point there.
-        evidence = self._model.evidence(clause_grams, index)
-        if not evidence:
-            return False
-        likeliest = self._taxonomy.get(self._model.labels[index])
+        likeliest = self._taxonomy.get(self.head.labels[index])
         reasons.append(
-            f"possible {likeliest.code} {likeliest.zh} (n-grams: {'、'.join(evidence)}): urgent "
-            f"categories p={urgent:.2f} >= {self._caution_above}: severity P1, grid worker "
-            "verifies (核实)"
+            f"possible {likeliest.code} {likeliest.zh} p={probs[index]:.2f}: urgent categories "
+            f"p={urgent:.2f} >= {self._caution_above}: severity P1, grid worker verifies (核实)"
         )
         if likeliest.lead not in departments:
             departments.append(likeliest.lead)
@@ -257,28 +325,25 @@ class Classifier:
         return code if code in self._index else None
 
     def _problems(
-        self,
-        kept: list[str],
-        clause_scores: list[list[float]],
-        bonus: dict[int, float],
-        best: int,
-        probs: list[float],
+        self, description: str, logits: Matrix, best: int, probs: list[float]
     ) -> tuple[str, float, list[str]]:
-        """Primary category, its confidence, and further problems named in other clauses."""
-        labels = self._model.labels
-        if len(kept) < 2:
+        """Primary category, its confidence, and further matters named in later segments."""
+        labels = self.head.labels
+        parts = segments(description)
+        if len(parts) < 2 or len(logits) < 2:
             return labels[best], probs[best], []
         sure: dict[int, float] = {}
-        for clause, scores in zip(kept, clause_scores, strict=True):
-            # A hazard clause ("闻到煤气味", "没有漏气") speaks of danger, not of a second object:
-            # the hazard rules already act on it, and as a "problem" it would steal the lead.
-            if hazards.mentioned(clause):
+        for part, row in zip(parts, logits[1:], strict=False):
+            # A hazard segment ("闻到煤气味") speaks of danger, not of a second object: the
+            # hazard rules act on it; a denial ("井盖没事") names no matter at all.
+            if hazards.mentioned(part) or all(
+                map(textfeatures.is_denial, textfeatures.clauses(part))
+            ):
                 continue
-            with_bias = [a + b for a, b in zip(scores, self._model.bias, strict=True)]
-            clause_probs = _softmax(with_bias, bonus)
-            top = max(range(len(clause_probs)), key=clause_probs.__getitem__)
-            if clause_probs[top] >= CLAUSE_SURE:
-                sure[top] = max(sure.get(top, 0.0), clause_probs[top])
+            part_probs = _softmax(row, {})
+            top = max(range(len(part_probs)), key=part_probs.__getitem__)
+            if part_probs[top] >= self._second_sure:
+                sure[top] = max(sure.get(top, 0.0), part_probs[top])
         sure.pop(best, None)
         if not sure:
             return labels[best], probs[best], []
@@ -292,30 +357,11 @@ class Classifier:
         return labels[primary], max(candidates[primary], probs[primary]), others
 
 
-def _softmax(scores: list[float], bonus: dict[int, float]) -> list[float]:
+def _softmax(row: Matrix, bonus: dict[int, float]) -> list[float]:
+    scores = [float(value) for value in row]
     for index, extra in bonus.items():
         scores[index] += extra
     top = max(scores)
     exps = [math.exp(score - top) for score in scores]
     total = sum(exps)
     return [value / total for value in exps]
-
-
-def parse_model(raw: dict[str, Any]) -> _Model:
-    """The trained model from its JSON form: weights as {ngram: [label, weight, label, ...]}."""
-    weights = {
-        gram: tuple((int(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2))
-        for gram, flat in raw["weights"].items()
-    }
-    labels = tuple(raw["labels"])
-    by_label: tuple[dict[str, float], ...] = tuple({} for _ in labels)
-    for gram, entry in weights.items():
-        for index, weight in entry:
-            by_label[index][gram] = weight
-    return _Model(labels, tuple(float(b) for b in raw["bias"]), weights, by_label)
-
-
-@cache
-def _packaged_model() -> _Model:
-    path = resources.files("civicgrid.domain").joinpath("data/classifier_model.json")
-    return parse_model(json.loads(path.read_text("utf-8")))

