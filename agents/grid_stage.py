@@ -19,7 +19,7 @@ from civicgrid import metrics
 from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.escalation import REPEAT_WINDOW
-from civicgrid.domain.gridwork import BatchPlan, event_of
+from civicgrid.domain.gridwork import BatchPlan, ReportVectors, event_of
 from civicgrid.domain.refusals import letter_for
 from civicgrid.domain.routing import RawRecord, dead_letter
 from civicgrid.errors import DeadLetterError, Disposition, classify, reason
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # reaches further back than what the book still holds reloads its grids.
 _KEEP_SETTLED = REPEAT_WINDOW + timedelta(days=1)
 _PRUNE_EVERY = 200  # batches
+_ENCODE_CHUNK = 32  # reports per encoder call: ~1-2 s on one core
 # envelopes that name no grid whose cases the batch needs
 _NOT_A_GRID = frozenset({"dead_letter", "watermark"})
 _GRID_LATENCY = metrics.STAGE_LATENCY.labels(stage="grid")  # observed once per event
@@ -102,11 +103,7 @@ class GridStage:
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
         horizon = _repeat_horizon(envelopes)
         book = self.book
-        # Encoded before the transaction, in the encoder's threads: no connection is held and
-        # the event loop keeps serving while the reports are read.
-        embedded = await asyncio.get_running_loop().run_in_executor(
-            self.runtime.encoding, self.runtime.work.embed, envelopes
-        )
+        embedded = await self._embed(envelopes)
         try:
             async with pool.acquire() as connection, connection.transaction():
                 seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
@@ -124,6 +121,19 @@ class GridStage:
         self.runtime.sink_up = True
         metrics.SINK_UP.set(1)
         self._observe(plan, written, time.perf_counter() - started, events)
+
+    async def _embed(self, envelopes: Sequence[GridEnvelope]) -> list[ReportVectors]:
+        """The reports' vectors, before the transaction and in the encoder's threads: no
+        connection is held and the event loop keeps serving while the reports are read. In
+        chunks, so a stopping worker waits for one chunk at most, not for a whole batch."""
+        loop = asyncio.get_running_loop()
+        embedded: list[ReportVectors] = []
+        for start in range(0, len(envelopes), _ENCODE_CHUNK):
+            chunk = envelopes[start : start + _ENCODE_CHUNK]
+            embedded += await loop.run_in_executor(
+                self.runtime.encoding, self.runtime.work.embed, chunk
+            )
+        return embedded
 
     async def _complete(
         self,

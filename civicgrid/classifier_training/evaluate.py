@@ -41,8 +41,10 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
     total_by_source: Counter[str] = Counter()
     p1_hit = p1_true = p1_said = raised = verify = severity_right = 0
     severity = {category.code: category.severity for category in Taxonomy.default()}
-    for example in examples:
-        result = classifier.classify(example.text, category_hint=example.hint)
+    # one batch for the encoder, then each report on its own vectors
+    vectors = classifier.embed([example.text for example in examples])
+    for example, rows in zip(examples, vectors, strict=True):
+        result = classifier.classify(example.text, category_hint=example.hint, vectors=rows)
         expected = example.severity or (Severity.P1 if example.p1 else severity[example.category])
         severity_right += result.severity is expected
         confusion[(example.category, result.category)] += 1
