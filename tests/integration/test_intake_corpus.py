@@ -13,7 +13,8 @@ How "processed" and "dead letter" are counted, honestly:
   one dead letter of exactly the kind the corpus expects, 10,000 in all.
 - A valid case update naming a case that does not exist (or a step the case's state forbids)
   is processed AND refused by the case machine: it is in `events` and also has an
-  `unknown_case` / `rejected_transition` dead letter (the table rule of docs/architecture.md).
+  `unknown_case` / `rejected_transition` dead letter, or `unauthorised` for a case that exists
+  (no actor roster is published: docs/contract.md) (the table rule of docs/architecture.md).
   Those are asserted to be on valid case-update offsets only, and reported separately; they
   are not part of the 10,000 intake dead letters.
 - The corpus's events happened in March 2025, so every case they open is long overdue: the
@@ -49,7 +50,8 @@ from tests.support.intake import (
 from tests.support.kafka import publish, read_topic
 from topics import catalogue as topics
 
-CASE_MACHINE_KINDS = {"unknown_case", "rejected_transition"}
+# the test publishes no actor roster: an update of a case that exists is refused `unauthorised`
+CASE_MACHINE_KINDS = {"unknown_case", "rejected_transition", "unauthorised"}
 # Corner points (lon, lat) of a grid covering the corpus's box of points (32.4-32.6 N,
 # 119.9-120.1 E), as a closed ring.
 BOX = [[119.89, 32.39], [120.11, 32.39], [120.11, 32.61], [119.89, 32.61], [119.89, 32.39]]
