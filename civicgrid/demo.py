@@ -2,7 +2,11 @@
 checked against PostgreSQL: every published offset must be accounted for."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +21,11 @@ from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.generate import generate_city
 from civicgrid.city.progress import Progress
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.db.public import create_api_key
 from civicgrid.db.queries import COUNT_ACCOUNTED
+from civicgrid.domain.privacy import KeyedHasher, case_link_secret
+from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.embedded.process import spawn
 from civicgrid.kafka_clients import producer as kafka_producer
 from topics import catalogue as topics
 
@@ -239,3 +247,68 @@ def print_next_steps(
         *(f"  {what:<16} {url}" for what, url in links),
     ]
     print("\n".join(lines))
+
+
+@dataclass
+class DemoApi:
+    """`civicgrid api` beside the demo's worker, so the printed URLs open while it serves."""
+
+    process: "subprocess.Popen[bytes]"
+    url: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_api(env: dict[str, str], log_path: Path, port: int, wait_s: float = 60.0) -> DemoApi:
+    process = spawn(
+        [sys.executable, "-m", "civicgrid", "api"],
+        log_path=log_path,
+        env={**os.environ, **env, "CIVICGRID_API_PORT": str(port)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"civicgrid api exited with {process.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{url}/open311/v2/services.json", timeout=1):
+                return DemoApi(process, url)
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise TimeoutError(f"civicgrid api did not answer within {wait_s:.0f} s; see {log_path}")
+
+
+async def demo_links(database_url: str, api: DemoApi, hasher: KeyedHasher) -> list[tuple[str, str]]:
+    """The URLs to open: the API, its OpenAPI docs, the services, and one closed public
+    case's resident page (with its secret) and request, plus a partner key to file with."""
+    public_codes = [c.code for c in Taxonomy.default() if c.public]
+    connection = await asyncpg.connect(database_url)
+    try:
+        case_code = await connection.fetchval(
+            "SELECT case_code FROM cases WHERE category = ANY($1)"
+            " ORDER BY state = 'CLOSED' DESC, updated_at DESC LIMIT 1",
+            public_codes,
+        )
+        key = await create_api_key(connection, "demo-partner")
+    finally:
+        await connection.close()
+    links = [
+        ("API", f"{api.url}/"),
+        ("API docs", f"{api.url}/docs"),
+        ("Open311 services", f"{api.url}/open311/v2/services.json"),
+    ]
+    if case_code:
+        secret = case_link_secret(hasher, case_code)
+        links += [
+            ("Open311 request", f"{api.url}/open311/v2/requests/{case_code}.json"),
+            ("case page", f"{api.url}/c/{case_code}?k={secret}"),
+        ]
+    links.append(("demo api_key", key))
+    return links

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from civicgrid import kafka_clients
@@ -373,6 +373,21 @@ def create_app(config: ApiConfig) -> FastAPI:
             key=(address_id or str(token)).encode(),
         )
         return render(fmt, [{"token": str(token)}], "service_requests", "request")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> HTMLResponse:
+        links = (
+            ("/open311/v2/services.json", "Open311 GeoReport v2: services (JSON)"),
+            ("/open311/v2/services.xml", "Open311 GeoReport v2: services (XML)"),
+            ("/open311/v2/requests.json", "Open311 GeoReport v2: requests of the last 90 days"),
+            ("/docs", "OpenAPI document and interactive docs"),
+        )
+        items = "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in links)
+        return HTMLResponse(
+            '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+            "<title>civicgrid</title></head><body><h1>civicgrid</h1>"
+            f"<ul>{items}</ul><p>居民扫码查询：/c/事件编号?k=回执上的密钥</p></body></html>"
+        )
 
     resident.add_routes(app, context)
     app.openapi = lambda: _open311_document(app)  # type: ignore[method-assign]

@@ -12,6 +12,8 @@ from civicgrid import demo
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import echo_err, settings_or_exit, stack
+from civicgrid.domain.privacy import KeyedHasher
+from civicgrid.runtime import pseudonym_key
 from civicgrid.workerproc import WorkerProcess
 
 
@@ -19,7 +21,13 @@ from civicgrid.workerproc import WorkerProcess
 @click.option("--events", default=3000, show_default=True, help="Simulated events to publish.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for processing.")
-def demo_command(events: int, seed: int, timeout: float) -> None:
+@click.option(
+    "--serve/--no-serve",
+    default=None,
+    help="Keep the worker and `civicgrid api` running after the summary until Ctrl-C "
+    "(default: when run from a terminal).",
+)
+def demo_command(events: int, seed: int, timeout: float, serve: bool | None) -> None:
     """Run a small simulated city through a real worker and print what happened."""
     settings = settings_or_exit()
     log_path = settings.data_dir.resolve() / "demo-worker.log"
@@ -40,17 +48,49 @@ def demo_command(events: int, seed: int, timeout: float) -> None:
             accounted = asyncio.run(demo.wait_accounted(endpoints.database_url, expected, timeout))
             seconds = time.monotonic() - started
             facts = asyncio.run(demo.summary(endpoints.database_url))
+            ok = accounted == expected
+            demo.print_summary(run, facts, seconds, ok)
+            example = facts["example_case"]
+            serving = sys.stdin.isatty() if serve is None else serve
+            api = (
+                demo.start_api(
+                    {
+                        **endpoints.environment(),
+                        "CIVICGRID_DATA_DIR": str(settings.data_dir.resolve()),
+                    },
+                    settings.data_dir.resolve() / "demo-api.log",
+                    settings.api_port,
+                )
+                if serving
+                else None
+            )
+            try:
+                links = (
+                    asyncio.run(
+                        demo.demo_links(
+                            endpoints.database_url, api, KeyedHasher(pseudonym_key(settings))
+                        )
+                    )
+                    if api
+                    else [("HTTP API", f"{_program()} api   (Open311 and case pages)")]
+                )
+                demo.print_next_steps(
+                    _program(),
+                    example if isinstance(example, str) else None,
+                    demo.demo_day(datetime.now(UTC)),
+                    settings.data_dir,
+                    links,
+                )
+                if api:
+                    echo_err("serving the worker and the API; press Ctrl-C to stop")
+                    api.process.wait()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                if api:
+                    api.stop()
         finally:
             worker.stop()
-    ok = accounted == expected
-    demo.print_summary(run, facts, seconds, ok)
-    example = facts["example_case"]
-    demo.print_next_steps(
-        _program(),
-        example if isinstance(example, str) else None,
-        demo.demo_day(datetime.now(UTC)),
-        settings.data_dir,
-    )
     if not ok:
         raise click.ClickException(
             f"{expected - accounted} published records are not accounted for in Postgres"

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from civicgrid.embedded.process import free_port
 from tests.support.kafka import NO_BROKER
 
 _PROGRAM = "python -m civicgrid "
@@ -110,6 +112,41 @@ def test_demo_interrupted_leaves_nothing_running(tmp_path: Path, sig: signal.Sig
     assert len(_processes_mentioning(str(tmp_path))) >= 3  # broker, database, worker
     demo.send_signal(sig)
     demo.wait(60)
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(tmp_path)) == []
+
+
+def test_demo_serves_the_api_it_prints_until_interrupted(tmp_path: Path) -> None:
+    """From a terminal (here --serve) the demo keeps its worker and `civicgrid api` up, and
+    the URLs it prints open: the Open311 request and the resident's page of a real case."""
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "civicgrid", "demo", "--events", "200", "--serve"],
+        env=_environment(tmp_path / "data") | {"CIVICGRID_API_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert demo.stdout is not None
+    links: dict[str, str] = {}
+    try:
+        for line in demo.stdout:
+            what, _, url = line.strip().rpartition(" ")
+            if url.startswith(f"http://127.0.0.1:{port}/"):
+                links[what.strip()] = url
+            if line.startswith("  demo api_key"):
+                break
+        assert {"API", "API docs", "Open311 services", "Open311 request", "case page"} <= set(links)
+        for what in ("API", "Open311 services", "Open311 request", "case page"):
+            with urllib.request.urlopen(links[what], timeout=10) as answer:
+                assert answer.status == 200, what
+        with urllib.request.urlopen(links["case page"], timeout=10) as answer:
+            assert "办理过程" in answer.read().decode()
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(60)
     deadline = time.monotonic() + 20
     while _processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.2)
