@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from benchmarks import baselines, bench_classify, profiles, report, rss, sink
+from benchmarks import api_load, baselines, bench_classify, profiles, report, rss, sink
 from benchmarks.load import simulated
 from benchmarks.pipeline import PipelineBench, PipelineRun, summary
 from benchmarks.stack import BenchStack, bench_stack
@@ -93,7 +93,9 @@ def main() -> None:
     taizhou = 0 if args.no_taizhou else 1
     # per run: classification, sink, each baseline, pipeline (which publishes the demo city
     # to its own fresh broker), Taizhou; once: the Taizhou city's publication, the profiled run
-    steps = Steps(runs * (2 + len(kinds) + 1 + taizhou) + taizhou + (0 if args.no_profile else 1))
+    steps = Steps(
+        runs * (2 + len(kinds) + 1 + taizhou) + taizhou + (0 if args.no_profile else 1) + 1
+    )
     results = report.Results("quick" if args.quick else "full")
     results.figures.append(classification(runs, steps))
     work_dir = Path(tempfile.mkdtemp(prefix="civicgrid-bench-"))
@@ -118,6 +120,9 @@ def main() -> None:
             run = steps.run(f"pipeline run {n + 1}/{runs}", bench.run, n)
             steps.say(_describe(run))
             pipeline.append(run)
+        api_seconds = 3.0 if args.quick else 15.0
+        api = steps.run("HTTP API under load", api_load.measure, stack, work_dir, api_seconds, 16)
+        results.sections.append(api_load.table(api, 16))
         if not args.no_profile:
             profile_path = work_dir / "pipeline-profile.txt"
             steps.run("pipeline run under py-spy", lambda: bench.run(runs, profile_path))

@@ -27,6 +27,7 @@ class Results:
     latency: dict[str, dict[float, dict[str, float]]] = field(default_factory=dict)
     profile: Profile | None = None
     notes: list[str] = field(default_factory=list)
+    sections: list[list[str]] = field(default_factory=list)  # markdown of other benchmarks
 
 
 def machine() -> str:
@@ -127,6 +128,8 @@ def write(results: Results, out_dir: Path, changes: str) -> Path:
         lines.append("")
     if results.profile is not None:
         lines += _profile_section(results.profile)
+    for section in results.sections:
+        lines += section
     if results.notes:
         lines += ["## Notes from this run", "", *[f"- {n}" for n in results.notes], ""]
     lines += [changes.strip(), ""]

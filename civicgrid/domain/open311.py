@@ -22,7 +22,7 @@ Status = Literal["open", "closed"]
 # What a resident reads for each state: plain words, never the internal name.
 STATE_WORDS: Mapping[str, str] = {
     "REPORTED": "已收到您的反映",
-    "VERIFYING": "正在核实",
+    "VERIFYING": "待核实",
     "REGISTERED": "已立案",
     "DISPATCHED": "已派遣给处置部门",
     "ACCEPTED": "处置部门已接单",
@@ -33,7 +33,7 @@ STATE_WORDS: Mapping[str, str] = {
     "SELF_HANDLED": "网格员已现场处置，等待核查",
     "RETURNED": "重新派遣中",
     "ESCALATED": "已提请上级协调处置",
-    "SUSPENDED": "暂缓处置（挂账）",
+    "SUSPENDED": "挂账（暂缓办理）",
     "DUPLICATE": "与已有事件合并办理",
     "CANCELLED": "已撤销",
 }
