@@ -12,12 +12,14 @@ import asyncio
 import itertools
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
@@ -34,6 +36,7 @@ from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
 from civicgrid.workerproc import WorkerProcess
+from topics import catalogue as topics
 
 TAIZHOU = timezone(timedelta(hours=8))
 # the same key in every worker of a run and in both runs, so actor hashes compare equal
@@ -55,6 +58,10 @@ class Fault(StrEnum):
     WORKER_KILLS = "worker-kills"
     POSTGRES_DOWN = "postgres-down"
     FAILOVER = "failover"
+    SIGTERM_IN_OUTAGE = "sigterm-in-outage"
+    CONNECTION_KILLS = "connection-kills"
+    POISON_PILLS = "poison-pills"
+    HOT_POINT = "hot-point"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Plan:
     postgres_down_s: float = 30.0
     drain_s: float = 300.0
     seed: int = 7
+    hot_reports: int = 2000  # reports on one code in one burst (hot-point)
+    storm_s: float = 1.5  # each connection-kill storm (connection-kills)
 
 
 def event_stream(city: City, count: int, seed: int) -> list[Record]:
@@ -145,10 +154,17 @@ class Run:
     async def publish(self, fraction: float) -> None:
         """Publish the next `fraction` of the stream (the rest, at the end) and wait for
         the broker's acks; the acked offsets are what the run must account for."""
+        await self.publish_to(self._sent + max(1, round(fraction * len(self.records))))
+
+    async def publish_to(self, end: int) -> None:
+        """Publish the stream up to record `end` (exclusive)."""
         if self._producer is None:
-            self._producer = kafka_producer(self.stack.endpoints.kafka_bootstrap)
+            # large enough for a poison pill's 900 KB value
+            self._producer = kafka_producer(
+                self.stack.endpoints.kafka_bootstrap, max_request_size=4 * 1024 * 1024
+            )
             await self._producer.start()
-        end = min(len(self.records), self._sent + max(1, round(fraction * len(self.records))))
+        end = min(len(self.records), end)
         futures = [
             await self._producer.send(topic, value, key=None if key is None else key.encode())
             for topic, key, value in self.records[self._sent : end]
@@ -250,10 +266,85 @@ async def _failover(run: Run, plan: Plan) -> None:
     await run.publish_rest()
 
 
+async def _sigterm_in_outage(run: Run, plan: Plan) -> None:
+    """SIGTERM the worker while it waits out a PostgreSQL outage with a batch in hand, then
+    bring both back: the stop must commit nothing that was not written (issue 16, item 1)."""
+    worker = run.worker()
+    await wait_ready(worker)
+    await run.publish(0.4)
+    run.stack.stop_postgres()
+    await run.publish(0.3)
+    for _ in range(int(plan.postgres_down_s * 4)):  # unready within the outage
+        if await asyncio.to_thread(worker.health) == 503:
+            break
+        await asyncio.sleep(0.25)
+    await asyncio.sleep(run.rng.uniform(1.0, 3.0))  # in the retry loop, a batch in hand
+    stopped = time.monotonic()
+    code = await asyncio.to_thread(worker.stop, 120.0)
+    run.notes.append(
+        f"SIGTERM during the outage: exit {code} in {time.monotonic() - stopped:.1f} s"
+    )
+    run.stack.start_postgres()
+    worker.start()
+    await wait_ready(worker)
+    await run.publish_rest()
+
+
+_KILL_BACKENDS = """
+    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+
+
+async def _connection_kills(run: Run, plan: Plan) -> None:
+    """Kill every backend of the worker every 100 ms for `storm_s` after each slice of the
+    stream: the errors of a dying connection must be waited out (issue 16, item 7)."""
+    worker = run.worker()
+    await wait_ready(worker)
+    killed = 0
+    connection = await asyncpg.connect(run.stack.endpoints.database_url)
+    try:
+        for _ in range(plan.kills):
+            await run.publish(1 / (plan.kills + 1))
+            deadline = time.monotonic() + plan.storm_s
+            while time.monotonic() < deadline:
+                killed += await connection.fetchval(_KILL_BACKENDS)
+                await asyncio.sleep(0.1)
+    finally:
+        await connection.close()
+    run.notes.append(f"{plan.kills} storms, {killed} backends terminated")
+    await run.publish_rest()
+
+
+async def _hot_point(run: Run, plan: Plan) -> None:
+    """Publish up to the burst of reports on one code, then the burst, and SIGKILL the
+    worker while it works through it; restart at once (the stream is `Stream.hot_point`)."""
+    worker = run.worker()
+    await wait_ready(worker)
+    start = len(run.records) // 2 - plan.hot_reports // 2
+    await run.publish_to(start)
+    await run.publish_to(start + plan.hot_reports)
+    burst_at = time.monotonic()
+    await asyncio.sleep(run.rng.uniform(0.5, 2.0))
+    worker.kill()
+    worker.start()
+    await wait_ready(worker)
+    await run.publish_rest()
+    await drain(run, plan.drain_s)
+    run.notes.append(
+        f"{plan.hot_reports:,} reports on one code, killed in the burst: everything accounted "
+        f"{time.monotonic() - burst_at:.0f} s after the burst was published"
+    )
+
+
 FAULTS: dict[Fault, Callable[[Run, Plan], Awaitable[None]]] = {
     Fault.WORKER_KILLS: _worker_kills,
     Fault.POSTGRES_DOWN: _postgres_down,
     Fault.FAILOVER: _failover,
+    Fault.SIGTERM_IN_OUTAGE: _sigterm_in_outage,
+    Fault.CONNECTION_KILLS: _connection_kills,
+    # the pills are in the middle of the stream: playing it is the fault
+    Fault.POISON_PILLS: _no_fault,
+    Fault.HOT_POINT: _hot_point,
 }
 
 
@@ -438,6 +529,7 @@ class Outcome:
     workers_expected: int
     seconds: float
     notes: tuple[str, ...]
+    pills: int = 0  # records of the faulted run's input that must be dead letters
 
     @property
     def reports_equal(self) -> bool:
@@ -459,9 +551,14 @@ class Outcome:
             found.append(f"{f.lost} published offsets not in PostgreSQL")
         if f.double_effects:
             found.append(f"{f.double_effects} events applied twice")
-        for name in ("event_rows", "resends", "dead_letters"):
+        for name in ("event_rows", "resends"):
             if getattr(f, name) != getattr(r, name):
                 found.append(f"{name}: {getattr(f, name)} vs reference {getattr(r, name)}")
+        if f.dead_letters != r.dead_letters + self.pills:
+            found.append(
+                f"dead_letters: {f.dead_letters} vs reference {r.dead_letters} + {self.pills} "
+                "poison pills"
+            )
         if not self.reports_equal:
             diff = (f.case_reports - r.case_reports) + (r.case_reports - f.case_reports)
             found.append(
@@ -490,15 +587,84 @@ class Outcome:
 @dataclass(frozen=True)
 class Stream:
     """The city and the inbound records every run of a scenario (or of the chaos script)
-    plays, identical to the byte: the reference and the faulted runs see the same input."""
+    plays, identical to the byte: the reference and the faulted runs see the same input.
+    `pills` records of it must become dead letters (the poison pills)."""
 
     city: City
     records: list[Record]
+    pills: int = 0
 
     @classmethod
     def make(cls, plan: Plan) -> "Stream":
         city = generate_city("demo", plan.seed)
         return cls(city, event_stream(city, plan.events, plan.seed))
+
+    def _template(self) -> tuple[str, str | None, dict[str, Any]]:
+        """The stream's first report with a code and a photo: pills and bursts are made of
+        the city's own data, changed in one field."""
+        for topic, key, value in self.records:
+            fields = orjson.loads(value)
+            if topic == topics.REPORTS.name and fields.get("code") and fields.get("photos"):
+                return topic, key, fields
+        raise ValueError("the stream has no report with a code and a photo")
+
+    def _with(self, inserted: list[Record], pills: int) -> "Stream":
+        middle = len(self.records) // 2
+        records = self.records[:middle] + inserted + self.records[middle:]
+        return replace(self, records=records, pills=self.pills + pills)
+
+    def with_poison_pills(self, seed: int) -> "Stream":
+        """Three records the schema let through and the store could not take, in the
+        middle of the stream (issue 16, items 2, 3 and 8): a 900 KB value, a NUL in a photo
+        URL, a report dated 1900. Each must be a dead letter and change nothing else."""
+        topic, key, fields = self._template()
+        ids = random.Random(f"pills/{seed}")
+        pills = [
+            {**fields, "description": "路灯不亮" * (900_000 // 12)},
+            {**fields, "photos": ["https://oss.civicgrid.example/photos/a\u0000b.jpg"]},
+            {**fields, "occurred_at": "1900-01-01T08:00:00+08:00"},
+        ]
+        records = [
+            (
+                topic,
+                key,
+                orjson.dumps({**pill, "event_id": str(uuid.UUID(int=ids.getrandbits(128)))}),
+            )
+            for pill in pills
+        ]
+        return self._with(records, len(records))
+
+    def with_hot_point(self, reports: int, seed: int) -> "Stream":
+        """`reports` reports on one code in one burst in the middle of the stream, each from
+        another resident (a burst pipe seen by a whole street; issue 16, item 4)."""
+        topic, key, fields = self._template()
+        ids = random.Random(f"hot/{seed}")
+        at = datetime.fromisoformat(fields["occurred_at"])
+        burst = [
+            (
+                topic,
+                key,
+                orjson.dumps(
+                    {
+                        **fields,
+                        "event_id": str(uuid.UUID(int=ids.getrandbits(128), version=4)),
+                        "reporter_id": f"R-{70_000_000 + n}",
+                        "occurred_at": (at + timedelta(milliseconds=20 * n)).isoformat(),
+                    }
+                ),
+            )
+            for n in range(reports)
+        ]
+        return self._with(burst, 0)
+
+    def for_fault(self, fault: Fault, plan: Plan) -> "Stream":
+        """The input of a scenario: the stream itself but for the two whose input is the
+        fault."""
+        if fault is Fault.POISON_PILLS:
+            return self.with_poison_pills(plan.seed)
+        if fault is Fault.HOT_POINT:
+            return self.with_hot_point(plan.hot_reports, plan.seed)
+        return self
 
 
 async def play(
@@ -545,11 +711,21 @@ async def run_scenario(
     unless given: the chaos script and the tests share them across their scenarios)."""
     started = time.monotonic()
     stream = stream or Stream.make(plan)
-    if reference is None:
-        reference = await reference_runs(stream, plan, root, say)
+    played = stream.for_fault(fault, plan)
+    if reference is None or len(played.records) - played.pills != len(stream.records):
+        # a burst on one point is input, not a fault: compared with fault-free runs of it
+        reference = await reference_runs(played, plan, root / f"{fault.value}-reference", say)
     say(f"{fault.value} run")
-    faulted, ready, notes = await play(root / fault.value, stream, FAULTS[fault], plan, say)
+    faulted, ready, notes = await play(root / fault.value, played, FAULTS[fault], plan, say)
     # every scenario ends with one worker running: the killed one restarted, or the survivor
     return Outcome(
-        fault, plan, reference, faulted, ready, 1, time.monotonic() - started, tuple(notes)
+        fault,
+        plan,
+        reference,
+        faulted,
+        ready,
+        1,
+        time.monotonic() - started,
+        tuple(notes),
+        played.pills,
     )
