@@ -74,7 +74,8 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="how often closed event-time windows are scored"
     )
     stop_timeout_seconds: float = Field(
-        default=30.0,
+        # inside compose's 30 s stop_grace_period, so the worker says why before SIGKILL would
+        default=25.0,
         gt=0,
         le=600,
         description="longest graceful stop; past it the worker exits uncommitted (code 75)",

@@ -34,7 +34,7 @@ class _Worker(faust.Worker):
     a batch in flight is read again by the partition's next owner.
     """
 
-    stop_timeout: float = 30.0
+    stop_timeout: float = 25.0
 
     def _schedule_shutdown(self, signum: signal.Signals) -> None:
         if not self._signal_stop_time:

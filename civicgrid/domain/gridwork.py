@@ -50,7 +50,9 @@ class Message:
 
 
 # A record of the internal topic stays under this many bytes: well inside the producer's
-# 1 MB request limit. One envelope is at most ~90 KiB (a 64 KiB dead-lettered value in base64).
+# 1 MB request limit. An envelope alone can be larger (a dead letter carrying a 900 KB value
+# was 1.2 MB): the broker refuses it, and the intake sends its dead letter with the original
+# cut instead (civicgrid/domain/refusals.py).
 MAX_BATCH_RECORD_BYTES = 256 * 1024
 
 
