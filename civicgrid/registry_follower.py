@@ -1,5 +1,4 @@
-"""Follows the compacted registry, grid and actor topics into the worker's CityView (and,
-given a `StateMirror`, into PostgreSQL: civicgrid/state_mirror.py).
+"""Follows the compacted registry, grid and actor topics into the worker's CityView.
 
 Every worker reads both topics whole (they are the city's reference data, needed by any
 partition), from the beginning at start, then keeps following them so updates and
@@ -14,8 +13,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from civicgrid import metrics
 from civicgrid.domain.cityview import CityView
-from civicgrid.domain.statemirror import PartitionBatch, StateChange
-from civicgrid.state_mirror import StateMirror
 from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 from schemas.parse import IntakeError, parse_state
 from topics import catalogue as topics
@@ -26,10 +23,9 @@ _BATCH_RECORDS = 5_000  # per poll: the loop is not held for long while catching
 
 
 class RegistryFollower:
-    def __init__(self, bootstrap: str, city: CityView, mirror: StateMirror | None = None) -> None:
+    def __init__(self, bootstrap: str, city: CityView) -> None:
         self.bootstrap = bootstrap
         self.city = city
-        self.mirror = mirror
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -53,6 +49,12 @@ class RegistryFollower:
         self._consumer = consumer
         self._task = asyncio.create_task(self._follow(partitions), name="registry-follower")
 
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The partition's high-water mark from the last fetch (right, unlike ListOffsets)."""
+        assert self._consumer is not None
+        found = self._consumer.highwater(TopicPartition(topic, partition))
+        return None if found is None else int(found)
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -64,17 +66,11 @@ class RegistryFollower:
         assert self._consumer is not None
         consumer = self._consumer
         applied = 0
-        offered: set[TopicPartition] = set()
         while True:
             batches = await consumer.getmany(timeout_ms=200, max_records=_BATCH_RECORDS)
             for tp, records in batches.items():
-                changes = []
                 for record in records:
-                    change = self._apply(tp.topic, record.key, record.value, record.offset)
-                    if change is not None:
-                        changes.append(change)
-                if records:
-                    await self._offer(tp, changes, records[-1].offset + 1, offered)
+                    self._apply(tp.topic, record.key, record.value, record.offset)
                 # Counted once the batch is applied: an event consumed after the count moved
                 # sees the update (what the live-registry tests and operators wait on).
                 metrics.REGISTRY_RECORDS.labels(topic=tp.topic).inc(len(records))
@@ -90,35 +86,12 @@ class RegistryFollower:
                         "records": applied,
                     },
                 )
-                if self.mirror is not None:
-                    for tp in partitions:  # empty partitions too: see statemirror.recreated
-                        await self._offer(tp, [], _position(consumer, tp), offered)
-                    await self.mirror.offer_caught_up()
                 self.caught_up.set()
             if batches:
                 # A full batch takes ~0.1 s to parse; Faust's heartbeats share this loop.
                 await asyncio.sleep(0)
 
-    async def _offer(
-        self,
-        tp: TopicPartition,
-        changes: list[StateChange],
-        end: int,
-        offered: set[TopicPartition],
-    ) -> None:
-        if self.mirror is None:
-            return
-        assert self._consumer is not None
-        highwater = self._consumer.highwater(tp) or end
-        first = tp not in offered
-        offered.add(tp)
-        await self.mirror.offer(
-            PartitionBatch(tp.topic, tp.partition, tuple(changes), end, highwater, first)
-        )
-
-    def _apply(
-        self, topic: str, key: bytes | None, value: bytes | None, offset: int
-    ) -> StateChange | None:
+    def _apply(self, topic: str, key: bytes | None, value: bytes | None, offset: int) -> None:
         try:
             record = parse_state(topic, key, value)
         except IntakeError as error:
@@ -127,7 +100,7 @@ class RegistryFollower:
                 "state record rejected",
                 extra={"topic": topic, "offset": offset, "kind": error.kind.value},
             )
-            return None
+            return
         assert key is not None  # parse_state refuses a keyless record
         name = key.decode()
         if topic == topics.REGISTRY.name:
@@ -139,7 +112,6 @@ class RegistryFollower:
         else:
             assert record is None or isinstance(record, GridRecord)
             self.city.apply_grid(name, record)
-        return StateChange(offset, name, record)
 
 
 def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:

@@ -88,12 +88,13 @@ class Runtime:
     async def start(self) -> None:
         self.pool = await create_pool(self.database_url, max_size=4)
         self.sink_up = True
-        self.mirror = StateMirror(self.pool)
-        self.mirror.start()
-        self.follower = RegistryFollower(self.bootstrap, self.city, self.mirror)
+        self.follower = RegistryFollower(self.bootstrap, self.city)
         await self.follower.start()
         await self.follower.caught_up.wait()
         self.ready.set()
+        # after readiness: the mirror's first load must not delay the worker's start
+        self.mirror = StateMirror(self.bootstrap, self.pool)
+        await self.mirror.start(self.follower)
 
     async def stop(self) -> None:
         self.encoding.shutdown(wait=False, cancel_futures=True)

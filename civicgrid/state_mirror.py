@@ -1,9 +1,13 @@
-"""The worker's writer of the state mirror: the follower hands it each partition batch it
-applied to the city view, and it writes them to PostgreSQL in order, off the follower's path.
+"""The worker's writer of the state mirror: it follows the mirrored compacted topics with its
+own consumer and writes them to PostgreSQL (civicgrid/db/mirror.py), partition batch by
+partition batch.
 
-The queue is bounded, so a slow database slows the follower instead of buffering the
-registry in memory; the worker's readiness waits for the city view, not for the mirror (at
-Taizhou scale the first load writes a million rows; docs/operations.md has the figures).
+It starts once the worker is ready, from where the mirror already is (`mirror_offsets`), not
+from the beginning: a worker's start pays only for the city view (at Taizhou scale the mirror
+of an empty database is a million rows, written after readiness while events flow;
+docs/operations.md has the figures), and a restart reads only the records it lacks. Every
+worker runs one: they race on the same records by design, and the offsets make the second
+writer skip what the first wrote.
 """
 
 import asyncio
@@ -13,59 +17,110 @@ from dataclasses import replace
 from functools import partial
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.delivery import fail_stop, with_retry
 from civicgrid import metrics
-from civicgrid.db.mirror import Written, write_batch
-from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, one_by_one
+from civicgrid.db.mirror import Written, mirrored_offsets, write_batch
+from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, StateChange, one_by_one
 from civicgrid.errors import Disposition, classify
+from civicgrid.registry_follower import RegistryFollower, _at_end, _partitions, _position
+from schemas.parse import IntakeError, parse_state
 
 log = logging.getLogger(__name__)
 
-_QUEUED_BATCHES = 8  # of up to 5,000 records each
+_BATCH_RECORDS = 5_000  # per poll, as the follower's
 
 
 class StateMirror:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, bootstrap: str, pool: asyncpg.Pool) -> None:
+        self.bootstrap = bootstrap
         self.pool = pool
         self.caught_up = asyncio.Event()
-        self._queue: asyncio.Queue[PartitionBatch | None] = asyncio.Queue(_QUEUED_BATCHES)
+        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._started = time.monotonic()
 
-    async def offer(self, batch: PartitionBatch) -> None:
-        if batch.topic in MIRRORS:
-            await self._queue.put(batch)
-
-    async def offer_caught_up(self) -> None:
-        """Every partition has been offered to its end: `caught_up` is set once written."""
-        await self._queue.put(None)
-
-    def start(self) -> None:
-        self._started = time.monotonic()
-        self._task = asyncio.create_task(self._run(), name="state-mirror")
+    async def start(self, follower: RegistryFollower) -> None:
+        """Once `follower` has read the topics to their ends: it knows their high-water marks."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        partitions = [
+            TopicPartition(topic, number)
+            for topic in MIRRORS
+            for number in sorted(await _partitions(consumer, topic))
+        ]
+        consumer.assign(partitions)
+        async with self.pool.acquire() as connection:
+            stored = await with_retry(
+                "state mirror offsets", partial(mirrored_offsets, connection, list(MIRRORS))
+            )
+        for tp in partitions:
+            at = stored.get((tp.topic, tp.partition), 0)
+            highwater = follower.highwater(tp.topic, tp.partition) or 0
+            # past the end: the partition was recreated; read it whole, and its first batch
+            # (or checkpoint) tells write_batch to rebuild it (statemirror.recreated)
+            consumer.seek(tp, 0 if at > highwater else at)
+        self._task = asyncio.create_task(self._follow(partitions), name="state-mirror")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
 
-    async def _run(self) -> None:
+    async def _follow(self, partitions: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        started = time.monotonic()
+        seen: set[TopicPartition] = set()
         rows = 0
         while True:
-            batch = await self._queue.get()
-            if batch is None:
-                if not self.caught_up.is_set():
-                    log.info(
-                        "state mirror loaded",
-                        extra={
-                            "rows": rows,
-                            "seconds": round(time.monotonic() - self._started, 2),
-                        },
-                    )
-                    self.caught_up.set()
-                continue
-            rows += await self._apply(batch)
+            batches = await consumer.getmany(timeout_ms=200, max_records=_BATCH_RECORDS)
+            for tp, records in batches.items():
+                if not records:
+                    continue
+                changes = [
+                    change
+                    for record in records
+                    if (change := _change(tp.topic, record.key, record.value, record.offset))
+                    is not None
+                ]
+                end = records[-1].offset + 1
+                rows += await self._apply(self._batch(tp, tuple(changes), end, seen))
+            if not self.caught_up.is_set() and all(_at_end(consumer, tp) for tp in partitions):
+                # a partition with nothing to read still needs its first look (recreated?)
+                for tp in partitions:
+                    if tp not in seen:
+                        await self._apply(self._batch(tp, (), _position(consumer, tp), seen))
+                log.info(
+                    "state mirror loaded",
+                    extra={"rows": rows, "seconds": round(time.monotonic() - started, 2)},
+                )
+                self.caught_up.set()
+            if batches:
+                await asyncio.sleep(0)  # Faust's heartbeats share this loop
+
+    def _batch(
+        self,
+        tp: TopicPartition,
+        changes: tuple[StateChange, ...],
+        end: int,
+        seen: set[TopicPartition],
+    ) -> PartitionBatch:
+        assert self._consumer is not None
+        first = tp not in seen
+        seen.add(tp)
+        highwater = self._consumer.highwater(tp) or end
+        return PartitionBatch(tp.topic, tp.partition, changes, end, highwater, first)
 
     async def _apply(self, batch: PartitionBatch) -> int:
         """Write the batch, waiting out the database; a record PostgreSQL refuses (a NUL in
@@ -97,3 +152,13 @@ class StateMirror:
     async def _write(self, batch: PartitionBatch) -> Written:
         async with self.pool.acquire() as connection:
             return await write_batch(connection, MIRRORS[batch.topic], batch)
+
+
+def _change(topic: str, key: bytes | None, value: bytes | None, offset: int) -> StateChange | None:
+    """The record as the follower takes it; one it rejects (and logs) is passed over."""
+    try:
+        record = parse_state(topic, key, value)
+    except IntakeError:
+        return None
+    assert key is not None  # parse_state refuses a keyless record
+    return StateChange(offset, key.decode(), record)

@@ -106,3 +106,14 @@ async def _delete(connection: asyncpg.Connection, spec: MirrorSpec, effect: NetE
         f"DELETE FROM {spec.table} WHERE {spec.key_column} = ANY($1::text[])", effect.deletes
     )
     return int(status.split()[-1])
+
+
+async def mirrored_offsets(
+    connection: asyncpg.Connection, topic_names: list[str]
+) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the offset a writer starts reading at."""
+    rows = await connection.fetch(
+        "SELECT topic, partition, next_offset FROM mirror_offsets WHERE topic = ANY($1)",
+        topic_names,
+    )
+    return {(row[0], row[1]): row[2] for row in rows}

@@ -5,6 +5,8 @@ equals the latest valid record of every key as read back from the broker."""
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,7 +14,9 @@ from aiokafka import AIOKafkaConsumer
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
+from civicgrid.cli.common import prepare
 from civicgrid.domain.privacy import mask_text
+from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 from schemas.parse import IntakeError, parse_state
@@ -123,7 +127,7 @@ def _rows_written(worker: WorkerProcess) -> float:
 
 
 def test_mirror_equals_the_compacted_topics_through_updates_and_restarts(
-    endpoints: Endpoints, start_worker: Callable[..., WorkerProcess]
+    endpoints: Endpoints, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     city = generate_city("demo", 7)
     asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
@@ -205,3 +209,31 @@ def test_mirror_equals_the_compacted_topics_through_updates_and_restarts(
     _, codes_now = _wait_mirrored(endpoints, published)
     assert gone not in codes_now
     assert _rows_written(restarted) == 1
+    restarted.stop()
+
+    # The broker is replaced by an empty one (an embedded broker's restart) that gets only two
+    # grids: the same database's mirror must follow it, not keep the old city.
+    server = EmbeddedBroker(tmp_path / "second-broker")
+    server.start()
+    try:
+        second = replace(endpoints, kafka_bootstrap=server.bootstrap)
+        asyncio.run(prepare(second, partitions=4))
+        kept = [g.to_grid_record() for g in city.grids[5:7]]
+        asyncio.run(publish(server.bootstrap, [(topics.GRIDS.name, g["grid_id"], g) for g in kept]))
+        worker = WorkerProcess(
+            second,
+            tmp_path / "worker-second",
+            tmp_path / "worker-second.log",
+            {"CIVICGRID_PSEUDONYM_KEY": "test-key-0123456789abcdef"},
+        ).start()
+        try:
+            worker.wait_ready()
+            grids, codes_now = _wait_mirrored(
+                second, {topics.GRIDS.name: 2, topics.REGISTRY.name: 0}
+            )
+            assert sorted(grids) == sorted(g["grid_id"] for g in kept)
+            assert codes_now == {}
+        finally:
+            worker.stop()
+    finally:
+        server.stop()
