@@ -319,7 +319,8 @@ class GridWork:
         case = book.get(update.case_id)
         why = None if case is None else refusal(update, envelope.enrichment, case)
         if why is None:
-            if update.category is not None and update.category not in self.taxonomy:
+            unknown = update.category is not None and update.category not in self.taxonomy
+            if case is not None and unknown:
                 reason = f"case {update.case_id}: unknown category {update.category}"
                 return [Rejected(event_id, reason, DeadLetterKind.REJECTED_TRANSITION)]
             return book.update(
