@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     api_requests_per_minute: int = Field(
         default=60, ge=1, le=100_000, description="POSTs per minute per Open311 api_key"
     )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="send the console's session cookie over HTTPS only (set behind TLS)",
+    )
     reopen_on_dissatisfied_days: float = Field(
         default=7.0,
         ge=0,

@@ -25,6 +25,7 @@ from civicgrid import kafka_clients
 from civicgrid.api import resident
 from civicgrid.api.formats import Format, error, render
 from civicgrid.api.ratelimit import RateLimiter
+from civicgrid.console import routes as console
 from civicgrid.db import public
 from civicgrid.db.pool import create_pool
 from civicgrid.domain import open311
@@ -48,6 +49,7 @@ class ApiConfig:
     link_key: bytes  # keys the per-case secret of the resident page's URL
     requests_per_minute: int
     public_url: str
+    secure_cookies: bool = False  # the console's session cookie only over HTTPS
     kafka_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -381,6 +383,7 @@ def create_app(config: ApiConfig) -> FastAPI:
             ("/open311/v2/services.xml", "Open311 GeoReport v2: services (XML)"),
             ("/open311/v2/requests.json", "Open311 GeoReport v2: requests of the last 90 days"),
             ("/docs", "OpenAPI document and interactive docs"),
+            ("/console", "城市大脑 · 运营控制台 (operators sign in)"),
         )
         items = "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in links)
         return HTMLResponse(
@@ -390,6 +393,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         )
 
     resident.add_routes(app, context)
+    console.add_routes(app, context)
     app.openapi = lambda: _open311_document(app)  # type: ignore[method-assign]
     return app
 

@@ -3,16 +3,23 @@
 import asyncio
 import logging
 import socket
+import sys
 
 import asyncpg
 import click
 import uvicorn
 
+from civicgrid import kafka_clients
 from civicgrid.api.app import ApiConfig, create_app
 from civicgrid.cli.common import database, echo_err, settings_or_exit, stack
+from civicgrid.console.scope import Operator, Role
+from civicgrid.console.session import hash_password
 from civicgrid.db import public
+from civicgrid.db.console import add_operator
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.runtime import pseudonym_key
+from schemas.enums import ActorKind, Level
+from schemas.inbound import ActorRecord
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,7 @@ def api_command() -> None:
                 link_key=pseudonym_key(settings),
                 requests_per_minute=settings.api_requests_per_minute,
                 public_url=settings.api_public_url or url,
+                secure_cookies=settings.console_secure_cookies,
             )
             server = uvicorn.Server(
                 uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")
@@ -69,3 +77,92 @@ async def _create_key(url: str, name: str) -> str:
         return await public.create_api_key(connection, name)
     finally:
         await connection.close()
+
+
+@click.group("operator")
+def operator_group() -> None:
+    """Operations-console accounts."""
+
+
+@operator_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option(
+    "--scope",
+    required=True,
+    help="the rung's name (district, street or community), the grid worker's id, the "
+    "department, or the city's name",
+)
+@click.option("--password-stdin", is_flag=True, required=True, help="read the password from stdin")
+def operator_add(name: str, role: str, scope: str, password_stdin: bool) -> None:
+    """Add (or update) console operator NAME. Its case updates are authorised against the
+    actor roster: an operator of a rung is published there (with CIVICGRID_KAFKA_BROKER set);
+    a grid worker or department account uses the roster entry of the same id."""
+    settings = settings_or_exit()
+    password = sys.stdin.readline().rstrip("\n")
+    try:
+        hashed = hash_password(password)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    operator = Operator(name, Role(role), scope)
+    with database(settings) as url:
+        parents = asyncio.run(_add_operator(url, operator, hashed))
+    if settings.kafka_broker and operator.role.rung is not None:
+        asyncio.run(publish_roster_entry(settings.kafka_broker, operator, parents))
+        echo_err(f"operator {name} added; published to {ActorRecord.TOPIC}")
+    else:
+        echo_err(f"operator {name} added")
+
+
+_RUNGS = ("district", "street", "community")
+
+
+async def _add_operator(url: str, operator: Operator, password_hash: str) -> dict[str, str]:
+    """Store the account; return the names of the rungs above the operator's own, from the
+    state mirror (a street's name is unique only within its district)."""
+    connection = await asyncpg.connect(url)
+    try:
+        parents: dict[str, str] = {}
+        rung = operator.role.rung
+        if rung is not None and rung is not Level.CITY:
+            row = await connection.fetchrow(
+                f"SELECT district, street, community FROM mirror_grids WHERE {rung.value} = $1"
+                " LIMIT 1",
+                operator.scope,
+            )
+            if row is None:
+                raise click.ClickException(
+                    f"no grid of the state mirror has {rung.value} {operator.scope!r}"
+                    " (has a worker followed civic.grids.v1?)"
+                )
+            above = _RUNGS[: _RUNGS.index(rung.value)]
+            parents = {name: row[name] for name in above}
+        await add_operator(connection, operator, password_hash)
+        return parents
+    finally:
+        await connection.close()
+
+
+async def publish_roster_entry(bootstrap: str, operator: Operator, parents: dict[str, str]) -> None:
+    """The operator on civic.actors.v1, so the stream authorises their console actions."""
+    rung = operator.role.rung
+    assert rung is not None
+    territory = {**parents} if rung is Level.CITY else {**parents, rung.value: operator.scope}
+    record = ActorRecord.model_validate(
+        {
+            "actor_id": operator.operator_id,
+            "kind": ActorKind.OPERATOR,
+            "rung": rung,
+            **territory,
+        }
+    )
+    producer = kafka_clients.producer(bootstrap, linger_ms=0)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            ActorRecord.TOPIC,
+            record.model_dump_json(exclude_none=True).encode(),
+            key=operator.operator_id.encode(),
+        )
+    finally:
+        await producer.stop()

@@ -2,7 +2,7 @@
 
 import click
 
-from civicgrid.cli.api import api_command, apikey_group
+from civicgrid.cli.api import api_command, apikey_group, operator_group
 from civicgrid.cli.assess import assess_group
 from civicgrid.cli.cases import case_group, cases_command
 from civicgrid.cli.city import city_group, simulate_command
@@ -34,5 +34,6 @@ for command in (
     assess_group,
     api_command,
     apikey_group,
+    operator_group,
 ):
     cli.add_command(command)

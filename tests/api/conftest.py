@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from civicgrid.city.generate import generate_city
+from civicgrid.city.model import City
 from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
@@ -34,6 +35,11 @@ class Stack:
     street_lights: list[str]
     disputed_place: str  # a doorplate, for a non-public neighbour dispute
     centre: tuple[float, float]  # (lat, lon) inside the first grid
+    grid_id: str  # the first grid, where the codes above are
+    city: City
+
+    def other_street_light(self, grid_id: str) -> str:
+        return next(c.code for c in self.city.iter_codes([grid_id]) if c.kind == "street_light")
 
 
 @pytest.fixture(scope="package")
@@ -68,6 +74,8 @@ def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             [c.code for c in codes if c.kind == "street_light"],
             next(c.code for c in codes if c.kind == "doorplate"),
             (grid.centre[1], grid.centre[0]),
+            grid.grid_id,
+            city,
         )
     finally:
         for process in (api, worker):

@@ -32,7 +32,7 @@ def _installed() -> bool:
     return Path(CHROMIUM).exists()
 
 
-def _screenshot_path(tmp_path: Path, name: str) -> str:
+def screenshot_path(tmp_path: Path, name: str) -> str:
     """Under tmp_path; SCREENSHOTS_DIR=docs/images keeps them for the docs instead."""
     folder = Path(os.environ.get("SCREENSHOTS_DIR", tmp_path))
     return str(folder / name)
@@ -111,7 +111,7 @@ async def test_resident_follows_and_evaluates_a_case(
     assert all("2" in step[:4] for step in steps)  # each step starts with its date
     html = await page.content()
     assert not contains_personal_numbers(html)
-    await page.screenshot(path=_screenshot_path(tmp_path, "case-page.png"), full_page=True)
+    await page.screenshot(path=screenshot_path(tmp_path, "case-page.png"), full_page=True)
 
     await page.get_by_label("不满意").check()
     await page.locator("textarea").fill("晚上还是不亮")

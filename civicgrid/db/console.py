@@ -1,0 +1,208 @@
+"""What the operations console reads and keeps: accounts, the scoped map and case desk, the
+audit. Every query takes the operator's scope (civicgrid.console.scope): scope is enforced
+here, on the server, never only in the page."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from civicgrid.console.scope import Operator, Role, case_department, grid_filter
+
+
+async def add_operator(
+    connection: asyncpg.Connection, operator: Operator, password_hash: str
+) -> None:
+    await connection.execute(
+        """INSERT INTO console_operators (operator_id, role, scope, password_hash)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (operator_id) DO UPDATE
+           SET role = EXCLUDED.role, scope = EXCLUDED.scope,
+               password_hash = EXCLUDED.password_hash""",
+        operator.operator_id,
+        operator.role.value,
+        operator.scope,
+        password_hash,
+    )
+
+
+async def account(pool: asyncpg.Pool, operator_id: str) -> tuple[Operator, str] | None:
+    row = await pool.fetchrow(
+        "SELECT role, scope, password_hash FROM console_operators WHERE operator_id = $1",
+        operator_id,
+    )
+    if row is None:
+        return None
+    return Operator(operator_id, Role(row["role"]), row["scope"]), row["password_hash"]
+
+
+async def audit(
+    pool: asyncpg.Pool, operator: Operator, what: str, case_id: str | None, detail: str = ""
+) -> None:
+    await pool.execute(
+        "INSERT INTO console_audit (operator_id, what, case_id, detail) VALUES ($1, $2, $3, $4)",
+        operator.operator_id,
+        what,
+        case_id,
+        detail,
+    )
+
+
+def _scoped(operator: Operator, first: int) -> tuple[str, list[Any]]:
+    """The grid condition (on alias g) and the department condition (on alias c), with
+    their parameters numbered from `first`."""
+    grids, department = grid_filter(operator), case_department(operator)
+    params: list[Any] = []
+    sql = grids.sql
+    if grids.value is not None:
+        sql = sql.replace("$1", f"${first}")
+        params.append(grids.value)
+    if department is not None:
+        sql += f" AND c.data->'departments' ? ${first + len(params)}"
+        params.append(department)
+    return sql, params
+
+
+async def map_grids(pool: asyncpg.Pool, operator: Operator, now: datetime) -> list[dict[str, Any]]:
+    """The operator's grids with their polygons and open, overdue and alert counts."""
+    grids = grid_filter(operator)
+    department = case_department(operator)
+    params: list[Any] = [now]
+    where = grids.sql.replace("$1", "$2")
+    if grids.value is not None:
+        params.append(grids.value)
+    case_cond = "c.is_open"
+    if department is not None:
+        case_cond += f" AND c.data->'departments' ? ${len(params) + 1}"
+        params.append(department)
+    rows = await pool.fetch(
+        f"""SELECT g.grid_id, g.name, g.community, g.street, g.district, g.polygon,
+                   count(c.case_id) AS open,
+                   count(c.case_id) FILTER (WHERE c.deadline < $1) AS overdue,
+                   (SELECT count(*) FROM alerts a WHERE g.grid_id = ANY(a.grid_ids)
+                      AND a.created_at > $1 - interval '1 day') AS alerts
+            FROM mirror_grids g
+            LEFT JOIN cases c ON c.grid_id = g.grid_id AND {case_cond}
+            WHERE {where}
+            GROUP BY g.grid_id ORDER BY g.grid_id""",
+        *params,
+    )
+    return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class DeskFilter:
+    state: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    level: str | None = None
+    grid_id: str | None = None
+    overdue: bool = False
+    verifying: bool = False
+
+
+async def cases(
+    pool: asyncpg.Pool, operator: Operator, chosen: DeskFilter, now: datetime, limit: int = 200
+) -> list[asyncpg.Record]:
+    scope, params = _scoped(operator, 2)
+    conditions = [scope]
+    values: list[Any] = [now, *params]
+    for column, value in (
+        ("c.state", chosen.state),
+        ("c.category", chosen.category),
+        ("c.severity", chosen.severity),
+        ("c.level", chosen.level),
+        ("c.grid_id", chosen.grid_id),
+    ):
+        if value:
+            values.append(value)
+            conditions.append(f"{column} = ${len(values)}")
+    if chosen.overdue:
+        conditions.append("c.is_open AND c.deadline < $1")
+    if chosen.verifying:
+        conditions.append("c.state = 'VERIFYING'")
+    values.append(limit)
+    return list(
+        await pool.fetch(
+            f"""SELECT c.case_id, c.case_code, c.grid_id, c.state, c.level, c.category,
+                       c.severity, c.deadline, c.updated_at, c.version,
+                       c.is_open AND c.deadline < $1 AS overdue
+                FROM cases c JOIN mirror_grids g ON g.grid_id = c.grid_id
+                WHERE {" AND ".join(conditions)}
+                ORDER BY c.is_open DESC, c.updated_at DESC LIMIT ${len(values)}""",
+            *values,
+        )
+    )
+
+
+async def case(pool: asyncpg.Pool, operator: Operator, case_code: str) -> asyncpg.Record | None:
+    """The case, if it is within the operator's scope (else None: the same as unknown)."""
+    scope, params = _scoped(operator, 2)
+    return await pool.fetchrow(
+        f"""SELECT c.* FROM cases c JOIN mirror_grids g ON g.grid_id = c.grid_id
+            WHERE c.case_code = $1 AND {scope}""",
+        case_code,
+        *params,
+    )
+
+
+async def case_reports(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            """SELECT occurred_at, payload->'event'->>'description' AS description,
+                      payload->'event'->>'channel' AS channel,
+                      payload->'event'->'photos' AS photos
+               FROM events WHERE case_id = $1 AND kind = 'report'
+               ORDER BY occurred_at, event_id LIMIT 50""",
+            case_id,
+        )
+    )
+
+
+async def case_history(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            """SELECT version, state, level, reason, changed_at FROM case_history
+               WHERE case_id = $1 ORDER BY version""",
+            case_id,
+        )
+    )
+
+
+async def last_change(pool: asyncpg.Pool, operator: Operator) -> str:
+    """A fingerprint of the operator's cases and alerts: it changes when either does."""
+    scope, params = _scoped(operator, 1)
+    row = await pool.fetchrow(
+        f"""SELECT (SELECT coalesce(max(c.updated_at)::text, '') || count(*)::text
+                    FROM cases c JOIN mirror_grids g ON g.grid_id = c.grid_id WHERE {scope})
+                   || '/' || (SELECT coalesce(max(created_at)::text, '') FROM alerts) AS mark""",
+        *params,
+    )
+    return str(row["mark"]) if row else ""
+
+
+async def assessment(pool: asyncpg.Pool, operator: Operator, day: date) -> list[asyncpg.Record]:
+    """The day's stored scores: grid workers of the operator's grids, and the departments
+    (office holders, ranked in public) — one department sees only itself."""
+    grids = grid_filter(operator)
+    department = case_department(operator)
+    params: list[Any] = [day]
+    where = grids.sql.replace("$1", "$2")
+    if grids.value is not None:
+        params.append(grids.value)
+    dept = "true"
+    if department is not None:
+        params.append(department)
+        dept = f"a.subject_id = ${len(params)}"
+    return list(
+        await pool.fetch(
+            f"""SELECT a.subject_kind, a.subject_id, a.grid_id, a.score, a.grade, a.indicators
+                FROM assessments a LEFT JOIN mirror_grids g ON g.grid_id = a.grid_id
+                WHERE a.day = $1 AND (
+                    (a.subject_kind = 'grid_worker' AND {where})
+                    OR (a.subject_kind = 'department' AND {dept}))
+                ORDER BY a.subject_kind, a.score DESC NULLS LAST, a.subject_id""",
+            *params,
+        )
+    )
