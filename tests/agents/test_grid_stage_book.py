@@ -6,13 +6,15 @@ from types import SimpleNamespace
 
 from agents.grid_stage import _KEEP_SETTLED, _PRUNE_EVERY, GridStage
 from civicgrid.domain.workcalendar import WorkingCalendar
+from civicgrid.settings import Settings
 from schemas.internal import GridEnvelope
 
 NOW = datetime(2026, 11, 25, 9, tzinfo=UTC)
 
 
 def _stage() -> GridStage:
-    return GridStage(None, SimpleNamespace(calendar=WorkingCalendar()))  # type: ignore[arg-type]
+    runtime = SimpleNamespace(calendar=WorkingCalendar(), settings=Settings())
+    return GridStage(None, runtime)  # type: ignore[arg-type]
 
 
 def _prune(stage: GridStage, newest: datetime) -> None:
