@@ -3,6 +3,7 @@ checked against PostgreSQL: every published offset must be accounted for."""
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -21,11 +22,16 @@ from civicgrid.city.departments import DepartmentModel
 from civicgrid.city.generate import generate_city
 from civicgrid.city.progress import Progress
 from civicgrid.city.simulate import CitySimulator
+from civicgrid.console.roster import publish_roster_entry
+from civicgrid.console.scope import Operator, Role
+from civicgrid.console.session import hash_password
+from civicgrid.db.console import add_operator
 from civicgrid.db.public import create_api_key
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.domain.privacy import KeyedHasher, case_link_secret
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.embedded.process import spawn
+from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
 from topics import catalogue as topics
 
@@ -285,9 +291,16 @@ def start_api(env: dict[str, str], log_path: Path, port: int, wait_s: float = 60
     raise TimeoutError(f"civicgrid api did not answer within {wait_s:.0f} s; see {log_path}")
 
 
-async def demo_links(database_url: str, api: DemoApi, hasher: KeyedHasher) -> list[tuple[str, str]]:
-    """The URLs to open: the API, its OpenAPI docs, the services, and one closed public
-    case's resident page (with its secret) and request, plus a partner key to file with."""
+DEMO_OPERATOR = "demo-city"
+
+
+async def demo_links(
+    endpoints: Endpoints, api: DemoApi, hasher: KeyedHasher
+) -> list[tuple[str, str]]:
+    """The URLs to open: the API, its OpenAPI docs, the services, one closed public case's
+    resident page (with its secret) and request, a partner key to file with, and the
+    console with a city operator's sign-in (on the roster, so its actions apply)."""
+    database_url = endpoints.database_url
     public_codes = [c.code for c in Taxonomy.default() if c.public]
     connection = await asyncpg.connect(database_url)
     try:
@@ -297,8 +310,12 @@ async def demo_links(database_url: str, api: DemoApi, hasher: KeyedHasher) -> li
             public_codes,
         )
         key = await create_api_key(connection, "demo-partner")
+        password = secrets.token_urlsafe(9)
+        operator = Operator(DEMO_OPERATOR, Role.CITY, "泰州市")
+        await add_operator(connection, operator, hash_password(password))
     finally:
         await connection.close()
+    await publish_roster_entry(endpoints.kafka_bootstrap, operator, {})
     links = [
         ("API", f"{api.url}/"),
         ("API docs", f"{api.url}/docs"),
@@ -310,5 +327,9 @@ async def demo_links(database_url: str, api: DemoApi, hasher: KeyedHasher) -> li
             ("Open311 request", f"{api.url}/open311/v2/requests/{case_code}.json"),
             ("case page", f"{api.url}/c/{case_code}?k={secret}"),
         ]
-    links.append(("demo api_key", key))
+    links += [
+        ("demo api_key", key),
+        ("console", f"{api.url}/console"),
+        ("console sign-in", f"{DEMO_OPERATOR} / {password}"),
+    ]
     return links

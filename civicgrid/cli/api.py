@@ -9,16 +9,16 @@ import asyncpg
 import click
 import uvicorn
 
-from civicgrid import kafka_clients
 from civicgrid.api.app import ApiConfig, create_app
 from civicgrid.cli.common import database, echo_err, settings_or_exit, stack
+from civicgrid.console.roster import publish_roster_entry
 from civicgrid.console.scope import Operator, Role
 from civicgrid.console.session import hash_password
 from civicgrid.db import public
 from civicgrid.db.console import add_operator
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.runtime import pseudonym_key
-from schemas.enums import ActorKind, Level
+from schemas.enums import Level
 from schemas.inbound import ActorRecord
 
 log = logging.getLogger(__name__)
@@ -141,28 +141,3 @@ async def _add_operator(url: str, operator: Operator, password_hash: str) -> dic
         return parents
     finally:
         await connection.close()
-
-
-async def publish_roster_entry(bootstrap: str, operator: Operator, parents: dict[str, str]) -> None:
-    """The operator on civic.actors.v1, so the stream authorises their console actions."""
-    rung = operator.role.rung
-    assert rung is not None
-    territory = {**parents} if rung is Level.CITY else {**parents, rung.value: operator.scope}
-    record = ActorRecord.model_validate(
-        {
-            "actor_id": operator.operator_id,
-            "kind": ActorKind.OPERATOR,
-            "rung": rung,
-            **territory,
-        }
-    )
-    producer = kafka_clients.producer(bootstrap, linger_ms=0)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            ActorRecord.TOPIC,
-            record.model_dump_json(exclude_none=True).encode(),
-            key=operator.operator_id.encode(),
-        )
-    finally:
-        await producer.stop()

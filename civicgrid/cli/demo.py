@@ -67,9 +67,7 @@ def demo_command(events: int, seed: int, timeout: float, serve: bool | None) -> 
             try:
                 links = (
                     asyncio.run(
-                        demo.demo_links(
-                            endpoints.database_url, api, KeyedHasher(pseudonym_key(settings))
-                        )
+                        demo.demo_links(endpoints, api, KeyedHasher(pseudonym_key(settings)))
                     )
                     if api
                     else [("HTTP API", f"{_program()} api   (Open311 and case pages)")]

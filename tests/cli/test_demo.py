@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 
+import orjson
 import pytest
 
 from civicgrid.embedded.process import free_port
@@ -132,11 +135,13 @@ def test_demo_serves_the_api_it_prints_until_interrupted(tmp_path: Path) -> None
     assert demo.stdout is not None
     links: dict[str, str] = {}
     try:
+        sign_in = ""
         for line in demo.stdout:
             what, _, url = line.strip().rpartition(" ")
             if url.startswith(f"http://127.0.0.1:{port}/"):
                 links[what.strip()] = url
-            if line.startswith("  demo api_key"):
+            if line.startswith("  console sign-in"):
+                sign_in = line.split("console sign-in", 1)[1].strip()
                 break
         assert {"API", "API docs", "Open311 services", "Open311 request", "case page"} <= set(links)
         for what in ("API", "Open311 services", "Open311 request", "case page"):
@@ -144,6 +149,12 @@ def test_demo_serves_the_api_it_prints_until_interrupted(tmp_path: Path) -> None
                 assert answer.status == 200, what
         with urllib.request.urlopen(links["case page"], timeout=10) as answer:
             assert "办理过程" in answer.read().decode()
+        name, _, password = sign_in.partition(" / ")
+        console = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        form = urllib.parse.urlencode({"operator_id": name, "password": password}).encode()
+        console.open(f"{links['console']}/login", form, timeout=10)
+        with console.open(f"{links['console']}/api/grids", timeout=10) as answer:
+            assert len(orjson.loads(answer.read())) > 10  # a city operator sees every grid
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(60)
