@@ -147,17 +147,13 @@ async def check_open(app: Any, runtime: Runtime, now: datetime, partitions: int)
         if start is None:
             return 0
         counts = await _window_counts(connection, start)
-        # only series with a count can be over a bar: their baselines are all it needs, unless
-        # the spread is pooled over each category's series (then all of them, as at close)
-        pooled = scoring.CONFIG.pooled_dispersion
+        # only series with a count can be over a bar: their baselines are all it needs
         baselines = await connection.fetch(
             "SELECT b.grid_id, b.category, b.state FROM series_baselines b "
-            "WHERE b.window_seconds = $1 AND ($3 OR EXISTS (SELECT 1 FROM series_counts c "
-            "WHERE c.window_seconds = b.window_seconds AND c.grid_id = b.grid_id "
-            "AND c.category = b.category AND c.window_start = $2))",
+            "JOIN series_counts c USING (window_seconds, grid_id, category) "
+            "WHERE b.window_seconds = $1 AND c.window_start = $2",
             size,
             start,
-            pooled,
         )
         raised = await _raised(connection, start)
         alerts = scoring.check_window(

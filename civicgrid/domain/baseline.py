@@ -45,9 +45,12 @@ class BaselineConfig:
     warmup: int = 7
     seasons: int = 1
     weekday_prior: float = 0.0
+    learn_z: float | None = None
+    """A count over the bar at this z is learnt as that bar (None: the alert's own z)."""
     pooled_dispersion: bool = False
-    """Floor each series' spread by its category's negative-binomial over-dispersion, pooled
-    over the category's warmed-up series (one series' variance from a few weeks is noise)."""
+    """Floor each series' spread by its category's negative binomial over-dispersion, pooled
+    over the category's series (``Dispersion``: one series' variance from a few weeks is
+    noise), and judge a count by the negative binomial tail."""
     """Weeks of pseudo-history pulling each category's day-of-week factor toward 1 (0: no
     day-of-week factor). See ``WeekdayProfile``."""
 
@@ -148,20 +151,35 @@ class SeriesBaseline:
     def expected(self, season: int = 0, factor: float = 1.0) -> float:
         return max(self._estimate(season).mean * factor, self.config.min_expected)
 
-    def sigma(self, season: int = 0, factor: float = 1.0, dispersion: float = 0.0) -> float:
-        est = self._estimate(season)
+    def _predictive(self, season: int, factor: float, dispersion: float) -> float:
+        """The negative binomial variance of the next count given its category's
+        over-dispersion (0 unless ``pooled_dispersion``)."""
+        if not self.config.pooled_dispersion:
+            return 0.0
         expected = self.expected(season, factor)
+        return expected + dispersion * expected * expected
+
+    def sigma(self, season: int = 0, factor: float = 1.0, dispersion: float = 0.0) -> float:
         return max(
-            math.sqrt(est.var) * factor,
-            math.sqrt(expected + dispersion * expected * expected),
+            math.sqrt(self.variance(season, factor, dispersion)),
+            math.sqrt(self.expected(season, factor)),
             self.config.min_sigma,
         )
 
     def variance(self, season: int = 0, factor: float = 1.0, dispersion: float = 0.0) -> float:
-        """The learnt variance, unfloored but for the category's over-dispersion: a sum over
-        grids floors it once, as a whole."""
+        """The spread of the next count: the negative binomial one with ``pooled_dispersion``
+        once the category's dispersion is known (the series' own variance from a few weeks
+        is noise, and one anomaly learnt into it lifts the bar for weeks), else the learnt
+        variance, unfloored: a sum over grids floors it once, as a whole."""
+        if self.config.pooled_dispersion and dispersion > 0:
+            return self._predictive(season, factor, dispersion)
+        return self._estimate(season).var * factor * factor
+
+    def _dispersion(self, season: int, factor: float, dispersion: float) -> float:
+        """The over-dispersion of the next count's predictive spread (0 without pooling)."""
+        predictive = self._predictive(season, factor, dispersion)
         expected = self.expected(season, factor)
-        return max(self._estimate(season).var * factor * factor, dispersion * expected * expected)
+        return max(predictive - expected, 0.0) / (expected * expected) if expected > 0 else 0.0
 
     def threshold(
         self,
@@ -173,7 +191,8 @@ class SeriesBaseline:
         """The count above which a window is anomalous at ``z`` (default: the config's)."""
         z = self.config.z if z is None else z
         sigma = self.sigma(season, factor, dispersion)
-        return count_threshold(self.expected(season, factor), sigma, z, dispersion)
+        phi = self._dispersion(season, factor, dispersion)
+        return count_threshold(self.expected(season, factor), sigma, z, phi)
 
     def score(
         self, count: float, season: int = 0, factor: float = 1.0, dispersion: float = 0.0
@@ -200,7 +219,7 @@ class SeriesBaseline:
         counts would be clipped to the quieter all-season level."""
         if self._seasons[season % self.config.seasons].n < self.config.warmup:
             return count
-        return min(count, self.threshold(season, None, factor, dispersion))
+        return min(count, self.threshold(season, self.config.learn_z, factor, dispersion))
 
     def update(
         self, count: float, season: int = 0, factor: float = 1.0, dispersion: float = 0.0
@@ -209,12 +228,6 @@ class SeriesBaseline:
         learnt = self.learnt(count, season, factor, dispersion) / factor
         self._all.update(learnt, self.config.alpha)
         self._seasons[season % self.config.seasons].update(learnt, self.config.alpha)
-
-    def excess(self, season: int = 0) -> tuple[float, float]:
-        """(variance beyond Poisson, squared mean) of the series' learnt level: summed over a
-        category's series, their ratio is its over-dispersion."""
-        est = self._estimate(season)
-        return max(est.var - est.mean, 0.0), est.mean * est.mean
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state; the config is not included (it belongs to the deployment)."""
@@ -234,6 +247,48 @@ class SeriesBaseline:
         return baseline
 
 
+DISPERSION_ALPHA = 0.05
+DISPERSION_WINDOWS = 3
+"""Windows a category's dispersion needs before it is used (Poisson and the learnt variance
+until then)."""
+
+
+class Dispersion:
+    """One category's over-dispersion: the moment estimate ``sum((x - m)^2 - m) / sum(m^2)``
+    over its warmed-up series' windows, ``m`` each series' expectation before the window.
+
+    Judged against the expectation the window was scored with, it holds the error of the
+    learnt mean too: what the bar needs is the spread of the next count around it. Only
+    counts under their threshold are learnt: an anomaly must not widen the spread that
+    judges the next one (a burst's squared excess outweighs weeks of ordinary days)."""
+
+    __slots__ = ("_den", "_num")
+
+    def __init__(self) -> None:
+        self._num, self._den = _Ewma(), _Ewma()
+
+    @property
+    def value(self) -> float:
+        if self._den.n < DISPERSION_WINDOWS or self._den.mean <= 0:
+            return 0.0
+        return max(self._num.mean / self._den.mean, 0.0)
+
+    def update(self, pairs: list[tuple[float, float]]) -> None:
+        """One window's (count, expectation) of the category's series."""
+        if pairs:
+            self._num.update(sum((x - m) ** 2 - m for x, m in pairs), DISPERSION_ALPHA)
+            self._den.update(sum(m * m for _, m in pairs), DISPERSION_ALPHA)
+
+    def to_dict(self) -> list[list[float]]:
+        return [[e.mean, e.var, e.n] for e in (self._num, self._den)]
+
+    @classmethod
+    def from_dict(cls, data: list[list[float]]) -> "Dispersion":
+        tracker = cls()
+        tracker._num, tracker._den = (_Ewma(float(m), float(v), int(n)) for m, v, n in data)
+        return tracker
+
+
 WEEKDAY_ALPHA = 0.05
 """The weekday profile's EWMA weight per weekday: a plain average for its first 20 weeks.
 The all-days mean is updated seven times as often with a seventh of it, so both reach back
@@ -241,13 +296,14 @@ as far."""
 
 
 class WeekdayProfile:
-    """One category's day-of-week pattern, pooled over its grids.
+    """A day-of-week pattern: per weekday, the mean summed (learnt) count of a category over
+    its grids, or of every category, against the mean over all days.
 
-    Per weekday, the mean of the category's summed (learnt) count over the grids, against the
-    mean over all days; the ratio is shrunk toward 1 by ``prior`` weeks of pseudo-history, so
-    with a few weeks of data a weekday moves the baseline only part of the way. Pooled over
-    the grids because one series sees a report every few days: its own weekday means would be
-    noise for months."""
+    The ratio is shrunk toward ``target`` (1, or the pattern of every category) by ``prior``
+    pseudo-reports: its weight is the reports it rests on, so a busy category learns its own
+    week within two or three weeks while a quiet one, whose weekday means are noise for
+    months, follows the city's. Pooled over the grids because one series sees a report every
+    few days."""
 
     __slots__ = ("_all", "_days", "prior")
 
@@ -256,12 +312,13 @@ class WeekdayProfile:
         self._all = _Ewma()
         self._days = [_Ewma() for _ in range(7)]
 
-    def factor(self, weekday: int) -> float:
+    def factor(self, weekday: int, target: float = 1.0) -> float:
         day = self._days[weekday]
         if self.prior <= 0 or day.n == 0 or self._all.mean <= 0:
-            return 1.0
-        ratio = day.mean / self._all.mean
-        return (day.n * ratio + self.prior) / (day.n + self.prior)
+            return target
+        # reports seen on the weekday, and the reports the all-days mean expects of them
+        seen, expected = day.n * day.mean, day.n * self._all.mean
+        return (seen + self.prior * target) / (expected + self.prior)
 
     def update(self, weekday: int, total: float) -> None:
         self._all.update(total, WEEKDAY_ALPHA / 7)

@@ -25,7 +25,9 @@ from typing import Any
 
 from civicgrid.domain.alerts import Alert, ClusterAlert, RateAnomaly
 from civicgrid.domain.baseline import (
+    DISPERSION_WINDOWS,
     BaselineConfig,
+    Dispersion,
     SeriesBaseline,
     WeekdayProfile,
     count_threshold,
@@ -35,6 +37,9 @@ from civicgrid.domain.windows import Series, WindowCount, WindowCounter
 from schemas.enums import AlertKind
 
 __all__ = ["MIN_MEMBER_REPORTS", "EarlyWarning", "RepeatPoints", "cluster_of"]
+
+ALL_CATEGORIES = "*"
+"""The key of the city's day-of-week profile, every category together."""
 
 MIN_MEMBER_REPORTS = 2
 """Reports a grid needs in the window to be a cluster member. At the usual expectation of a
@@ -162,6 +167,7 @@ class EarlyWarning:
         self._clusters: dict[str, list[frozenset[str]]] = {}
         self._raised: _Raised | None = None
         self.weekdays: dict[str, WeekdayProfile] = {}
+        self.dispersions: dict[str, Dispersion] = {}
 
     def add(self, grid_id: str, category: str, occurred_at: datetime) -> None:
         self.counter.add(grid_id, category, occurred_at)
@@ -170,9 +176,13 @@ class EarlyWarning:
         return (window_start + self.counter.utc_offset).weekday()
 
     def factor(self, category: str, window_start: datetime) -> float:
-        """The category's learnt day-of-week factor for the window (1 without a profile)."""
+        """The category's learnt day-of-week factor for the window, shrunk toward the city's
+        (1 without a profile)."""
+        weekday = self.weekday(window_start)
+        city = self.weekdays.get(ALL_CATEGORIES)
+        target = 1.0 if city is None else city.factor(weekday)
         profile = self.weekdays.get(category)
-        return 1.0 if profile is None else profile.factor(self.weekday(window_start))
+        return target if profile is None else profile.factor(weekday, target)
 
     def season(self, window_start: datetime) -> int:
         local = window_start + self.counter.utc_offset
@@ -257,16 +267,27 @@ class EarlyWarning:
         zones = self._zones(cells, neighbours) if neighbours is not None else {}
         alerts = self._fresh(over, zones, cells, raised)
         totals: dict[str, float] = defaultdict(float)
-        dispersion = self._dispersion(windows)
+        spread: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        dispersion = self._dispersion()
         for w in windows:
             series = (w.grid_id, w.category)
             baseline = self.baselines.setdefault(series, self._baseline(series))
             season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
             phi = dispersion.get(w.category, 0.0)
+            learnt = baseline.learnt(w.count, season, factor, phi)
             if baseline.warmed_up:  # a series in warm-up says little about its category's week
-                totals[w.category] += baseline.learnt(w.count, season, factor, phi)
+                totals[w.category] += learnt
+            # its spread is learnt from the third window: judged against a mean of a few
+            # windows, the spread comes out wide, as the next count's is around such a mean
+            if baseline.windows_seen >= DISPERSION_WINDOWS and learnt == w.count:
+                spread[w.category].append((w.count, baseline.expected(season, factor)))
             baseline.update(w.count, season, factor, phi)
+        if self.config.pooled_dispersion:
+            for category, pairs in spread.items():
+                self.dispersions.setdefault(category, Dispersion()).update(pairs)
         if self.config.weekday_prior > 0 and start is not None:
+            if totals:
+                totals[ALL_CATEGORIES] = sum(totals.values())
             for category, total in totals.items():
                 profile = self.weekdays.setdefault(
                     category, WeekdayProfile(self.config.weekday_prior)
@@ -323,19 +344,11 @@ class EarlyWarning:
             return SeriesBaseline(self.config, prior_zero_windows=self.windows_closed)
         return baseline
 
-    def _dispersion(self, windows: Iterable[WindowCount]) -> dict[str, float]:
-        """Per category of ``windows``, the over-dispersion pooled over its warmed-up series
-        (all of them, not only those in ``windows``); empty unless ``pooled_dispersion``."""
+    def _dispersion(self) -> dict[str, float]:
+        """Per category, its learnt over-dispersion; empty unless ``pooled_dispersion``."""
         if not self.config.pooled_dispersion:
             return {}
-        wanted = {w.category for w in windows}
-        sums: dict[str, list[float]] = {c: [0.0, 0.0] for c in wanted}
-        for (_, category), baseline in self.baselines.items():
-            if category in sums and baseline.warmed_up:
-                excess, square = baseline.excess()
-                sums[category][0] += excess
-                sums[category][1] += square
-        return {c: excess / square for c, (excess, square) in sums.items() if square > 0}
+        return {c: d.value for c, d in self.dispersions.items()}
 
     def _anomaly(
         self, w: WindowCount, baseline: SeriesBaseline, z: float, phi: float
@@ -359,7 +372,7 @@ class EarlyWarning:
         over: list[RateAnomaly] = []
         cells: dict[str, dict[str, _Cell]] = defaultdict(dict)
         windows = list(windows)
-        dispersion = self._dispersion(windows)
+        dispersion = self._dispersion()
         for w in windows:
             baseline = self._baseline((w.grid_id, w.category))
             season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
@@ -444,6 +457,7 @@ class EarlyWarning:
             "active": sorted([g, c] for g, c in self._active),
             "clusters": {c: [sorted(s) for s in sets] for c, sets in self._clusters.items()},
             "weekdays": {c: p.to_dict() for c, p in sorted(self.weekdays.items())},
+            "dispersions": {c: d.to_dict() for c, d in sorted(self.dispersions.items())},
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -458,4 +472,7 @@ class EarlyWarning:
         self.weekdays = {
             c: WeekdayProfile.from_dict(data, self.config.weekday_prior)
             for c, data in state.get("weekdays", {}).items()
+        }
+        self.dispersions = {
+            c: Dispersion.from_dict(data) for c, data in state.get("dispersions", {}).items()
         }

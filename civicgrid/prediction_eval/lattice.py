@@ -106,22 +106,25 @@ class _Month:
         mean = self.rates[(grid, category)][day]
         return float(np.sqrt(mean + mean * mean / DISPERSION))
 
-    def burst(self, day: int, grid: str, category: str) -> Injected:
-        """6-9 spreads of the series over its day's mean (at least 6 reports), in 2-10 h."""
-        extra = max(6, round(self.rng.uniform(6.0, 9.0) * self._spread(grid, category, day)))
+    def burst(self, day: int, grid: str, category: str, strength: float) -> Injected:
+        """6-9 spreads (times ``strength``) of the series over its day's mean (at least 6
+        reports), in 2-10 h."""
+        spread = strength * self._spread(grid, category, day)
+        extra = max(6, round(self.rng.uniform(6.0, 9.0) * spread))
         onset = self.rng.uniform(7, 14)
         hours = onset + self.rng.uniform(0, self.rng.uniform(2, 10), extra)
         ats = self._at(day, hours)
         ids = tuple(self._report(grid, category, at) for at in ats)
         return Injected("burst", (grid,), category, ats[0], ats[-1], ids)
 
-    def cluster(self, day: int, grids: tuple[str, ...], category: str) -> Injected:
-        """Each of three neighbouring grids 3-4.5 spreads over its mean (at least 3 reports)."""
+    def cluster(self, day: int, grids: tuple[str, ...], category: str, strength: float) -> Injected:
+        """Each of three neighbouring grids 3-4.5 spreads (times ``strength``) over its mean
+        (at least 3 reports)."""
         onset = self.rng.uniform(6, 11)
         ats: list[datetime] = []
         ids: list[str] = []
         for grid in grids:
-            spread = self._spread(grid, category, day)
+            spread = strength * self._spread(grid, category, day)
             extra = max(3, round(self.rng.uniform(3.0, 4.5) * spread))
             for at in self._at(day, onset + self.rng.uniform(0, 10, extra)):
                 ats.append(at)
@@ -129,8 +132,11 @@ class _Month:
         return Injected("cluster", grids, category, min(ats), max(ats), tuple(ids))
 
 
-def month(seed: int, anomalies: bool = True, start: datetime = START) -> Month:
-    """One month: clean history, then the scored days, anomalies in the last ten."""
+def month(
+    seed: int, anomalies: bool = True, start: datetime = START, strength: float = 1.0
+) -> Month:
+    """One month: clean history, then the scored days, anomalies in the last ten, sized
+    ``strength`` times the default."""
     m = _Month(seed, start)
     m.background()
     truth: list[Injected] = []
@@ -140,12 +146,12 @@ def month(seed: int, anomalies: bool = True, start: datetime = START) -> Month:
         for _ in range(BURSTS):
             day = int(m.rng.integers(first, DAYS))
             grid = str(m.rng.choice(GRIDS))
-            truth.append(m.burst(day, grid, str(m.rng.choice(CATEGORIES))))
+            truth.append(m.burst(day, grid, str(m.rng.choice(CATEGORIES)), strength))
         for _ in range(CLUSTERS):
             day = int(m.rng.integers(first, DAYS))
             centre = str(m.rng.choice(GRIDS))
             pair = m.rng.choice(len(around[centre]), 2, replace=False)
             grids = (centre, *(around[centre][int(i)] for i in pair))
-            truth.append(m.cluster(day, grids, str(m.rng.choice(CATEGORIES))))
+            truth.append(m.cluster(day, grids, str(m.rng.choice(CATEGORIES)), strength))
     m.reports.sort(key=lambda r: (r.arrives_at, r.event_id))
     return Month(m.reports, truth, m.rates)
