@@ -45,6 +45,9 @@ def evaluate(
     return scores
 
 
+_SECTION = "## Lattice months (issue 24)\n"
+
+
 def _unexplained(s: Scores) -> int:
     return sum(s.alerts.values()) - sum(s.true_alerts.values())
 
@@ -89,7 +92,13 @@ def main() -> None:
             )
             print(lines[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "prediction_lattice.md").write_text("\n".join([*lines, ""]), encoding="utf-8")
+    text = "\n".join([*lines, ""])
+    (args.out / "prediction_lattice.md").write_text(text, encoding="utf-8")
+    # make eval writes prediction.md first; its lattice section is this table
+    summary = args.out / "prediction.md"
+    if summary.exists():
+        kept = summary.read_text(encoding="utf-8").split(_SECTION)[0].rstrip("\n")
+        summary.write_text(f"{kept}\n\n{_SECTION}{text.split(chr(10), 1)[1]}", encoding="utf-8")
 
 
 if __name__ == "__main__":
