@@ -39,6 +39,8 @@ class StateMirror:
         self.caught_up = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        # partitions read from the start because the mirror is past their end
+        self._recreated: set[TopicPartition] = set()
 
     async def start(self, follower: RegistryFollower) -> None:
         """Once `follower` has read the topics to their ends: it knows their high-water marks."""
@@ -66,7 +68,11 @@ class StateMirror:
             at = stored.get((tp.topic, tp.partition), 0)
             highwater = follower.highwater(tp.topic, tp.partition) or 0
             # past the end: the partition was recreated; read it whole, and its first batch
-            # (or checkpoint) tells write_batch to rebuild it (statemirror.recreated)
+            # (or checkpoint) lets write_batch rebuild it (statemirror.recreated). Only such a
+            # batch may: one read from `at` rebuilding (another writer moved the offset past
+            # the high-water mark this worker saw) would lose the rows below `at` for good.
+            if at > highwater:
+                self._recreated.add(tp)
             consumer.seek(tp, 0 if at > highwater else at)
         self._task = asyncio.create_task(self._follow(partitions), name="state-mirror")
 
@@ -117,7 +123,7 @@ class StateMirror:
         seen: set[TopicPartition],
     ) -> PartitionBatch:
         assert self._consumer is not None
-        first = tp not in seen
+        first = tp in self._recreated and tp not in seen
         seen.add(tp)
         highwater = self._consumer.highwater(tp) or end
         return PartitionBatch(tp.topic, tp.partition, changes, end, highwater, first)

@@ -146,11 +146,11 @@ MIRRORS: dict[str, MirrorSpec] = {spec.topic: spec for spec in (GRIDS, CODES, AC
 
 @dataclass(frozen=True, slots=True)
 class PartitionBatch:
-    """What the follower took from one partition in one poll: the valid records, the offset
-    after the last record taken (`end`; a rejected record is passed over, not lost) and
-    the partition's high-water mark. `first` marks the first batch since the follower
-    started reading from the beginning. No `changes` and `end` at the high-water mark is a
-    checkpoint: the partition is read to its end."""
+    """What the mirror's consumer took from one partition in one poll: the valid records,
+    the offset after the last record taken (`end`; a rejected record is passed over, not
+    lost) and the partition's high-water mark. `first` marks the first batch of a partition
+    read again from its beginning because the mirror is past its end. No `changes` and
+    `end` at the high-water mark is a checkpoint: the partition is read to its end."""
 
     topic: str
     partition: int
@@ -161,9 +161,9 @@ class PartitionBatch:
 
 
 def recreated(stored_next: int, batch: PartitionBatch) -> bool:
-    """Kafka offsets never go back: a partition whose high-water mark, as a follower sees it
-    on its first read, is below what the mirror already holds was deleted and created again
-    (an embedded broker restarted empty), and its mirrored rows are stale."""
+    """Kafka offsets never go back: a partition whose high-water mark, on the first read of a
+    pass from its beginning, is below what the mirror already holds was deleted and created
+    again (an embedded broker restarted empty), and its mirrored rows are stale."""
     return batch.first and stored_next > batch.highwater
 
 
