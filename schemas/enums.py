@@ -179,3 +179,53 @@ class Grade(StrEnum):
     C = "C"
     D = "D"
     E = "E"
+
+
+class RegistrationStatus(StrEnum):
+    """Where a household registration (户口) stands on civic.residents.v1."""
+
+    REGISTERED = "registered"
+    MOVED_OUT = "moved_out"  # 迁出
+    DEREGISTERED = "deregistered"  # 注销
+
+
+class StatusReason(StrEnum):
+    """Why a registration was moved out or deregistered."""
+
+    DEATH = "death"
+    EMIGRATION = "emigration"
+    MOVED = "moved"  # registered anew in another household or city
+    MILITARY = "military"
+    OTHER = "other"
+
+
+class HouseholdRole(StrEnum):
+    HEAD = "head"  # 户主
+    SPOUSE = "spouse"
+    CHILD = "child"
+    PARENT = "parent"
+    GRANDCHILD = "grandchild"
+    RELATIVE = "relative"
+    OTHER = "other"
+
+
+class PresenceSource(StrEnum):
+    """Who saw a person at a place (civic.presence.v1)."""
+
+    HOME_VISIT = "home_visit"  # a grid worker's census visit (入户走访)
+    VENUE_SCAN = "venue_scan"  # a venue or health-code scan (祥泰码)
+    RENTAL_REGISTRATION = "rental_registration"
+    UTILITY_ACCOUNT = "utility_account"
+    DEATH_RECORD = "death_record"  # civil affairs: a death or cremation record
+    EXIT_RECORD = "exit_record"  # exit-entry: settled abroad
+    TRANSFER_NOTICE = "transfer_notice"  # another city registered the person (准迁)
+
+
+class PresenceKind(StrEnum):
+    """What an observation says about the person."""
+
+    PRESENT = "present"  # lives, or was seen, at the place
+    ABSENT = "absent"  # a home visit found the person does not live at the place
+    DIED = "died"
+    EMIGRATED = "emigrated"
+    REGISTERED_ELSEWHERE = "registered_elsewhere"

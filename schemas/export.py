@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from schemas.common import InboundModel, OutboundModel
-from schemas.inbound import EVENT_MODELS, STATE_MODELS
+from schemas.inbound import EVENT_MODELS, HOUSEHOLD_MODELS, STATE_MODELS
 from schemas.outbound import (
     Alert,
     Assessment,
@@ -17,6 +17,7 @@ from schemas.outbound import (
 TOPIC_MODELS: tuple[type[InboundModel] | type[OutboundModel], ...] = (
     *EVENT_MODELS,
     *STATE_MODELS,
+    *HOUSEHOLD_MODELS,
     CaseSnapshot,
     GridDispatch,
     NetworkDispatch,

@@ -1,5 +1,6 @@
 """Inbound topic values (SPEC §2): the four event topics and the two compacted state topics."""
 
+from datetime import date
 from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, JsonValue, model_validator
@@ -22,12 +23,17 @@ from schemas.enums import (
     CaseAction,
     Channel,
     ElementType,
+    HouseholdRole,
     Level,
     PatrolKind,
+    PresenceKind,
+    PresenceSource,
+    RegistrationStatus,
     Role,
     Satisfaction,
     ScanPurpose,
     Severity,
+    StatusReason,
     Supervision,
 )
 
@@ -274,6 +280,91 @@ class ActorRecord(InboundModel):
             raise ValueError("only operators have a rung")
         return self
 
+
+class Registration(InboundModel):
+    """One household entry of a person (户口登记): current or past."""
+
+    household_id: Identifier  # 户号; hashed at intake like the person code
+    place_code: Identifier  # the registered place: a code of civic.registry.v1
+    role: HouseholdRole
+    status: RegistrationStatus
+    registered_on: date
+    status_reason: StatusReason | None = None
+    status_on: date | None = None  # when it was moved out or deregistered
+
+    @model_validator(mode="after")
+    def _closed(self) -> Self:
+        closed = self.status is not RegistrationStatus.REGISTERED
+        if closed != (self.status_reason is not None) or closed != (self.status_on is not None):
+            raise ValueError(
+                "status_reason and status_on are given for a moved-out or deregistered entry, "
+                "and only there"
+            )
+        if self.status_on is not None and self.status_on < self.registered_on:
+            raise ValueError("status_on is before registered_on")
+        return self
+
+
+class ResidentRecord(InboundModel):
+    """A person's household registrations (SPEC §10 issue 21 civic.residents.v1); state keyed
+    by person_code, a tombstone forgets the person.
+
+    All of a person's entries travel together, so one person in two households is visible
+    as two `registered` entries rather than as two records racing under one key.
+    """
+
+    TOPIC: ClassVar[str] = "civic.residents.v1"
+    KEY_FIELD: ClassVar[str] = "person_code"
+
+    schema_version: SchemaVersion = 1
+    person_code: Identifier  # hashed at intake (SPEC §8): never stored or published in clear
+    born_on: date | None = None
+    registrations: Annotated[tuple[Registration, ...], Field(max_length=32)] = ()
+
+
+# Which observation kinds each source can make: a scan or a bill only shows someone there.
+_SOURCE_KINDS: dict[PresenceSource, frozenset[PresenceKind]] = {
+    PresenceSource.HOME_VISIT: frozenset(
+        {PresenceKind.PRESENT, PresenceKind.ABSENT, PresenceKind.DIED}
+    ),
+    PresenceSource.VENUE_SCAN: frozenset({PresenceKind.PRESENT}),
+    PresenceSource.RENTAL_REGISTRATION: frozenset({PresenceKind.PRESENT}),
+    PresenceSource.UTILITY_ACCOUNT: frozenset({PresenceKind.PRESENT}),
+    PresenceSource.DEATH_RECORD: frozenset({PresenceKind.DIED}),
+    PresenceSource.EXIT_RECORD: frozenset({PresenceKind.EMIGRATED}),
+    PresenceSource.TRANSFER_NOTICE: frozenset({PresenceKind.REGISTERED_ELSEWHERE}),
+}
+_PLACED_KINDS = frozenset({PresenceKind.PRESENT, PresenceKind.ABSENT})
+
+
+class PresenceObservation(EventModel):
+    """An observation that a person lives (or does not live) at a place (civic.presence.v1);
+    `occurred_at` is when it was observed, which may be long before it is published."""
+
+    TOPIC: ClassVar[str] = "civic.presence.v1"
+    CE_TYPE: ClassVar[str] = "civic.presence.v1"
+    KEY_FIELD: ClassVar[str] = "person_code"
+
+    person_code: Identifier  # hashed at intake (SPEC §8)
+    source: PresenceSource
+    kind: PresenceKind = PresenceKind.PRESENT
+    place_code: Identifier | None = None  # a code of civic.registry.v1
+    observer_id: Identifier | None = None  # the grid worker of a home visit; hashed at intake
+    born_on: date | None = None  # as a census visit records it, for people not registered
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind not in _SOURCE_KINDS[self.source]:
+            raise ValueError(f"a {self.source.value} cannot observe {self.kind.value}")
+        if self.kind in _PLACED_KINDS and self.place_code is None:
+            raise ValueError(f"a {self.kind.value} observation needs a place_code")
+        return self
+
+
+HOUSEHOLD_MODELS: tuple[type[ResidentRecord] | type[PresenceObservation], ...] = (
+    ResidentRecord,
+    PresenceObservation,
+)
 
 InboundEvent = Scan | Report | Patrol | CaseUpdate
 StateRecord = RegistryRecord | GridRecord | ActorRecord

@@ -10,8 +10,10 @@ from schemas.inbound import (
     CaseUpdate,
     GridRecord,
     Patrol,
+    PresenceObservation,
     RegistryRecord,
     Report,
+    ResidentRecord,
     Scan,
 )
 from schemas.outbound import (
@@ -62,6 +64,27 @@ CASE_UPDATES = _event(CaseUpdate, "case_id", "steps on a case by departments and
 REGISTRY = _state(RegistryRecord, "code registrations (四码); a tombstone deletes")
 GRIDS = _state(GridRecord, "grids (网格) with parents, neighbours, workers, polygon")
 ACTORS = _state(ActorRecord, "the roster case updates are authorised against; a tombstone deletes")
+# Issue 21: read by the household reconciliation only, not by intake or the state mirror.
+RESIDENTS = TopicSpec(
+    ResidentRecord.TOPIC,
+    ResidentRecord.KEY_FIELD,
+    ResidentRecord,
+    None,
+    True,
+    None,
+    "in",
+    "a person's household registrations (户口), keyed by person code; a tombstone forgets",
+)
+PRESENCE = TopicSpec(
+    PresenceObservation.TOPIC,
+    PresenceObservation.KEY_FIELD,
+    PresenceObservation,
+    None,
+    False,
+    _EVENT_RETENTION_MS,
+    "in",
+    "observations that a person lives at a place: visits, scans, rentals, utilities, records",
+)
 CASES = _out(CaseSnapshot, CaseSnapshot.TOPIC, "case_id", "full case snapshot after each change")
 DISPATCH_GRID = _out(GridDispatch, GridDispatch.TOPIC, "grid_id", "small matters for the grid")
 DISPATCH_NETWORK = _out(
@@ -98,6 +121,8 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     REGISTRY,
     GRIDS,
     ACTORS,
+    RESIDENTS,
+    PRESENCE,
     CASES,
     DISPATCH_GRID,
     DISPATCH_NETWORK,
@@ -116,6 +141,10 @@ def by_name(name: str) -> TopicSpec:
 
 def inbound_events() -> tuple[TopicSpec, ...]:
     return (SCANS, REPORTS, PATROLS, CASE_UPDATES)
+
+
+def household_topics() -> tuple[TopicSpec, ...]:
+    return (RESIDENTS, PRESENCE)
 
 
 def state_topics() -> tuple[TopicSpec, ...]:

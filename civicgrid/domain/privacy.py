@@ -14,7 +14,16 @@ import hmac
 import re
 
 from schemas.enums import ActorKind
-from schemas.inbound import CaseUpdate, GridRecord, InboundEvent, Patrol, Report, Scan
+from schemas.inbound import (
+    CaseUpdate,
+    GridRecord,
+    InboundEvent,
+    Patrol,
+    PresenceObservation,
+    Report,
+    ResidentRecord,
+    Scan,
+)
 
 _D = "[0-9０-９]"  # ASCII and full-width digits only: \d would also take other scripts' digits
 _SEP = "[-\u0020\u3000]?"
@@ -131,6 +140,34 @@ def protect_event(
 def protect_grid(grid: GridRecord, hasher: KeyedHasher) -> GridRecord:
     """Hash worker ids the same way, so authorisation checks compare hashes with hashes."""
     return grid.model_copy(update={"worker_ids": tuple(hasher.hash(w) for w in grid.worker_ids)})
+
+
+def protect_resident(record: ResidentRecord, hasher: KeyedHasher) -> ResidentRecord:
+    """The person code and household numbers hashed (SPEC §8, issue 21); places stay codes."""
+    entries = tuple(
+        entry.model_copy(update={"household_id": hasher.hash(entry.household_id)})
+        for entry in record.registrations
+    )
+    return record.model_copy(
+        update={"person_code": hasher.hash(record.person_code), "registrations": entries}
+    )
+
+
+def protect_presence(observation: PresenceObservation, hasher: KeyedHasher) -> PresenceObservation:
+    """The person code and the observing grid worker hashed, as on every other topic."""
+    observer = observation.observer_id
+    return observation.model_copy(
+        update={
+            "person_code": hasher.hash(observation.person_code),
+            "observer_id": None if observer is None else hasher.hash(observer),
+        }
+    )
+
+
+def mask_id(hashed: str) -> str:
+    """A hashed id shortened for evidence lists: enough to tell entries apart, not to join
+    them with another data set hashed under the same key."""
+    return hashed[: len(_HASH_PREFIX) + 8] + "…"
 
 
 def _mask_opt(text: str | None) -> str | None:
