@@ -69,14 +69,23 @@ def _not_found() -> HTMLResponse:
     return _page("未找到", "<h1>未找到该事件</h1><p>请核对二维码或链接是否完整。</p>", 404)
 
 
+async def _visible(ctx: "ApiContext", case_code: str, secret: str) -> public.CasePage | None:
+    """The case's page for the holder of its link; None, like an unknown case, for a wrong
+    secret or a matter that is not public."""
+    if not hmac.compare_digest(secret, case_link_secret(ctx.links, case_code)):
+        return None
+    page = await public.case_page(ctx.pool, case_code)
+    if page is None or not ctx.taxonomy.get(page.category).public:
+        return None
+    return page
+
+
 def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
     @app.get("/c/{case_code}", response_class=HTMLResponse, include_in_schema=False)
     async def case_page(case_code: str, k: str = "", thanks: int = 0) -> Response:
         ctx = context()
-        if not hmac.compare_digest(k, case_link_secret(ctx.links, case_code)):
-            return _not_found()
-        page = await public.case_page(ctx.pool, case_code)
-        if page is None or not ctx.taxonomy.get(page.category).public:
+        page = await _visible(ctx, case_code, k)
+        if page is None:
             return _not_found()
         category = ctx.taxonomy.get(page.category)
 
@@ -120,10 +129,8 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
         comment: Annotated[str, Form(max_length=500)] = "",
     ) -> Response:
         ctx = context()
-        if not hmac.compare_digest(k, case_link_secret(ctx.links, case_code)):
-            return _not_found()
-        page = await public.case_page(ctx.pool, case_code)
-        if page is None or not ctx.taxonomy.get(page.category).public:
+        page = await _visible(ctx, case_code, k)
+        if page is None:
             return _not_found()
         try:
             chosen = Satisfaction(satisfaction)

@@ -49,33 +49,38 @@ async def audit(
     )
 
 
-def _scoped(operator: Operator, first: int) -> tuple[str, list[Any]]:
-    """The grid condition (on alias g) and the department condition (on alias c), with
-    their parameters numbered from `first`."""
-    grids, department = grid_filter(operator), case_department(operator)
-    params: list[Any] = []
-    sql = grids.sql
-    if grids.value is not None:
-        sql = sql.replace("$1", f"${first}")
-        params.append(grids.value)
-    if department is not None:
-        sql += f" AND c.data->'departments' ? ${first + len(params)}"
-        params.append(department)
-    return sql, params
+def _grids(operator: Operator, params: list[Any]) -> str:
+    """The operator's grid condition on alias g, its value appended to `params`."""
+    grids = grid_filter(operator)
+    if grids.value is None:
+        return grids.sql
+    params.append(grids.value)
+    return grids.sql.replace("$1", f"${len(params)}")
+
+
+def _department(operator: Operator, params: list[Any], condition: str) -> str:
+    """`condition` (with `{}` for the department's placeholder) for a department operator;
+    true for anyone else."""
+    department = case_department(operator)
+    if department is None:
+        return "true"
+    params.append(department)
+    return condition.format(f"${len(params)}")
+
+
+_DISPATCHED_TO = "c.data->'departments' ? {}"
+
+
+def _scoped(operator: Operator, params: list[Any]) -> str:
+    """The operator's cases: in their grids, and dispatched to them if a department."""
+    return f"{_grids(operator, params)} AND {_department(operator, params, _DISPATCHED_TO)}"
 
 
 async def map_grids(pool: asyncpg.Pool, operator: Operator, now: datetime) -> list[dict[str, Any]]:
     """The operator's grids with their polygons and open, overdue and alert counts."""
-    grids = grid_filter(operator)
-    department = case_department(operator)
     params: list[Any] = [now]
-    where = grids.sql.replace("$1", "$2")
-    if grids.value is not None:
-        params.append(grids.value)
-    case_cond = "c.is_open"
-    if department is not None:
-        case_cond += f" AND c.data->'departments' ? ${len(params) + 1}"
-        params.append(department)
+    where = _grids(operator, params)
+    case_cond = f"c.is_open AND {_department(operator, params, _DISPATCHED_TO)}"
     rows = await pool.fetch(
         f"""SELECT g.grid_id, g.name, g.community, g.street, g.district, g.polygon,
                    count(c.case_id) AS open,
@@ -105,9 +110,8 @@ class DeskFilter:
 async def cases(
     pool: asyncpg.Pool, operator: Operator, chosen: DeskFilter, now: datetime, limit: int = 200
 ) -> list[asyncpg.Record]:
-    scope, params = _scoped(operator, 2)
-    conditions = [scope]
-    values: list[Any] = [now, *params]
+    values: list[Any] = [now]
+    conditions = [_scoped(operator, values)]
     for column, value in (
         ("c.state", chosen.state),
         ("c.category", chosen.category),
@@ -138,11 +142,11 @@ async def cases(
 
 async def case(pool: asyncpg.Pool, operator: Operator, case_code: str) -> asyncpg.Record | None:
     """The case, if it is within the operator's scope (else None: the same as unknown)."""
-    scope, params = _scoped(operator, 2)
+    params: list[Any] = [case_code]
+    scope = _scoped(operator, params)
     return await pool.fetchrow(
         f"""SELECT c.* FROM cases c JOIN mirror_grids g ON g.grid_id = c.grid_id
             WHERE c.case_code = $1 AND {scope}""",
-        case_code,
         *params,
     )
 
@@ -172,7 +176,8 @@ async def case_history(pool: asyncpg.Pool, case_id: str) -> list[asyncpg.Record]
 
 async def last_change(pool: asyncpg.Pool, operator: Operator) -> str:
     """A fingerprint of the operator's cases and alerts: it changes when either does."""
-    scope, params = _scoped(operator, 1)
+    params: list[Any] = []
+    scope = _scoped(operator, params)
     row = await pool.fetchrow(
         f"""SELECT (SELECT coalesce(max(c.updated_at)::text, '') || count(*)::text
                     FROM cases c JOIN mirror_grids g ON g.grid_id = c.grid_id WHERE {scope})
@@ -185,16 +190,9 @@ async def last_change(pool: asyncpg.Pool, operator: Operator) -> str:
 async def assessment(pool: asyncpg.Pool, operator: Operator, day: date) -> list[asyncpg.Record]:
     """The day's stored scores: grid workers of the operator's grids, and the departments
     (office holders, ranked in public) — one department sees only itself."""
-    grids = grid_filter(operator)
-    department = case_department(operator)
     params: list[Any] = [day]
-    where = grids.sql.replace("$1", "$2")
-    if grids.value is not None:
-        params.append(grids.value)
-    dept = "true"
-    if department is not None:
-        params.append(department)
-        dept = f"a.subject_id = ${len(params)}"
+    where = _grids(operator, params)
+    dept = _department(operator, params, "a.subject_id = {}")
     return list(
         await pool.fetch(
             f"""SELECT a.subject_kind, a.subject_id, a.grid_id, a.score, a.grade, a.indicators

@@ -1,4 +1,5 @@
-"""One stack for the HTTP tests: a broker, a database, the demo city, a worker and the API."""
+"""One stack for the HTTP tests: a broker, a database, the demo city, a worker and the API;
+and Debian's Chromium, headless, driven by Playwright, for the pages."""
 
 import asyncio
 import os
@@ -6,11 +7,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 
 from civicgrid.city.generate import generate_city
 from civicgrid.city.model import City
@@ -115,3 +119,37 @@ def case_for(stack: Stack, token: str, wait_s: float = 30.0) -> str:
             return str(found)
         time.sleep(0.2)
     raise AssertionError(f"token {token} gave no service_request_id within {wait_s} s")
+
+
+CHROMIUM = "/usr/bin/chromium"
+# as this machine's probe starts it: no sandbox as root, nothing reaching out to the network
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _installed() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+def screenshot_path(tmp_path: Path, name: str) -> str:
+    """Under tmp_path; SCREENSHOTS_DIR=docs/images keeps them for the docs instead."""
+    folder = Path(os.environ.get("SCREENSHOTS_DIR", tmp_path))
+    return str(folder / name)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    assert _installed(), "make test installs Debian's chromium (scripts/ensure-chromium.sh)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()

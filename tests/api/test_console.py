@@ -11,18 +11,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 import asyncpg
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from civicgrid.city.generate import generate_city
-from tests.api.conftest import KEY, Stack
-from tests.api.test_resident_page import CHROMIUM, FLAGS, screenshot_path
+from tests.api.conftest import KEY, Stack, screenshot_path
 from tests.support.events import report
 from tests.support.kafka import publish
 from topics import catalogue as topics
@@ -53,16 +50,6 @@ def streets(stack: Stack) -> tuple[str, set[str], str]:
     other = next(g.grid_id for g in city.grids if g.street != street)
     _add_operator(stack, "street-duty", "street", street)
     return street, mine, other
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _report_to_verify(stack: Stack) -> str:

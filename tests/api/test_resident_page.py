@@ -3,50 +3,14 @@ a request filed through Open311 is followed on its page to closed, evaluated 不
 evaluation reaches the case, which the stream reopens."""
 
 import asyncio
-import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from civicgrid.domain.privacy import contains_personal_numbers
-from tests.api.conftest import Stack, case_for
-
-CHROMIUM = "/usr/bin/chromium"
-# as this machine's probe starts it: no sandbox as root, nothing reaching out to the network
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _installed() -> bool:
-    return Path(CHROMIUM).exists()
-
-
-def screenshot_path(tmp_path: Path, name: str) -> str:
-    """Under tmp_path; SCREENSHOTS_DIR=docs/images keeps them for the docs instead."""
-    folder = Path(os.environ.get("SCREENSHOTS_DIR", tmp_path))
-    return str(folder / name)
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert _installed(), "make test installs Debian's chromium (scripts/ensure-chromium.sh)"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+from tests.api.conftest import Stack, case_for, screenshot_path
 
 
 async def _case(stack: Stack, case_code: str) -> tuple[str, str, str | None]:
