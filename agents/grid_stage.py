@@ -10,11 +10,11 @@ same (case_id, version), rows never do.
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.delivery import fail_stop, holding, in_batches, send_all, with_retry
+from agents.delivery import fail_stop, holding, send_all, with_retry
 from civicgrid import metrics
 from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 _KEEP_SETTLED = REPEAT_WINDOW + timedelta(days=1)
 _PRUNE_EVERY = 200  # batches
 _ENCODE_CHUNK = 32  # reports per encoder call: ~1-2 s on one core
+# Encoding costs ~40 ms per report: a transaction holds at most this many (~5 s), so commits,
+# acks and dispatches keep coming behind a backlog of reports.
+_REPORTS_PER_COMMIT = 128
 # envelopes that name no grid whose cases the batch needs
 _NOT_A_GRID = frozenset({"dead_letter", "watermark"})
 _GRID_LATENCY = metrics.STAGE_LATENCY.labels(stage="grid")  # observed once per event
@@ -302,9 +305,23 @@ def register(app: Any, runtime: Runtime) -> GridStage:
             envelopes = (e for event in events for e in decode(event.message))
             with holding(events):
                 try:
-                    for chunk in in_batches(envelopes, settings.batch_size):
+                    for chunk in _report_bounded(envelopes, settings.batch_size):
                         await stage.process(chunk)
                 except Exception:
                     fail_stop("grid stage")
 
     return stage
+
+
+def _report_bounded(envelopes: Iterable[GridEnvelope], size: int) -> Iterator[list[GridEnvelope]]:
+    """Batches of at most `size` envelopes holding at most _REPORTS_PER_COMMIT reports."""
+    batch: list[GridEnvelope] = []
+    reports = 0
+    for envelope in envelopes:
+        batch.append(envelope)
+        reports += envelope.report is not None
+        if len(batch) == size or reports == _REPORTS_PER_COMMIT:
+            yield batch
+            batch, reports = [], 0
+    if batch:
+        yield batch
