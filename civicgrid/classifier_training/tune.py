@@ -39,7 +39,7 @@ def tune(train: Sequence[Labelled], dev: Sequence[Labelled], encoder: Encoder) -
         heads[c] = head = fit(train, encoder, c)
         plain = Classifier(head, taxonomy, encoder, caution_above=1.01, use_hazards=False)
         print(line(f"C={c} head only", evaluate.score(plain, examples)), flush=True)
-    head = heads[10.0]
+    head = heads[30.0]
     for hazards_on in (False, True):
         for above in (0.3, 0.4, 0.5, 0.6, 0.7, 1.01):
             classifier = Classifier(

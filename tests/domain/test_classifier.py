@@ -45,13 +45,23 @@ def test_a_denied_object_does_not_vote(classifier: Classifier) -> None:
     assert any("fine" in reason for reason in result.reasons)
 
 
-def test_two_matters_the_more_severe_leads_and_both_owners_act(classifier: Classifier) -> None:
+def test_two_matters_the_first_leads_both_owners_act_and_the_worse_sets_severity(
+    classifier: Classifier,
+) -> None:
     result = classifier.classify("路灯不亮，另外小区门口的井盖被偷了")
-    assert result.category == "01002"
-    assert "01037" in result.secondary
-    assert result.departments[0] == "drainage"
-    assert "lighting" in result.co_departments
+    assert result.category == "01037"
+    assert "01002" in result.secondary
+    assert result.departments[0] == "lighting"
+    assert "drainage" in result.co_departments
+    assert result.severity is Severity.P1
     assert result.level == "network"
+
+
+def test_a_fragment_is_verified_not_raised(classifier: Classifier) -> None:
+    for fragment in ("有人在楼", "有几", "在楼"):
+        result = classifier.classify(fragment)
+        assert result.severity is not Severity.P1 or result.hazards, fragment
+        assert not any(reason.startswith("possible ") for reason in result.reasons)
 
 
 def test_a_minor_second_matter_does_not_take_the_lead(classifier: Classifier) -> None:
@@ -181,7 +191,7 @@ def _unit() -> np.ndarray:
 
 
 def test_a_likely_urgent_category_raises_severity_and_is_verified() -> None:
-    result = _two_label_classifier(caution_above=0.3).classify("灯盖", vectors=_unit())
+    result = _two_label_classifier(caution_above=0.3).classify("路口那个灯盖坏了", vectors=_unit())
     assert result.category == "01037"
     assert result.severity is Severity.P1
     assert result.needs_verification
@@ -191,10 +201,15 @@ def test_a_likely_urgent_category_raises_severity_and_is_verified() -> None:
 
 
 def test_below_the_caution_threshold_the_guess_keeps_its_severity() -> None:
-    result = _two_label_classifier(caution_above=0.5).classify("灯盖", vectors=_unit())
+    result = _two_label_classifier(caution_above=0.5).classify("路口那个灯盖坏了", vectors=_unit())
     assert (result.severity, result.needs_verification) == (Severity.P3, False)
 
 
 def test_without_vectors_or_an_encoder_the_classifier_says_so() -> None:
     with pytest.raises(ValueError, match="encoder"):
         _two_label_classifier(caution_above=0.5).classify("灯盖")
+
+
+def test_caution_never_fires_on_a_fragment() -> None:
+    result = _two_label_classifier(caution_above=0.3).classify("灯盖", vectors=_unit())
+    assert (result.severity, result.needs_verification) == (Severity.P3, False)
