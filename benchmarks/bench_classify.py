@@ -20,7 +20,7 @@ from civicgrid.classifier_training import corpus
 from civicgrid.cli.classify import classify_lines
 from civicgrid.domain.classifier import Classifier
 
-REPORTS = 300
+REPORTS = 200
 
 
 def run() -> dict[str, float]:

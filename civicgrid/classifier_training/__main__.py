@@ -2,7 +2,9 @@
 classifier on the dev side, the older independent checks and, when it is there, the
 independent evaluation set (evaluation/classifier/independent.jsonl), then its speed.
 
-`--retrain` first trains the head again (classifier_training.head) on the training side.
+`--retrain` first trains the head again (classifier_training.head) on the training side;
+`--no-simulator` and `--no-bench` leave out the simulator sets and the speed figure (each text
+costs ~50 ms to encode the first time: a loaded machine may want to skip them).
 """
 
 import sys
@@ -34,11 +36,14 @@ def main(argv: list[str]) -> None:
         columns["independent"] = evaluate.score(classifier, evaluate.independent_set(INDEPENDENT))
     columns["dev"] = evaluate.score(classifier, as_examples(head.dev_examples()))
     columns["handwritten"] = evaluate.score(classifier, corpus.handwritten())
-    columns["simulator"] = evaluate.score(classifier, corpus.simulator(with_hint=False))
-    columns["simulator+hint"] = evaluate.score(classifier, corpus.simulator(with_hint=True))
+    if "--no-simulator" not in argv:
+        columns["simulator"] = evaluate.score(classifier, corpus.simulator(with_hint=False))
+        columns["simulator+hint"] = evaluate.score(classifier, corpus.simulator(with_hint=True))
     from benchmarks.bench_classify import run as bench
 
-    speed = bench()
+    speed = {"reports_per_s": float("nan"), "cached_reports_per_s": float("nan")}
+    if "--no-bench" not in argv:
+        speed = bench()
     notes = [
         f"Model: head {model.version}, {model.meta['method']}, {model.meta['examples']} training "
         f"examples{'' if fresh else ' (NOT the current training data: run --retrain)'}.",
@@ -52,7 +57,9 @@ def main(argv: list[str]) -> None:
         "  simulator's `describe`; `+hint` passes the true category as category_hint.",
         "",
         f"Throughput, one core: {speed['reports_per_s']:,.1f} reports/s on distinct texts, "
-        f"{speed['cached_reports_per_s']:,.0f} reports/s when texts repeat (encoder cache).",
+        f"{speed['cached_reports_per_s']:,.0f} reports/s when texts repeat (encoder cache)."
+        if speed["reports_per_s"] == speed["reports_per_s"]
+        else "Throughput not measured in this run (--no-bench): `benchmarks/bench_classify.py`.",
     ]
     evaluate.write_report(columns, notes, next(iter(columns)))
     for name, scores in columns.items():
