@@ -1,0 +1,447 @@
+"""Household-registration cross-checks (issue 21): 人户分离, 应落未落, 应销未销, data quality.
+
+Pure: a person's registrations (civic.residents.v1, already hashed) and the observations of
+where they were seen (civic.presence.v1) in, findings out. Every finding names its rule, the
+thresholds it applied and its evidence (masked ids, sources, days), so a police officer can
+see why it was raised and a later observation can withdraw it (the caller re-runs the rules
+and drops findings that no longer come out).
+
+Only observations at a dwelling count as living somewhere: a venue scan at the person's
+workplace or a market is not where they live. Observations dated after `as_of` are ignored
+(a clock-skewed producer must not decide today's findings).
+"""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+
+from civicgrid.domain.privacy import mask_id
+from schemas.enums import PresenceKind, PresenceSource, RegistrationStatus
+from schemas.inbound import PresenceObservation, Registration, ResidentRecord
+
+
+class FindingKind(StrEnum):
+    LIVING_APART = "living_apart"  # 人户分离
+    UNREGISTERED = "unregistered"  # 应落未落
+    NOT_DEREGISTERED = "not_deregistered"  # 应销未销
+    DUPLICATE_REGISTRATION = "duplicate_registration"  # one person in two households
+    NOT_A_DWELLING = "not_a_dwelling"  # a household registered at a place nobody lives in
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdThresholds:
+    """The city's rules of thumb; every finding carries the values it was judged by."""
+
+    window_days: int = 180  # the look-back for where someone lives now
+    apart_min_days: int = 3  # distinct days seen at the other place
+    apart_min_sources: int = 2  # from distinct sources (a visit and a scan, not two scans)
+    permit_days: int = 180  # the residence-permit period (居住证: six months)
+    unregistered_min_days: int = 3
+    child_max_years: int = 16
+    newborn_grace_days: int = 30  # a birth is registered within a month (出生登记)
+    child_min_days: int = 2
+    child_min_span_days: int = 30  # a visiting grandchild stays days, not a month
+    silent_days: int = 365  # no presence anywhere for this long
+    silent_min_unanswered_visits: int = 3  # home visits to the household that missed the person
+    dwelling_kinds: frozenset[str] = frozenset({"doorplate", "rental_house"})
+
+    def applied(self, *names: str) -> dict[str, int]:
+        values = asdict(self)
+        return {name: values[name] for name in names}
+
+
+# Per-city defaults; a city not listed gets the plain defaults.
+CITY_THRESHOLDS: Mapping[str, HouseholdThresholds] = {
+    "泰州市": HouseholdThresholds(),
+}
+
+
+def thresholds_for(city: str) -> HouseholdThresholds:
+    return CITY_THRESHOLDS.get(city, HouseholdThresholds())
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A registry element as the rules need it: its kind tells a dwelling from the rest."""
+
+    code: str
+    kind: str
+    grid_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One presence observation reduced to what the rules read, dated by its own day."""
+
+    source: PresenceSource
+    kind: PresenceKind
+    place_code: str | None
+    day: date
+    born_on: date | None = None
+
+    @classmethod
+    def of(cls, observation: PresenceObservation) -> "Sighting":
+        return cls(
+            observation.source,
+            observation.kind,
+            observation.place_code,
+            observation.occurred_at.date(),
+            observation.born_on,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    source: PresenceSource
+    kind: PresenceKind
+    place_code: str | None
+    days: int
+    first: date
+    last: date
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: FindingKind
+    rule: str
+    subject: str  # the hashed person code, or the hashed household id for household findings
+    place_code: str | None  # where the case belongs: the grid of this place
+    grid_id: str | None
+    decisive_on: date  # the day of the observation (or registration) that made the rule hold
+    thresholds: Mapping[str, int]
+    evidence: tuple[Evidence, ...] = ()
+    households: tuple[str, ...] = field(default=())  # masked
+
+    @property
+    def key(self) -> tuple[FindingKind, str]:
+        return (self.kind, self.subject)
+
+    @property
+    def masked_subject(self) -> str:
+        return mask_id(self.subject)
+
+
+def visit_days(sightings: Iterable[tuple[str, Sighting]]) -> dict[str, frozenset[date]]:
+    """Per place, the days a home visit recorded anyone there: a visit to a household that
+    saw the others but not this person is a visit that missed them."""
+    days: defaultdict[str, set[date]] = defaultdict(set)
+    for _, s in sightings:
+        if s.source is PresenceSource.HOME_VISIT and s.place_code is not None:
+            days[s.place_code].add(s.day)
+    return {place: frozenset(d) for place, d in days.items()}
+
+
+def _evidence(sightings: Sequence[Sighting]) -> tuple[Evidence, ...]:
+    groups: defaultdict[tuple[PresenceSource, PresenceKind, str | None], set[date]] = defaultdict(
+        set
+    )
+    for s in sightings:
+        groups[(s.source, s.kind, s.place_code)].add(s.day)
+    return tuple(
+        Evidence(source, kind, place, len(days), min(days), max(days))
+        for (source, kind, place), days in sorted(groups.items(), key=lambda g: min(g[1]))
+    )
+
+
+def _first_day_meeting(sightings: Sequence[Sighting], min_days: int, min_sources: int) -> date:
+    days: set[date] = set()
+    sources: set[PresenceSource] = set()
+    for s in sorted(sightings, key=lambda s: s.day):
+        days.add(s.day)
+        sources.add(s.source)
+        if len(days) >= min_days and len(sources) >= min_sources:
+            return s.day
+    return max(s.day for s in sightings)
+
+
+def _years(born_on: date, on: date) -> int:
+    return on.year - born_on.year - ((on.month, on.day) < (born_on.month, born_on.day))
+
+
+class _Person:
+    """One person's inputs, sorted into what each rule reads."""
+
+    def __init__(
+        self,
+        person_code: str,
+        resident: ResidentRecord | None,
+        sightings: Iterable[Sighting],
+        places: Mapping[str, Place],
+        as_of: date,
+        t: HouseholdThresholds,
+    ) -> None:
+        self.code = person_code
+        self.t = t
+        self.as_of = as_of
+        self.places = places
+        self.active: list[Registration] = [
+            r
+            for r in (resident.registrations if resident else ())
+            if r.status is RegistrationStatus.REGISTERED
+        ]
+        self.born_on = resident.born_on if resident else None
+        self.sightings = sorted((s for s in sightings if s.day <= as_of), key=lambda s: s.day)
+        since = as_of - timedelta(days=t.window_days)
+        self.living = [
+            s
+            for s in self.sightings
+            if s.kind is PresenceKind.PRESENT and self.is_dwelling(s.place_code)
+        ]
+        self.recent = [s for s in self.living if s.day > since]
+
+    def is_dwelling(self, code: str | None) -> bool:
+        place = self.places.get(code) if code is not None else None
+        return place is not None and place.kind in self.t.dwelling_kinds
+
+    def grid(self, code: str | None) -> str | None:
+        place = self.places.get(code) if code is not None else None
+        return place.grid_id if place is not None else None
+
+    def finding(
+        self,
+        kind: FindingKind,
+        rule: str,
+        place_code: str | None,
+        decisive_on: date,
+        thresholds: Sequence[str],
+        evidence: Sequence[Sighting] = (),
+        subject: str | None = None,
+    ) -> Finding:
+        return Finding(
+            kind,
+            rule,
+            subject or self.code,
+            place_code,
+            self.grid(place_code),
+            decisive_on,
+            self.t.applied(*thresholds),
+            _evidence(evidence),
+            tuple(sorted(mask_id(r.household_id) for r in self.active)),
+        )
+
+
+def reconcile_person(
+    person_code: str,
+    resident: ResidentRecord | None,
+    sightings: Iterable[Sighting],
+    places: Mapping[str, Place],
+    as_of: date,
+    thresholds: HouseholdThresholds,
+    visits: Mapping[str, frozenset[date]] | None = None,
+    observed_since: date | None = None,
+) -> list[Finding]:
+    """Every finding for one person as of `as_of`.
+
+    `visits` (from `visit_days`) lets the silence rule count home visits that missed the
+    person; `observed_since` is when presence data starts being complete: silence before it
+    proves nothing.
+    """
+    p = _Person(person_code, resident, sightings, places, as_of, thresholds)
+    findings = _data_quality(p)
+    if p.active:
+        findings += _not_deregistered(p, visits or {}, observed_since)
+        if not any(f.kind is FindingKind.NOT_DEREGISTERED for f in findings):
+            findings += _living_apart(p)
+    else:
+        findings += _unregistered(p)
+    return findings
+
+
+def _data_quality(p: _Person) -> list[Finding]:
+    findings = []
+    households = {r.household_id for r in p.active}
+    if len(households) > 1:
+        latest = max(p.active, key=lambda r: r.registered_on)
+        findings.append(
+            p.finding(
+                FindingKind.DUPLICATE_REGISTRATION,
+                "registered in more than one household",
+                latest.place_code,
+                latest.registered_on,
+                (),
+            )
+        )
+    for entry in p.active:
+        place = p.places.get(entry.place_code)
+        if place is None or place.kind not in p.t.dwelling_kinds:
+            rule = (
+                "registered place unknown to the registry"
+                if place is None
+                else (f"registered place is a {place.kind}, not a dwelling")
+            )
+            findings.append(
+                p.finding(
+                    FindingKind.NOT_A_DWELLING,
+                    rule,
+                    entry.place_code,
+                    entry.registered_on,
+                    (),
+                    subject=entry.household_id,
+                )
+            )
+    return findings
+
+
+_LEAVING = {
+    PresenceKind.DIED: "died",
+    PresenceKind.EMIGRATED: "emigrated",
+    PresenceKind.REGISTERED_ELSEWHERE: "registered elsewhere",
+}
+
+
+def _not_deregistered(
+    p: _Person, visits: Mapping[str, frozenset[date]], observed_since: date | None
+) -> list[Finding]:
+    home = max(p.active, key=lambda r: r.registered_on)
+    leaving = [s for s in p.sightings if s.kind in _LEAVING and s.day >= home.registered_on]
+    if leaving:
+        first = leaving[0]
+        return [
+            p.finding(
+                FindingKind.NOT_DEREGISTERED,
+                f"registered, but a {first.source.value} says {_LEAVING[first.kind]}",
+                home.place_code,
+                first.day,
+                (),
+                leaving,
+            )
+        ]
+    t = p.t
+    start = max(home.registered_on, observed_since or home.registered_on)
+    silent_since = p.as_of - timedelta(days=t.silent_days)
+    if start > silent_since or any(
+        s.kind is PresenceKind.PRESENT and s.day > silent_since for s in p.sightings
+    ):
+        return []
+    registered = {r.place_code for r in p.active}
+    absent = [
+        s
+        for s in p.sightings
+        if s.kind is PresenceKind.ABSENT and s.place_code in registered and s.day > silent_since
+    ]
+    missed = sorted(d for code in registered for d in visits.get(code, ()) if d > silent_since)
+    if not absent and len(missed) < t.silent_min_unanswered_visits:
+        return []
+    decisive = absent[0].day if absent else missed[t.silent_min_unanswered_visits - 1]
+    rule = (
+        f"no presence anywhere for {t.silent_days} days"
+        + (", and a home visit says not living here" if absent else "")
+        + (f", {len(missed)} home visits missed the person" if missed else "")
+    )
+    return [
+        p.finding(
+            FindingKind.NOT_DEREGISTERED,
+            rule,
+            home.place_code,
+            decisive,
+            ("silent_days", "silent_min_unanswered_visits"),
+            absent,
+        )
+    ]
+
+
+def _living_apart(p: _Person) -> list[Finding]:
+    t = p.t
+    registered = {r.place_code for r in p.active}
+    at_home = {s.day for s in p.recent if s.place_code in registered}
+    elsewhere: defaultdict[str, list[Sighting]] = defaultdict(list)
+    for s in p.recent:
+        if s.place_code is not None and s.place_code not in registered:
+            elsewhere[s.place_code].append(s)
+    best: tuple[int, str] | None = None
+    for code, seen in elsewhere.items():
+        days = len({s.day for s in seen})
+        sources = len({s.source for s in seen})
+        # Where they mostly live: a flat they stay at now and then is not a move.
+        if days >= t.apart_min_days and sources >= t.apart_min_sources and days > len(at_home):
+            best = max(best or (days, code), (days, code))
+    if best is None:
+        return []
+    code = best[1]
+    seen = elsewhere[code]
+    absent = [
+        s for s in p.sightings if s.kind is PresenceKind.ABSENT and s.place_code in registered
+    ]
+    return [
+        p.finding(
+            FindingKind.LIVING_APART,
+            "registered at one place, living at another",
+            code,
+            _first_day_meeting(seen, t.apart_min_days, t.apart_min_sources),
+            ("window_days", "apart_min_days", "apart_min_sources"),
+            [*seen, *absent],
+        )
+    ]
+
+
+def _unregistered(p: _Person) -> list[Finding]:
+    t = p.t
+    if not p.living:
+        return []
+    lookback = p.as_of - timedelta(days=t.permit_days + t.window_days)
+    living = [s for s in p.living if s.day > lookback]
+    if not living:
+        return []
+    days = sorted({s.day for s in living})
+    # Where they live: the dwelling seen on most days (each living sighting has a place).
+    where = Counter(s.place_code for s in living).most_common(1)[0][0]
+    span = (days[-1] - days[0]).days
+    if span >= t.permit_days and len(days) >= t.unregistered_min_days:
+        decisive = next(d for d in days if (d - days[0]).days >= t.permit_days)
+        return [
+            p.finding(
+                FindingKind.UNREGISTERED,
+                "living in the city for the residence-permit period, registered nowhere in it",
+                where,
+                decisive,
+                ("permit_days", "unregistered_min_days"),
+                living,
+            )
+        ]
+    born_on = p.born_on or next((s.born_on for s in reversed(living) if s.born_on), None)
+    if born_on is None or born_on > p.as_of:
+        return []
+    is_child = _years(born_on, p.as_of) < t.child_max_years
+    past_grace = (p.as_of - born_on).days > t.newborn_grace_days
+    if is_child and past_grace and len(days) >= t.child_min_days and span >= t.child_min_span_days:
+        decisive = next(d for d in days if (d - days[0]).days >= t.child_min_span_days)
+        return [
+            p.finding(
+                FindingKind.UNREGISTERED,
+                "a child living in the city, registered nowhere",
+                where,
+                max(decisive, born_on + timedelta(days=t.newborn_grace_days + 1)),
+                ("child_max_years", "newborn_grace_days", "child_min_days", "child_min_span_days"),
+                living,
+            )
+        ]
+    return []
+
+
+def reconcile(
+    residents: Mapping[str, ResidentRecord],
+    sightings: Mapping[str, Sequence[Sighting]],
+    places: Mapping[str, Place],
+    as_of: date,
+    thresholds: HouseholdThresholds,
+    observed_since: date | None = None,
+) -> list[Finding]:
+    """All findings of a population, one per (kind, subject): a household's finding is
+    raised once, not once per member."""
+    visits = visit_days((code, s) for code, seen in sightings.items() for s in seen)
+    found: dict[tuple[FindingKind, str], Finding] = {}
+    for code in residents.keys() | sightings.keys():
+        for f in reconcile_person(
+            code,
+            residents.get(code),
+            sightings.get(code, ()),
+            places,
+            as_of,
+            thresholds,
+            visits,
+            observed_since,
+        ):
+            found.setdefault(f.key, f)
+    return sorted(found.values(), key=lambda f: (f.kind, f.subject))
