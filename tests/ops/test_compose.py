@@ -201,3 +201,16 @@ def test_published_ports(services: dict[str, dict[str, Any]]) -> None:
     assert published("kafka") == {"127.0.0.1:9094:9094"}
     host_ports = [port.rsplit(":", 2)[-2] for name in services for port in published(name)]
     assert len(host_ports) == len(set(host_ports))
+
+
+def test_the_api_serves_beside_the_workers(services: dict[str, dict[str, Any]]) -> None:
+    api = services["api"]
+    assert api["command"] == ["civicgrid", "api"]
+    env = environment(api)
+    assert env["CIVICGRID_API_HOST"] == "0.0.0.0"
+    assert f"{env['CIVICGRID_API_PORT']}:{env['CIVICGRID_API_PORT']}" in api["ports"]
+    # one key for workers and API: case-page secrets and intake's check of them must agree
+    assert api["environment"]["CIVICGRID_PSEUDONYM_KEY"] == (
+        services["worker"]["environment"]["CIVICGRID_PSEUDONYM_KEY"]
+    )
+    assert "/open311/v2/services.json" in " ".join(api["healthcheck"]["test"])
