@@ -185,29 +185,34 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
         rows = await store.map_grids(context().pool, operator, datetime.now(UTC))
         return JSONResponse(rows)
 
-    @app.get("/console/api/grids/{grid_id}/cases", include_in_schema=False)
-    async def grid_cases(request: Request, grid_id: str) -> Response:
+    @app.get("/console/api/grids/{grid_id}", include_in_schema=False)
+    async def grid_panel(request: Request, grid_id: str) -> Response:
+        """A grid's open cases, workers, alerts and today's assessment, for the map's panel."""
         operator = await signed_in(request)
         if operator is None:
             return JSONResponse({"error": "sign in"}, status_code=401)
+        ctx = context()
+        today = datetime.now(ctx.zone).date()
+        detail = await store.grid_detail(ctx.pool, operator, grid_id, today)
+        if detail is None:
+            return JSONResponse({"error": "not within your scope"}, status_code=404)
         chosen = store.DeskFilter(grid_id=grid_id)
-        rows = await store.cases(context().pool, operator, chosen, datetime.now(UTC), 50)
-        taxonomy = context().taxonomy
-        return JSONResponse(
-            [
-                {
-                    "case_code": r["case_code"],
-                    "state": r["state"],
-                    "state_words": state_words(r["state"]),
-                    "category_name": taxonomy.get(r["category"]).zh
-                    if r["category"] in taxonomy
-                    else r["category"],
-                    "overdue": bool(r["overdue"]),
-                }
-                for r in rows
-                if r["state"] not in ("CLOSED", "CANCELLED", "DUPLICATE")
-            ]
-        )
+        rows = await store.cases(ctx.pool, operator, chosen, datetime.now(UTC), 50)
+        taxonomy = ctx.taxonomy
+        detail["cases"] = [
+            {
+                "case_code": r["case_code"],
+                "state": r["state"],
+                "state_words": state_words(r["state"]),
+                "category_name": taxonomy.get(r["category"]).zh
+                if r["category"] in taxonomy
+                else r["category"],
+                "overdue": bool(r["overdue"]),
+            }
+            for r in rows
+            if r["state"] not in ("CLOSED", "CANCELLED", "DUPLICATE")
+        ]
+        return JSONResponse(detail)
 
     @app.get("/console/stream", include_in_schema=False)
     async def stream(request: Request) -> Response:

@@ -96,6 +96,46 @@ async def map_grids(pool: asyncpg.Pool, operator: Operator, now: datetime) -> li
     return [dict(r) for r in rows]
 
 
+async def grid_detail(
+    pool: asyncpg.Pool, operator: Operator, grid_id: str, day: date
+) -> dict[str, Any] | None:
+    """A grid of the operator's: its workers, the last day's alerts and the day's scores of
+    its workers (its cases come from `cases`); None outside the operator's scope."""
+    params: list[Any] = [grid_id]
+    scope = _grids(operator, params)
+    grid = await pool.fetchrow(
+        f"SELECT g.worker_ids FROM mirror_grids g WHERE g.grid_id = $1 AND {scope}", *params
+    )
+    if grid is None:
+        return None
+    alerts = await pool.fetch(
+        """SELECT kind, category, observed, expected, created_at FROM alerts
+           WHERE $1 = ANY(grid_ids) AND created_at > now() - interval '1 day'
+           ORDER BY created_at DESC LIMIT 20""",
+        grid_id,
+    )
+    scores = await pool.fetch(
+        """SELECT subject_id, score, grade FROM assessments
+           WHERE day = $1 AND grid_id = $2 AND subject_kind = 'grid_worker'
+           ORDER BY score DESC NULLS LAST""",
+        day,
+        grid_id,
+    )
+    return {
+        "workers": list(grid["worker_ids"]),
+        "alerts": [
+            {
+                "kind": a["kind"],
+                "category": a["category"],
+                "observed": a["observed"],
+                "expected": a["expected"],
+            }
+            for a in alerts
+        ],
+        "assessment": [{"score": r["score"], "grade": r["grade"]} for r in scores],
+    }
+
+
 @dataclass(frozen=True)
 class DeskFilter:
     state: str | None = None

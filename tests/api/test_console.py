@@ -111,6 +111,8 @@ async def test_street_operator_watches_verifies_and_dispatches(
     await shape.click()
     panel = page.locator("#panel")
     await panel.get_by_text("待核实").first.wait_for()
+    assert "网格员" in await panel.inner_text()  # the grid's workers, alerts and assessment
+    assert "今日考核" in await panel.inner_text()
     await panel.locator("a").first.click()
     await page.get_by_role("button", name="核实通过").wait_for()
     assert "待核实" in await page.locator("#case-state").inner_text()
@@ -171,6 +173,7 @@ def test_scope_is_enforced_by_the_server(stack: Stack, streets: tuple[str, set[s
     assert foreign not in session.text("/console/cases")
     grids = session.text("/console/api/grids")
     assert other_grid not in grids
+    assert session.status(f"/console/api/grids/{other_grid}") == 404
     assert all(grid in grids for grid in mine)
     own = asyncio.run(cases_of(stack.grid_id))[0]
     assert session.status(f"/console/cases/{own}") == 200

@@ -210,7 +210,8 @@ def test_the_api_serves_beside_the_workers(services: dict[str, dict[str, Any]]) 
     assert env["CIVICGRID_API_HOST"] == "0.0.0.0"
     assert f"{env['CIVICGRID_API_PORT']}:{env['CIVICGRID_API_PORT']}" in api["ports"]
     # one key for workers and API: case-page secrets and intake's check of them must agree
-    assert api["environment"]["CIVICGRID_PSEUDONYM_KEY"] == (
-        services["worker"]["environment"]["CIVICGRID_PSEUDONYM_KEY"]
+    assert (
+        api["environment"]["CIVICGRID_PSEUDONYM_KEY"]
+        == (services["worker"]["environment"]["CIVICGRID_PSEUDONYM_KEY"])
     )
     assert "/open311/v2/services.json" in " ".join(api["healthcheck"]["test"])

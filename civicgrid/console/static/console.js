@@ -52,14 +52,23 @@ async function showGrid(grid) {
   if (!grid) return;
   const panel = document.getElementById("panel");
   panel.dataset.grid = grid.grid_id;
-  const cases = await (await fetch(`/console/api/grids/${encodeURIComponent(grid.grid_id)}/cases`)).json();
-  const items = cases.map((c) =>
-    `<li><a href="/console/cases/${encodeURIComponent(c.case_code)}">${c.case_code}</a> ` +
-    `<span class="badge">${c.category_name}</span> ${c.state_words}` +
+  const detail = await (await fetch(`/console/api/grids/${encodeURIComponent(grid.grid_id)}`)).json();
+  const escape = (text) => String(text).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const cases = detail.cases.map((c) =>
+    `<li><a href="/console/cases/${encodeURIComponent(c.case_code)}">${escape(c.case_code)}</a> ` +
+    `<span class="badge">${escape(c.category_name)}</span> ${escape(c.state_words)}` +
     (c.overdue ? ' <span class="overdue">超期</span>' : "") + "</li>").join("");
-  panel.innerHTML = `<h2>${grid.name}</h2><p>${grid.community} · ${grid.street}</p>` +
+  const alerts = detail.alerts.map((a) =>
+    `<li>${escape(a.kind)} ${escape(a.category || "")}：观测 ${a.observed ?? ""} / 期望 ` +
+    `${a.expected === null ? "" : Number(a.expected).toFixed(1)}</li>`).join("");
+  const scores = detail.assessment.map((s) =>
+    `<li>${s.grade || "-"} ${s.score === null ? "" : Number(s.score).toFixed(1)}</li>`).join("");
+  panel.innerHTML = `<h2>${escape(grid.name)}</h2><p>${escape(grid.community)} · ${escape(grid.street)}</p>` +
     `<p>待办 ${grid.open} · 超期 ${grid.overdue} · 预警 ${grid.alerts}</p>` +
-    `<ul class="cases">${items || "<li>暂无待办事件</li>"}</ul>`;
+    `<h3>待办事件</h3><ul class="cases">${cases || "<li>暂无待办事件</li>"}</ul>` +
+    `<h3>网格员</h3><p>${detail.workers.map(escape).join("、") || "无"}</p>` +
+    `<h3>预警（近一日）</h3><ul>${alerts || "<li>无</li>"}</ul>` +
+    `<h3>今日考核</h3><ul>${scores || "<li>尚无</li>"}</ul>`;
 }
 
 function live() {
