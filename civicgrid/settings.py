@@ -1,5 +1,6 @@
 """The one settings class: every knob is a `CIVICGRID_` environment variable."""
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from civicgrid.errors import StopError
+from schemas.limits import VALUE_BYTES_CEILING, VERTICES_CEILING, Limits
 
 
 class Settings(BaseSettings):
@@ -104,6 +106,42 @@ class Settings(BaseSettings):
         ge=0,
         description="a 不满意 evaluation within this many days of closing reopens; 0: never",
     )
+
+    # Limits of inbound values: contract (docs/contract.md, "Limits"); outside is a dead letter.
+    max_value_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=VALUE_BYTES_CEILING, description="largest inbound value"
+    )
+    occurred_at_max_age_days: float = Field(
+        default=30.0,
+        ge=0,
+        le=36_500,
+        description="oldest accepted occurred_at, in days before receipt; raise for a backfill",
+    )
+    occurred_at_max_lead_minutes: float = Field(
+        default=60.0,
+        ge=0,
+        le=525_600,
+        description="latest accepted occurred_at, in minutes after receipt (clock skew)",
+    )
+    grid_max_vertices: int = Field(
+        default=2000, ge=4, le=VERTICES_CEILING, description="points of a grid polygon"
+    )
+    grid_max_extent_km: float = Field(
+        default=25.0, gt=0, le=1000, description="longest side of a grid polygon's bounding box"
+    )
+    grid_max_area_km2: float = Field(
+        default=100.0, gt=0, description="area a grid polygon may enclose"
+    )
+
+    def limits(self) -> Limits:
+        return Limits(
+            value_bytes=self.max_value_bytes,
+            max_age=timedelta(days=self.occurred_at_max_age_days),
+            max_lead=timedelta(minutes=self.occurred_at_max_lead_minutes),
+            grid_vertices=self.grid_max_vertices,
+            grid_extent_km=self.grid_max_extent_km,
+            grid_area_km2=self.grid_max_area_km2,
+        )
 
     @field_validator("kafka_broker")
     @classmethod

@@ -6,6 +6,7 @@ timestamps must carry an offset. Outbound models are produced by our own code an
 need to be typed.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, ClassVar
 from uuid import UUID
 
@@ -20,8 +21,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schemas.limits import EARLIEST, LATEST
+
 SUPPORTED_SCHEMA_VERSION = 1
-MAX_MESSAGE_BYTES = 64 * 1024
 MAX_PHOTOS = 20
 
 # One error type name, matched by the edge parser to tell "newer producer" from "bad input".
@@ -36,10 +38,36 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"
 FreeText = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
 # [0-9], not \d: the validator's regex engine would accept full-width digits for \d.
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^([0-9]{5}|L[0-9]{4})$")]
-PhotoUrl = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://\S+$")]
+# \S alone would take NUL, which failed the sink's whole batch.
+PhotoUrl = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s\x00]+$")]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
-Timestamp = AwareDatetime
+
+
+def _holdable(moment: datetime) -> datetime:
+    """A time the store and the deadline arithmetic can hold (schemas/limits.py)."""
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise PydanticCustomError(
+            "time_out_of_range",
+            "time must be from {earliest} up to {latest} (UTC)",
+            {"earliest": EARLIEST.date().isoformat(), "latest": LATEST.date().isoformat()},
+        )
+    return moment
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_holdable),
+    Field(
+        description="RFC 3339 with an offset, from 1970-01-01 up to 2100-01-01 UTC, and within "
+        "the deployment's window around the receive time (by default 30 days before to 1 hour "
+        "after; docs/contract.md)"
+    ),
+]
 
 
 def _check_version(version: int) -> int:

@@ -157,7 +157,9 @@ class DeadLetterKind(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     BAD_KEY = "bad_key"
     CLOUDEVENTS_MISMATCH = "cloudevents_mismatch"
+    OUT_OF_WINDOW = "out_of_window"  # occurred_at too far from the receive time
     UNPLACEABLE = "unplaceable"
+    UNKNOWN_GRID = "unknown_grid"  # placed in a grid that is not (or no longer) registered
     REJECTED_TRANSITION = "rejected_transition"
     UNKNOWN_CASE = "unknown_case"
     UNAUTHORISED = "unauthorised"

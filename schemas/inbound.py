@@ -3,7 +3,7 @@
 from datetime import date
 from typing import Annotated, ClassVar, Self
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, StringConstraints, model_validator
 
 from schemas.common import (
     MAX_PHOTOS,
@@ -36,6 +36,7 @@ from schemas.enums import (
     StatusReason,
     Supervision,
 )
+from schemas.limits import VERTICES_CEILING
 
 
 def _check_coordinates(lat: float | None, lon: float | None) -> None:
@@ -168,7 +169,17 @@ class CaseUpdate(EventModel):
         return self
 
 
-AttributeValue = str | int | float | bool | None
+# Attribute values ride into events' enrichment (jsonb) and case data: no NUL (PostgreSQL
+# refuses it, and one code with it made every event on that code fail), bounded lengths, and
+# integers a bigint holds.
+AttributeKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+AttributeValue = (
+    Annotated[str, StringConstraints(max_length=1000, pattern=r"^[^\x00]*$")]
+    | Annotated[int, Field(ge=-(2**63), lt=2**63)]
+    | float
+    | bool
+    | None
+)
 
 
 class RegistryRecord(InboundModel):
@@ -187,9 +198,9 @@ class RegistryRecord(InboundModel):
     name: Name | None = None
     lat: Latitude | None = None
     lon: Longitude | None = None
-    attributes: Annotated[
-        dict[Annotated[str, Field(max_length=64)], AttributeValue], Field(max_length=64)
-    ] = Field(default_factory=dict)
+    attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=64)] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _coordinates(self) -> Self:
@@ -216,7 +227,10 @@ class GridRecord(InboundModel):
     neighbours: Annotated[tuple[Identifier, ...], Field(max_length=64)] = ()
     worker_ids: Annotated[tuple[Identifier, ...], Field(max_length=256)] = ()
     households: Annotated[int, Field(ge=0)] = 0
-    polygon: Annotated[tuple[Point, ...], Field(min_length=4, max_length=2000)] | None = None
+    # a deployment's vertex, extent and area limits are checked at the edge (schemas/limits.py)
+    polygon: (
+        Annotated[tuple[Point, ...], Field(min_length=4, max_length=VERTICES_CEILING)] | None
+    ) = None
 
     @model_validator(mode="after")
     def _closed_ring(self) -> Self:

@@ -245,19 +245,23 @@ def test_state_records_and_tombstones() -> None:
         "households": 320,
         "polygon": ring,
     }
-    assert isinstance(parse_state("civic.grids.v1", b"G0001", orjson.dumps(grid)), GridRecord)
-    assert parse_state("civic.grids.v1", b"G0001", None) is None
+    key, parsed_grid = parse_state("civic.grids.v1", b"G0001", orjson.dumps(grid))
+    assert key == "G0001" and isinstance(parsed_grid, GridRecord)
+    assert parse_state("civic.grids.v1", b"G0001", None) == ("G0001", None)
     open_ring = grid | {"polygon": [*ring[:3], [119.9, 32.41]]}
     for key, value, kind in (
         (b"G0002", orjson.dumps(grid), DeadLetterKind.BAD_KEY),
         (b"G0001", orjson.dumps(open_ring), DeadLetterKind.SCHEMA),
         (b"\xff", None, DeadLetterKind.BAD_KEY),
+        # a keyless tombstone once ended the registry follower on an assert
+        (None, None, DeadLetterKind.BAD_KEY),
+        (b"", None, DeadLetterKind.BAD_KEY),
     ):
         with pytest.raises(IntakeError) as caught:
             parse_state("civic.grids.v1", key, value)
         assert caught.value.kind is kind
     record = {"code": "TZ00001", "element_type": "thing", "kind": "manhole_cover", "grid_id": "G1"}
-    parsed = parse_state("civic.registry.v1", b"TZ00001", orjson.dumps(record))
+    _, parsed = parse_state("civic.registry.v1", b"TZ00001", orjson.dumps(record))
     assert isinstance(parsed, RegistryRecord)
     assert parsed.attributes == {}
 
