@@ -10,7 +10,7 @@ from typing import Any
 from agents.delivery import deliver_internal, fail_stop, holding, in_batches, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message, by_grid_messages
-from civicgrid.domain.routing import RawRecord, dead_letter, route
+from civicgrid.domain.routing import RawRecord, dead_letter, published_at, route
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
@@ -27,22 +27,21 @@ FETCHES_BUFFERED = 64
 
 def raw_record(record: Any) -> RawRecord:
     """An aiokafka `ConsumerRecord` (its timestamp in milliseconds) as the pure core's record."""
-    published = datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else None
     headers = tuple((str(k), v) for k, v in (record.headers or ()))
     return RawRecord(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        timestamp=published,
+        timestamp=published_at(record.timestamp),
         key=record.key,
         value=record.value,
         headers=headers,
     )
 
 
-def envelope_for(record: RawRecord, runtime: Runtime) -> GridEnvelope:
+def envelope_for(record: RawRecord, runtime: Runtime, received_at: datetime) -> GridEnvelope:
     try:
-        return route(record, runtime.city, runtime.hasher)
+        return route(record, runtime.city, runtime.hasher, received_at, runtime.limits)
     except Exception as error:  # a bug must cost one dead letter, not the worker
         # The event is not parsed, so its event_id is unknown: the record's place in the
         # log names it (the dead letter carries the same topic, partition and offset).
@@ -56,7 +55,8 @@ def route_all(fetched: Sequence[Any], runtime: Runtime) -> list[Message]:
     records = [raw_record(record) for record in fetched]
     for topic, count in Counter(record.topic for record in records).items():
         metrics.EVENTS_IN.labels(topic=topic).inc(count)
-    return by_grid_messages(envelope_for(record, runtime) for record in records)
+    received_at = datetime.now(UTC)
+    return by_grid_messages(envelope_for(record, runtime, received_at) for record in records)
 
 
 def register(app: Any, runtime: Runtime) -> None:

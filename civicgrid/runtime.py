@@ -78,6 +78,7 @@ class Runtime:
     def __post_init__(self) -> None:
         taxonomy = Taxonomy.load(self.settings.taxonomy_overrides)
         self.hasher = KeyedHasher(pseudonym_key(self.settings))
+        self.limits = self.settings.limits()
         self.calendar = working_calendar(self.settings)
         self.work = GridWork(classifier(self.settings, taxonomy), taxonomy, self.hasher)
         # The encoder releases the GIL: threads keep the event loop free while it runs.

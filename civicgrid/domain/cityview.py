@@ -38,12 +38,14 @@ class GridInfo(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Where an event belongs and what its code is; `grid_id` None means unplaceable."""
+    """Where an event belongs and what its code is; `grid_id` None means unplaceable, and
+    `refused` then says which grid it named that is not registered (None: it named none)."""
 
     grid_id: str | None
     code: CodeInfo | None
     unknown_code: bool
     how: str  # code / grid_id / lat_lon / none
+    refused: str | None = None
 
 
 class CityView:
@@ -105,18 +107,26 @@ class CityView:
         lat: float | None,
         lon: float | None,
     ) -> Placement:
-        """The registry's grid for a known code first, then the given grid, then the point."""
+        """The registry's grid for a known code first, then the given grid, then the grid
+        whose polygon holds the point: the first of them that is a registered grid. A case
+        was once opened and dispatched in a grid that never existed."""
         info = self.codes.get(code) if code is not None else None
+        unknown = code is not None and info is None
+        refused: list[str] = []
         if info is not None:
-            return Placement(info.grid_id, info, unknown_code=False, how="code")
-        unknown = code is not None
+            if info.grid_id in self.grids:
+                return Placement(info.grid_id, info, unknown_code=False, how="code")
+            refused.append(f"the code's grid {info.grid_id!r} is not registered")
         if grid_id is not None:
-            return Placement(grid_id, None, unknown, how="grid_id")
+            if grid_id in self.grids:
+                return Placement(grid_id, info, unknown, how="grid_id")
+            refused.append(f"grid {grid_id!r} is not registered")
         if lat is not None and lon is not None:
             located = self._index.locate(lat, lon)
             if located is not None:
-                return Placement(located, None, unknown, how="lat_lon")
-        return Placement(None, None, unknown, how="none")
+                return Placement(located, info, unknown, how="lat_lon")
+            refused.append("the point lies in no registered grid")
+        return Placement(None, info, unknown, how="none", refused="; ".join(refused) or None)
 
     def worker_authorised(self, worker_id: str, grid_id: str) -> bool:
         """在授权范围内: a worker may act in the grids that list them."""

@@ -6,13 +6,14 @@ edge; what leaves is keyed by the grid whose partition owns the event's state.
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from civicgrid.domain.cityview import CityView, Placement
 from civicgrid.domain.privacy import OFFICE_HOLDERS, KeyedHasher, mask_text, protect_event
 from schemas.enums import DeadLetterKind, Role
 from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
 from schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
+from schemas.limits import DEFAULT_LIMITS, EARLIEST, LATEST, VALUE_BYTES_CEILING, Limits
 from schemas.parse import IntakeError, parse_inbound
 
 CASE_GRID_SEPARATOR = "~"  # case ids are "<grid_id>~<n>": an update names its grid
@@ -38,6 +39,19 @@ class RawRecord:
         )
 
 
+def published_at(milliseconds: int | None) -> datetime | None:
+    """The record's timestamp, if it is a time the store can hold. Any producer sets it, and
+    one beyond Python's datetime once raised outside the per-record guard, for every batch
+    that held it."""
+    if not milliseconds or milliseconds < 0:
+        return None
+    try:
+        moment = datetime.fromtimestamp(milliseconds / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return moment if EARLIEST <= moment < LATEST else None
+
+
 def dead_letter_key(record: RawRecord) -> str:
     """Dead letters of one source partition stay in order on one internal partition."""
     return f"~deadletter/{record.topic}/{record.partition}"
@@ -53,14 +67,24 @@ def dead_letter(record: RawRecord, kind: DeadLetterKind, message: str) -> GridEn
             message=_storable(message),
             # keys are masked too: a bad key can be a phone number typed into the wrong field
             key=_b64(_masked_bytes(record.key)),
-            value=_b64(_masked_bytes(record.value)),
+            value=_b64(_kept(_masked_bytes(record.value))),
         ),
     )
 
 
-def route(record: RawRecord, city: CityView, hasher: KeyedHasher) -> GridEnvelope:
+def route(
+    record: RawRecord,
+    city: CityView,
+    hasher: KeyedHasher,
+    received_at: datetime,
+    limits: Limits = DEFAULT_LIMITS,
+) -> GridEnvelope:
+    """`received_at` is the intake's clock: `occurred_at` is held to the limits' window
+    around it (docs/contract.md)."""
     try:
-        event = parse_inbound(record.topic, record.key, record.value, record.headers)
+        event = parse_inbound(
+            record.topic, record.key, record.value, record.headers, limits, received_at
+        )
     except IntakeError as error:
         return dead_letter(record, error.kind, error.message)
     match event:
@@ -78,11 +102,17 @@ def route(record: RawRecord, city: CityView, hasher: KeyedHasher) -> GridEnvelop
                 record, "case_update", grid_id, event, hasher, enrichment, office_holder
             )
         case Patrol():
+            if event.grid_id not in city.grids:
+                return dead_letter(
+                    record, DeadLetterKind.UNKNOWN_GRID, f"grid {event.grid_id!r} is not registered"
+                )
             return _envelope(record, "patrol", event.grid_id, event, hasher, None)
         case Scan():
             placement = city.place(event.code, None, event.lat, event.lon)
         case Report():
             placement = city.place(event.code, event.grid_id, event.lat, event.lon)
+    if placement.refused is not None:
+        return dead_letter(record, DeadLetterKind.UNKNOWN_GRID, placement.refused)
     if placement.grid_id is None:
         return dead_letter(
             record,
@@ -158,6 +188,13 @@ def _masked_bytes(value: bytes | None) -> bytes | None:
         return None
     text = value.decode("utf-8", "surrogateescape")
     return mask_text(text).encode("utf-8", "surrogateescape")
+
+
+def _kept(value: bytes | None) -> bytes | None:
+    """At most the first VALUE_BYTES_CEILING bytes of a dead-lettered value (cut after
+    masking, so no number is cut out of its mask): a 900 KB description's dead letter once
+    made a 1.2 MB internal record, which the broker refuses, and stopped all intake."""
+    return None if value is None else value[:VALUE_BYTES_CEILING]
 
 
 def _storable(message: str) -> str:

@@ -126,7 +126,9 @@ class _GridStage:
         self.offset += 1
         key_bytes = None if key is None else key.encode()
         record = RawRecord(topic, 0, self.offset, None, key_bytes, orjson.dumps(value), ())
-        return route(record, self.view, self.hasher)
+        # received the moment it happens, on the simulated clock
+        received = datetime.fromisoformat(str(value["occurred_at"]))
+        return route(record, self.view, self.hasher, received)
 
     def plan(self, envelope: GridEnvelope, at: datetime) -> BatchPlan:
         event = envelope.report or envelope.case_update

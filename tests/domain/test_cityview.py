@@ -112,3 +112,26 @@ def test_workers_are_authorised_in_the_grids_that_list_them(city: City, view: Ci
     view.apply_grid(grid.grid_id, grid_record(record))
     assert not view.worker_authorised(worker, grid.grid_id)
     assert view.worker_authorised("W-someone-else", grid.grid_id)
+
+
+def test_events_are_never_placed_in_a_grid_that_is_not_registered(
+    city: City, view: CityView
+) -> None:
+    """A report naming NO-SUCH-GRID-XYZ once opened and dispatched a case there."""
+    never = view.place(None, "NO-SUCH-GRID-XYZ", None, None)
+    assert (never.grid_id, never.refused) == (None, "grid 'NO-SUCH-GRID-XYZ' is not registered")
+    grid = city.grids[0]
+    lon, lat = grid.centre
+    view.apply_grid(grid.grid_id, None)
+    deleted = view.place(None, grid.grid_id, lat, lon)
+    assert deleted.grid_id is None
+    assert deleted.refused == (
+        f"grid {grid.grid_id!r} is not registered; the point lies in no registered grid"
+    )
+    code = next(c for c in city.iter_codes() if c.grid_id == grid.grid_id)
+    orphan = view.place(code.code, None, None, None)
+    assert orphan.grid_id is None and orphan.refused is not None
+    assert "the code's grid" in orphan.refused
+    # a registered grid named next to the bad one still places the event
+    other = city.grids[1]
+    assert view.place(code.code, other.grid_id, None, None).grid_id == other.grid_id

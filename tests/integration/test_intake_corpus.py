@@ -7,8 +7,9 @@ How "processed" and "dead letter" are counted, honestly:
 - The corpus's valid events name codes the registry has never seen, grids by id, points and
   case ids of cases that do not exist. Before the run the test publishes the reference data
   a city would have: every code the valid events use is registered (to a grid derived from the
-  code), and one grid's polygon covers the corpus's lat/lon box. With that state no valid
-  event is `unplaceable`, so every one of them must land in `events`: processed = 10,000.
+  code), every grid the corpus names is registered, and one grid's polygon covers the
+  corpus's lat/lon box. With that state no valid event is `unplaceable` or in an
+  `unknown_grid`, so every one of them must land in `events`: processed = 10,000.
 - Dead letters are counted as the intake's verdicts: every malformed offset must have exactly
   one dead letter of exactly the kind the corpus expects, 10,000 in all.
 - A valid case update naming a case that does not exist (or a step the case's state forbids)
@@ -17,6 +18,9 @@ How "processed" and "dead letter" are counted, honestly:
   (no actor roster is published: docs/contract.md) (the table rule of docs/architecture.md).
   Those are asserted to be on valid case-update offsets only, and reported separately; they
   are not part of the 10,000 intake dead letters.
+- The corpus's events happened in March 2025: replaying them is a backfill, so the worker
+  accepts occurred_at up to 100 years back (`CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS`); with the
+  default 30 days every one would be an `out_of_window` dead letter.
 - The corpus's events happened in March 2025, so every case they open is long overdue: the
   worker's SLA timer would escalate them (new history, dispatch and alert rows) while the
   replay runs, whatever the replay does. The timer is set to an hour, out of the test's way,
@@ -68,8 +72,11 @@ def reference_state(records: list[Raw]) -> list[tuple[str, str, dict[str, object
     state: list[tuple[str, str, dict[str, object]]] = [
         (topics.GRIDS.name, "GBOX", grid_record("GBOX", polygon=BOX))
     ]
+    # the corpus's grids are G0000-G5999 and its codes TZnnnnn
+    for number in range(6000):
+        state.append((topics.GRIDS.name, f"G{number:04d}", grid_record(f"G{number:04d}")))
     for code in sorted(codes):
-        grid_id = f"G{int(code[2:]) % 6000:04d}"  # the corpus's codes are TZnnnnn
+        grid_id = f"G{int(code[2:]) % 6000:04d}"
         state.append((topics.REGISTRY.name, code, registry_record(code, grid_id)))
     return state
 
@@ -81,7 +88,9 @@ def test_corpus_through_the_broker_then_a_replay_adds_no_rows(
     records = corpus()
     url, bootstrap = endpoints.database_url, endpoints.kafka_bootstrap
     asyncio.run(publish(bootstrap, reference_state(records)))
-    worker = start_worker(CIVICGRID_SLA_CHECK_SECONDS="3600")
+    worker = start_worker(
+        CIVICGRID_SLA_CHECK_SECONDS="3600", CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS="36500"
+    )
     worker.wait_ready()
 
     started = time.monotonic()
