@@ -78,5 +78,13 @@ CONSUMER_LAG = Gauge(
     "High-water mark minus committed offset",
     ["topic", "partition"],
 )
+REGISTRY_FAILURES = Counter(
+    "civicgrid_registry_follower_failures",
+    "Failures of the registry follower's reading (each retried; the worker is not ready)",
+)
+SLA_TIMER_FAILURES = Counter(
+    "civicgrid_sla_timer_failures",
+    "Cases whose SLA timer could not be computed on a tick (the grid's other timers fire)",
+)
 READY = Gauge("civicgrid_ready", "1 when the worker is assigned, recovered and can write")
 WORKER = Info("civicgrid_worker", "Worker build and configuration")

@@ -19,7 +19,7 @@ from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.workcalendar import WorkingCalendar
-from civicgrid.registry_follower import RegistryFollower
+from civicgrid.registry_follower import RegistryFollower, city_appliers
 from civicgrid.settings import Settings
 from civicgrid.state_mirror import StateMirror
 
@@ -89,13 +89,19 @@ class Runtime:
     async def start(self) -> None:
         self.pool = await create_pool(self.database_url, max_size=4)
         self.sink_up = True
-        self.follower = RegistryFollower(self.bootstrap, self.city)
+        self.follower = RegistryFollower(
+            self.bootstrap, city_appliers(self.city), self.limits, self._city_counts
+        )
         await self.follower.start()
         await self.follower.caught_up.wait()
         self.ready.set()
         # after readiness: the mirror's first load must not delay the worker's start
         self.mirror = StateMirror(self.bootstrap, self.pool)
         await self.mirror.start(self.follower)
+
+    def _city_counts(self) -> dict[str, int]:
+        grids, codes = self.city.grid_counts()
+        return {"grids": grids, "codes": codes, "actors": len(self.city.actors)}
 
     async def stop(self) -> None:
         self.encoding.shutdown(wait=False, cancel_futures=True)

@@ -29,10 +29,13 @@ async def sink_reachable(pool: asyncpg.Pool) -> bool:
 
 def readiness(app: Any, runtime: Runtime) -> dict[str, bool]:
     """Ready only after the registry is loaded and the partitions are assigned (not in a
-    rebalance), while the sink can write, and while no stage is stuck retrying (an intake
-    that cannot send is not ready even when PostgreSQL answers)."""
+    rebalance), while the registry follower reads, while the sink can write, and while no
+    stage is stuck retrying (an intake that cannot send is not ready even when PostgreSQL
+    answers)."""
+    follower = runtime.follower
     checks = {
         "registry_loaded": runtime.ready.is_set(),
+        "registry_following": follower is not None and follower.healthy,
         "partitions_assigned": not app.rebalancing and bool(app.consumer.assignment()),
         "sink_writable": runtime.sink_up,
         "stages_flowing": not runtime.stalled,

@@ -12,7 +12,7 @@ import faust
 import uvloop
 
 from agents import assessment as assessment_agent
-from agents import grid_stage, intake, lag, prediction, timers
+from agents import grid_stage, intake, lag, prediction, state_letters, timers
 from civicgrid import __version__, metrics, web
 from civicgrid.app import create_app
 from civicgrid.runtime import Runtime
@@ -62,6 +62,7 @@ def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, R
     prediction.register(app, runtime)
     assessment_agent.register(app, runtime)
     lag.register(app, runtime)
+    state_letters.register(app, runtime)
     web.register(app, runtime)
 
     @app.task

@@ -63,6 +63,7 @@ def test_readiness_is_503_while_postgres_is_down(broker: str, tmp_path: Path) ->
             assert down == {
                 "ready": False,
                 "registry_loaded": True,
+                "registry_following": True,
                 "partitions_assigned": True,
                 "sink_writable": False,
                 "stages_flowing": True,  # idle: no stage is waiting, the probe found it out
