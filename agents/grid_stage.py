@@ -225,6 +225,10 @@ class GridStage:
                 metrics.ALERTS.labels(kind=rest).inc(count)
                 if rest.startswith("sla_"):
                     metrics.SLA_EVENTS.labels(kind=rest.removeprefix("sla_")).inc(count)
+        for failed in plan.timer_failures:
+            metrics.SLA_TIMER_FAILURES.inc()
+            with correlation(failed.case_id):
+                log.error("SLA timer of a case failed", extra={"error": failed.error})
         now = datetime.now(UTC)
         for event in events:
             _GRID_LATENCY.observe(max((now - event.occurred_at).total_seconds(), 0.0))

@@ -59,11 +59,18 @@ def cluster_messages(clusters: Iterable[tuple[Sequence[str], str]], now: datetim
     )
 
 
+def first_window(runtime: Runtime, now: datetime) -> datetime:
+    """The oldest window a fresh database scores: the one holding the oldest `occurred_at`
+    the intake accepts. Counts from before it (stored before the window was enforced) are
+    not scored: on a fresh database the leader once scored every day since 1899."""
+    return scoring.window_start(now - runtime.limits.max_age)
+
+
 async def _next_start(
-    connection: asyncpg.Connection,
+    connection: asyncpg.Connection, first: datetime
 ) -> tuple[datetime | None, dict[str, Any]]:
-    """The start of the oldest window not yet scored (None before any count), and the
-    episode memory its scoring starts from."""
+    """The start of the oldest window not yet scored (None before any count from `first`
+    on), and the episode memory its scoring starts from."""
     size = scoring.WINDOW_SECONDS
     last = await connection.fetchrow(
         "SELECT window_end, state FROM scored_windows WHERE window_seconds = $1 "
@@ -73,7 +80,10 @@ async def _next_start(
     if last is not None:
         return last["window_end"], dict(last["state"])
     start = await connection.fetchval(
-        "SELECT min(window_start) FROM series_counts WHERE window_seconds = $1", size
+        "SELECT min(window_start) FROM series_counts WHERE window_seconds = $1 "
+        "AND window_start >= $2",
+        size,
+        first,
     )
     return start, scoring.first_memory()
 
@@ -87,11 +97,11 @@ async def _progress(connection: asyncpg.Connection, partitions: int) -> scoring.
 
 
 async def _next_window(
-    connection: asyncpg.Connection, now: datetime, partitions: int
+    connection: asyncpg.Connection, now: datetime, partitions: int, first: datetime
 ) -> tuple[datetime, datetime, dict[str, Any]] | None:
     """The oldest window not yet scored that every partition has been processed past (plus
     the grace), the watermark, and the episode memory."""
-    start, memory = await _next_start(connection)
+    start, memory = await _next_start(connection, first)
     low = (await _progress(connection, partitions)).low
     if start is None or low is None or not scoring.closes(start, low, now):
         return None
@@ -143,7 +153,7 @@ async def check_open(app: Any, runtime: Runtime, now: datetime, partitions: int)
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
         if not (await _progress(connection, partitions)).live:
             return 0
-        start, memory = await _next_start(connection)
+        start, memory = await _next_start(connection, first_window(runtime, now))
         if start is None:
             return 0
         counts = await _window_counts(connection, start)
@@ -206,7 +216,7 @@ async def score_next(app: Any, runtime: Runtime, now: datetime, partitions: int)
     size = scoring.WINDOW_SECONDS
     async with runtime.pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        due = await _next_window(connection, now, partitions)
+        due = await _next_window(connection, now, partitions, first_window(runtime, now))
         if due is None:
             return False
         start, watermark, memory = due

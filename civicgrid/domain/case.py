@@ -226,6 +226,15 @@ class Rejected:
     kind: DeadLetterKind  # UNKNOWN_CASE, REJECTED_TRANSITION or UNAUTHORISED
 
 
+@dataclass(frozen=True, slots=True)
+class TimerFailed:
+    """The case's SLA timer could not be computed (stored times the calendar cannot span);
+    the grid's other timers fire regardless."""
+
+    case_id: str
+    error: str
+
+
 Effect = (
     CaseChanged
     | DispatchGrid
@@ -235,4 +244,5 @@ Effect = (
     | SlaAlert
     | RepeatPoint
     | Rejected
+    | TimerFailed
 )

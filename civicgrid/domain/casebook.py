@@ -30,6 +30,7 @@ from civicgrid.domain.case import (
     RepeatPoint,
     SlaAlert,
     SlaStage,
+    TimerFailed,
     Withdrawn,
 )
 from civicgrid.domain.geo import M_PER_DEG, Cell, cell_of, cells_around, haversine_m
@@ -833,9 +834,15 @@ class CaseBook:
             case = self._cases[case_id]
             if case.state not in SLA_RUNNING:
                 continue
-            fraction = self.calendar.elapsed_fraction(
-                case.sla_started_at, case.deadline, now, case.limit
-            )
+            try:
+                fraction = self.calendar.elapsed_fraction(
+                    case.sla_started_at, case.deadline, now, case.limit
+                )
+            except (ValueError, OverflowError) as error:
+                # a case stored with a time from 1900 once failed every tick of its grid,
+                # and a case six days overdue there never breached
+                out.append(TimerFailed(case_id, str(error)))
+                continue
             kind = rules.sla_alert(fraction, case.sla_stage)
             if kind is None:
                 continue

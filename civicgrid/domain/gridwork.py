@@ -26,6 +26,7 @@ from civicgrid.domain.case import (
     Rejected,
     RepeatPoint,
     SlaAlert,
+    TimerFailed,
     Withdrawn,
 )
 from civicgrid.domain.casebook import CaseBook, Reclassification, ReportFacts
@@ -138,6 +139,7 @@ class BatchPlan:
     series_counts: Counter[CountKey] = field(default_factory=Counter)
     # by-grid partition -> the latest watermark envelope it delivered in the batch
     watermarks: dict[int, datetime] = field(default_factory=dict)
+    timer_failures: list[TimerFailed] = field(default_factory=list)  # logged by the stage
 
 
 def event_of(envelope: GridEnvelope) -> InboundEvent | None:
@@ -452,6 +454,8 @@ class GridWork:
                     add_alert(plan, f"repeat_point:{case.case_id}:{cause}", _repeat_alert(effect))
                 case Rejected(reason=reason, kind=kind):
                     self._dead_letter(plan, envelope, kind, reason)
+                case TimerFailed():
+                    plan.timer_failures.append(effect)
         return joined
 
     def _dead_letter(

@@ -60,6 +60,11 @@ CountKey = tuple[str, str, int, datetime]
 """(grid_id, category, window_seconds, window_start): one row of ``series_counts``."""
 
 
+def window_start(at: datetime) -> datetime:
+    """The start of the scoring window holding ``at``."""
+    return _WINDOWS.window_start(at)
+
+
 def count_key(grid_id: str, category: str, occurred_at: datetime) -> CountKey:
     """The series-count row a report at ``occurred_at`` adds one to."""
     return (grid_id, category, WINDOW_SECONDS, _WINDOWS.window_start(occurred_at))
