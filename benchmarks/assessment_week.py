@@ -107,6 +107,8 @@ def main() -> int:
                     "CIVICGRID_PSEUDONYM_KEY": KEY,
                     "CIVICGRID_ASSESS_SECONDS": str(ASSESS_SECONDS),
                     "CIVICGRID_SLA_CHECK_SECONDS": NO_WALL_CLOCK_TICKS,
+                    # the warm-up replays weeks of fieldwork: a backfill
+                    "CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS": "36500",
                     "CIVICGRID_LOG_FORMAT": "json",
                 },
             ).start()

@@ -35,7 +35,7 @@ def test_a_fresh_database_scores_from_the_accepted_window_not_from_1899(
                     [(scoring.WINDOW_SECONDS, ancient), (scoring.WINDOW_SECONDS, recent)],
                 )
                 await connection.execute(
-                    "INSERT INTO events (event_id, kind, topic, partition, \"offset\", grid_id, "
+                    'INSERT INTO events (event_id, kind, topic, partition, "offset", grid_id, '
                     "occurred_at, payload) VALUES (gen_random_uuid(), 'report', "
                     "'civic.reports.v1', 0, 0, 'G1', $1, '{}')",
                     now - timedelta(hours=2),

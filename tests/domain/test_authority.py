@@ -109,7 +109,7 @@ def _envelope(city: CityView, actor_id: str, kind: str, action: str) -> GridEnve
         "action": action,
     }
     record = RawRecord(topics.CASE_UPDATES.name, 0, 1, None, CASE.encode(), orjson.dumps(value), ())
-    return route(record, city, HASHER)
+    return route(record, city, HASHER, MONDAY + timedelta(minutes=5))
 
 
 def why(city: CityView, actor_id: str, kind: str, action: str) -> str | None:

@@ -130,7 +130,8 @@ def test_events_are_never_placed_in_a_grid_that_is_not_registered(
     )
     code = next(c for c in city.iter_codes() if c.grid_id == grid.grid_id)
     orphan = view.place(code.code, None, None, None)
-    assert orphan.grid_id is None and orphan.refused is not None
+    assert orphan.grid_id is None
+    assert orphan.refused is not None
     assert "the code's grid" in orphan.refused
     # a registered grid named next to the bad one still places the event
     other = city.grids[1]

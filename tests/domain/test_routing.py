@@ -28,8 +28,7 @@ def city() -> CityView:
 
 def record(topic: str, key: str, body: dict[str, Any], offset: int = 0) -> RawRecord:
     value = orjson.dumps(
-        {"event_id": str(uuid.uuid4()), "occurred_at": NOW.isoformat(), "schema_version": 1}
-        | body
+        {"event_id": str(uuid.uuid4()), "occurred_at": NOW.isoformat(), "schema_version": 1} | body
     )
     return RawRecord(topic, 0, offset, None, key.encode(), value, ())
 
@@ -61,7 +60,8 @@ def test_an_unregistered_or_deleted_grid_is_an_unknown_grid_dead_letter() -> Non
             NOW,
         ),
     ):
-        assert envelope.kind == "dead_letter" and envelope.dead_letter is not None
+        assert envelope.kind == "dead_letter"
+        assert envelope.dead_letter is not None
         assert envelope.dead_letter.kind.value == "unknown_grid"
     view.apply_grid("G1", None)
     inside = route(

@@ -152,7 +152,12 @@ def test_scripted_day_by_hand(
     bootstrap, url = endpoints.kafka_bootstrap, endpoints.database_url
     asyncio.run(publish(bootstrap, city()))
     # no SLA ticks: they would escalate the day's past-due cases in real time
-    start_worker(CIVICGRID_SLA_CHECK_SECONDS="3600", CIVICGRID_ASSESS_SECONDS="1").wait_ready()
+    # a fixed day in the past: a backfill, beyond the default occurred_at window
+    start_worker(
+        CIVICGRID_SLA_CHECK_SECONDS="3600",
+        CIVICGRID_ASSESS_SECONDS="1",
+        CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS="36500",
+    ).wait_ready()
 
     day = [
         scan((7, 0), "M1", "W-1"),  # 0

@@ -41,7 +41,13 @@ def test_two_simulated_days(
     city = generate_city("demo", 7)
     asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
     # SLA ticks come from the player at simulated moments, not from the wall clock
-    start_worker(CIVICGRID_SLA_CHECK_SECONDS="86400", CIVICGRID_ASSESS_SECONDS="1").wait_ready()
+    # fixed simulated days and a month of fieldwork before them: a backfill, beyond the
+    # default occurred_at window
+    start_worker(
+        CIVICGRID_SLA_CHECK_SECONDS="86400",
+        CIVICGRID_ASSESS_SECONDS="1",
+        CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS="36500",
+    ).wait_ready()
     week = Week(
         start=datetime.combine(START, clock(), ZONE),
         days=2,

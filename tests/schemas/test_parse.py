@@ -246,7 +246,8 @@ def test_state_records_and_tombstones() -> None:
         "polygon": ring,
     }
     key, parsed_grid = parse_state("civic.grids.v1", b"G0001", orjson.dumps(grid))
-    assert key == "G0001" and isinstance(parsed_grid, GridRecord)
+    assert key == "G0001"
+    assert isinstance(parsed_grid, GridRecord)
     assert parse_state("civic.grids.v1", b"G0001", None) == ("G0001", None)
     open_ring = grid | {"polygon": [*ring[:3], [119.9, 32.41]]}
     for key, value, kind in (
