@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench eval chaos clean
+.PHONY: demo test lint format bench eval chaos fuzz clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -40,6 +40,10 @@ eval: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m benchmarks.chaos
+
+# issue 16's 10,000 extreme records through a worker; the suite runs 500 of them
+fuzz: $(STAMP)
+	FUZZ_RECORDS=10000 $(BIN)/python -m pytest -q -s tests/integration/test_fuzz_extreme.py
 
 clean:
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache
