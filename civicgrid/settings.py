@@ -127,10 +127,10 @@ class Settings(BaseSettings):
         default=2000, ge=4, le=VERTICES_CEILING, description="points of a grid polygon"
     )
     grid_max_extent_km: float = Field(
-        default=25.0, gt=0, le=1000, description="longest side of a grid polygon's bounding box"
+        default=50.0, gt=0, le=1000, description="longest side of a grid polygon's bounding box"
     )
     grid_max_area_km2: float = Field(
-        default=100.0, gt=0, description="area a grid polygon may enclose"
+        default=1000.0, gt=0, description="area a grid polygon may enclose"
     )
 
     def limits(self) -> Limits:

@@ -29,9 +29,9 @@ class Limits:
     max_lead: timedelta = timedelta(hours=1)
     """How far after its receive time an event may claim to have occurred (clock skew)."""
     grid_vertices: int = 2_000
-    grid_extent_km: float = 25.0
+    grid_extent_km: float = 50.0
     """The longest side of a grid polygon's bounding box."""
-    grid_area_km2: float = 100.0
+    grid_area_km2: float = 1_000.0
 
     def __post_init__(self) -> None:
         if not 0 < self.value_bytes <= VALUE_BYTES_CEILING:

@@ -143,13 +143,14 @@ def test_a_continent_sized_polygon_is_refused_before_it_costs_anything() -> None
     assert time.perf_counter() - started < 0.05  # was 938 MB of index and a 3.5 s loop block
     assert error.kind is DeadLetterKind.OVERSIZE
     assert "polygon spans" in error.message
-    assert "limit is 25 km a side" in error.message
+    assert "limit is 50 km a side" in error.message
 
 
 def test_polygon_vertex_and_area_limits() -> None:
     parse_state("civic.grids.v1", b"G1", _grid(_box(119.9, 32.4, 0.05)))  # ~4.7 x 5.6 km
-    # a 0.2 degree box: inside 25 km a side, but 420 km2
-    error = refusal("civic.grids.v1", b"G1", _grid(_box(119.9, 32.4, 0.2)))
+    parse_state("civic.grids.v1", b"G1", _grid(_box(119.9, 32.4, 0.2)))  # a rural 415 km2
+    # a 0.4 degree box: inside 50 km a side, but 1,670 km2
+    error = refusal("civic.grids.v1", b"G1", _grid(_box(119.9, 32.4, 0.4)))
     assert error.kind is DeadLetterKind.OVERSIZE
     assert "km2" in error.message
     ring = [[119.9 + i * 1e-5, 32.4 + (i % 2) * 1e-5] for i in range(30)]
