@@ -11,13 +11,13 @@ import base64
 
 from civicgrid.domain.gridwork import Message
 from civicgrid.domain.routing import RawRecord, dead_letter
-from schemas.common import MAX_MESSAGE_BYTES
 from schemas.enums import DeadLetterKind
 from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope
+from schemas.limits import DEFAULT_LIMITS
 
-# A dead letter keeps at most this much of its original (the largest inbound value accepted):
+# A dead letter keeps at most this much of its original (the default largest inbound value):
 # the full record is still at its topic, partition and offset for as long as the broker keeps it.
-ORIGINAL_LIMIT = MAX_MESSAGE_BYTES
+ORIGINAL_LIMIT = DEFAULT_LIMITS.value_bytes
 
 
 def letter_for(envelope: GridEnvelope, reason: str) -> GridEnvelope | None:

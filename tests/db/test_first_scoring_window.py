@@ -13,6 +13,7 @@ from civicgrid.domain import scoring
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.limits import Limits
+from topics import catalogue as topics
 
 
 def test_a_fresh_database_scores_from_the_accepted_window_not_from_1899(
@@ -34,14 +35,15 @@ def test_a_fresh_database_scores_from_the_accepted_window_not_from_1899(
                     "INSERT INTO series_counts VALUES ('G1', '06010', $1, $2, 1)",
                     [(scoring.WINDOW_SECONDS, ancient), (scoring.WINDOW_SECONDS, recent)],
                 )
+                # the grid stage has processed its one partition up to two hours ago
                 await connection.execute(
-                    'INSERT INTO events (event_id, kind, topic, partition, "offset", grid_id, '
-                    "occurred_at, payload) VALUES (gen_random_uuid(), 'report', "
-                    "'civic.reports.v1', 0, 0, 'G1', $1, '{}')",
+                    "INSERT INTO partition_watermarks (topic, partition, watermark) "
+                    "VALUES ($1, 0, $2)",
+                    topics.BY_GRID.name,
                     now - timedelta(hours=2),
                 )
             # no alert is due (one count, no baseline): nothing is sent through the app
-            while await score_next(None, runtime, now):  # type: ignore[arg-type]
+            while await score_next(None, runtime, now, 1):  # type: ignore[arg-type]
                 pass
             rows = await pool.fetch("SELECT window_start FROM scored_windows ORDER BY 1")
             return [row[0] for row in rows]
