@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -25,6 +26,7 @@ from civicgrid.db.mirror import Written, mirrored_offsets, write_batch
 from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, StateChange, one_by_one
 from civicgrid.errors import Disposition, classify
 from civicgrid.registry_follower import RegistryFollower, _at_end, _partitions, _position
+from schemas.limits import DEFAULT_LIMITS, Limits
 from schemas.parse import IntakeError, parse_state
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,12 @@ class StateMirror:
         self._task: asyncio.Task[None] | None = None
         # partitions read from the start because the mirror is past their end
         self._recreated: set[TopicPartition] = set()
+        self._limits = DEFAULT_LIMITS
 
     async def start(self, follower: RegistryFollower) -> None:
-        """Once `follower` has read the topics to their ends: it knows their high-water marks."""
+        """Once `follower` has read the topics to their ends: it knows their high-water marks,
+        and the limits it holds records to, so the mirror takes exactly what it took."""
+        self._limits = follower.limits
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=None,
@@ -97,8 +102,7 @@ class StateMirror:
                 changes = [
                     change
                     for record in records
-                    if (change := _change(tp.topic, record.key, record.value, record.offset))
-                    is not None
+                    if (change := _change(tp.topic, record, self._limits)) is not None
                 ]
                 end = records[-1].offset + 1
                 rows += await self._apply(self._batch(tp, tuple(changes), end, seen))
@@ -160,11 +164,10 @@ class StateMirror:
             return await write_batch(connection, MIRRORS[batch.topic], batch)
 
 
-def _change(topic: str, key: bytes | None, value: bytes | None, offset: int) -> StateChange | None:
-    """The record as the follower takes it; one it rejects (and logs) is passed over."""
+def _change(topic: str, record: Any, limits: Limits) -> StateChange | None:
+    """The record as the follower takes it; one it rejects (a dead letter) is passed over."""
     try:
-        record = parse_state(topic, key, value)
+        key, state = parse_state(topic, record.key, record.value, limits)
     except IntakeError:
         return None
-    assert key is not None  # parse_state refuses a keyless record
-    return StateChange(offset, key.decode(), record)
+    return StateChange(record.offset, key, state)
