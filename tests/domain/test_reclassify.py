@@ -237,7 +237,7 @@ def test_the_json_schema_states_the_rule() -> None:
 def _envelope(city_view: Any, actor: str, kind: str, **fields: Any) -> Any:
     value = _update(actor_id=actor, actor_kind=kind, **fields)
     record = RawRecord(topics.CASE_UPDATES.name, 0, 7, None, b"G1~1", orjson.dumps(value), ())
-    return route(record, city_view, HASHER)
+    return route(record, city_view, HASHER, LATER)
 
 
 def test_the_plan_withdraws_on_the_old_topic_dispatches_on_the_new_and_keeps_the_example(
