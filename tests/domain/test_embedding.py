@@ -43,3 +43,11 @@ def test_the_cache_is_bounded() -> None:
     small.embed(["一", "二", "三"])
     small.embed(["一"])
     assert small.misses == 4
+
+
+def test_only_the_head_the_model_reads_is_encoded(encoder: E5Encoder) -> None:
+    """The contract allows 4,000 characters; the encoder's cost grew faster than the length
+    (a 2,000-character text cost 11 times a 40-character one), and e5 reads 512 tokens."""
+    text = "井盖丢了，晚上很危险。" * 364
+    long, cut = encoder.embed([text[:4000], text[:512]])
+    assert np.array_equal(long, cut)
