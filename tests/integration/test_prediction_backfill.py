@@ -6,7 +6,7 @@ were still in the other partition's lag. Each run here is a fresh broker and dat
 real worker that finds the whole month already published (as after an outage), with small
 batches so the catch-up takes many of them. In event-time order the partitions advance
 together; in the backfill the month is published partition by partition and one partition's
-reports come four times each (a producer resending after the outage; the grid stage drops
+reports come three times each (a producer resending after the outage; the grid stage drops
 the copies), so that partition is processed far behind the others.
 """
 
@@ -38,7 +38,7 @@ PARTITIONS = 4
 DAYS = 24
 CATEGORIES = {"01037": "路灯晚上不亮了", "06010": "路边有人乱扔垃圾", "09006": "小区门口污水外溢"}
 SETTINGS = {
-    "CIVICGRID_PREDICTION_CHECK_SECONDS": "1.5",
+    "CIVICGRID_PREDICTION_CHECK_SECONDS": "1.0",
     "CIVICGRID_SLA_CHECK_SECONDS": "3600",
     "CIVICGRID_BATCH_SIZE": "40",
 }
@@ -88,7 +88,7 @@ def _month(city: City, first: datetime) -> list[dict[str, Any]]:
     for grid in grids:
         for category in CATEGORIES:
             for day in range(DAYS):
-                for _ in range(rng.poisson(0.35)):
+                for _ in range(rng.poisson(0.3)):
                     add(grid, category, day, float(rng.uniform(7, 21)))
     for day, grid, category in ((12, grids[0], "01037"), (16, grids[5], "06010")):
         for _ in range(9):
@@ -124,7 +124,15 @@ def _stack(postgres_server: str, directory: Path) -> Iterator[Endpoints]:
         yield found
     finally:
         broker.stop()
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        # a forced drop now and then loses its own connection while it ends the worker's
+        # (seen on this machine); the drop is idempotent, so it is tried again
+        for attempt in range(3):
+            try:
+                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except asyncpg.exceptions.ConnectionDoesNotExistError:
+                if attempt == 2:
+                    raise
 
 
 def _run(
@@ -147,7 +155,7 @@ def _run(
             url = endpoints.database_url
             assert asyncio.run(wait_until(url, COUNT_ACCOUNTED, published, 90)) == published
             scored = "SELECT count(*) FROM scored_windows"
-            assert asyncio.run(wait_until(url, scored, DAYS + 1, 30)) == DAYS + 1
+            assert asyncio.run(wait_until(url, scored, DAYS + 1, 60)) == DAYS + 1
             return {
                 "alerts": _rows(
                     url,
@@ -190,7 +198,7 @@ def test_a_backfill_with_one_partition_far_behind_alerts_and_learns_as_in_event_
 
     behind = _partition(_grids(city)[1])  # the cluster's centre is there
     backfill = sorted(in_order, key=lambda r: (_partition(r["grid_id"]) == behind, r["grid_id"]))
-    copies = [r for r in backfill for _ in range(4 if _partition(r["grid_id"]) == behind else 1)]
+    copies = [r for r in backfill for _ in range(3 if _partition(r["grid_id"]) == behind else 1)]
     caught_up = _run(
         postgres_server,
         tmp_path / "backfill",
