@@ -37,10 +37,10 @@ log = logging.getLogger(__name__)
 # reaches further back than what the book still holds reloads its grids.
 _KEEP_SETTLED = REPEAT_WINDOW + timedelta(days=1)
 _PRUNE_EVERY = 200  # batches
-_ENCODE_CHUNK = 32  # reports per encoder call: ~1-2 s on one core
-# Encoding costs ~40 ms per report: a transaction holds at most this many (~5 s), so commits,
-# acks and dispatches keep coming behind a backlog of reports.
-_REPORTS_PER_COMMIT = 128
+# Encoding costs ~40 ms of CPU per report: a transaction holds at most this many (~1.5 s on
+# an idle core), so commits, acks and dispatches keep coming behind a backlog of reports, and
+# a stopping worker waits for one encoder call at most.
+_REPORTS_PER_COMMIT = 32
 # envelopes that name no grid whose cases the batch needs
 _NOT_A_GRID = frozenset({"dead_letter", "watermark"})
 _GRID_LATENCY = metrics.STAGE_LATENCY.labels(stage="grid")  # observed once per event
@@ -127,16 +127,19 @@ class GridStage:
 
     async def _embed(self, envelopes: Sequence[GridEnvelope]) -> list[ReportVectors]:
         """The reports' vectors, before the transaction and in the encoder's threads: no
-        connection is held and the event loop keeps serving while the reports are read. In
-        chunks, so a stopping worker waits for one chunk at most, not for a whole batch."""
+        connection is held and the event loop keeps serving while the reports are read.
+        With several encoder threads the reports are shared out among them."""
         loop = asyncio.get_running_loop()
-        embedded: list[ReportVectors] = []
-        for start in range(0, len(envelopes), _ENCODE_CHUNK):
-            chunk = envelopes[start : start + _ENCODE_CHUNK]
-            embedded += await loop.run_in_executor(
-                self.runtime.encoding, self.runtime.work.embed, chunk
+        threads = self.runtime.settings.encoder_threads
+        parts = [envelopes[i::threads] for i in range(threads)]
+        done = await asyncio.gather(
+            *(
+                loop.run_in_executor(self.runtime.encoding, self.runtime.work.embed, part)
+                for part in parts
+                if part
             )
-        return embedded
+        )
+        return [vectors for part in done for vectors in part]
 
     async def _complete(
         self,

@@ -33,15 +33,19 @@ def run() -> dict[str, float]:
     classifier = Classifier.default()
     classifier.classify("预热")  # the engine loads its weights on first use
     seconds = {}
+    cpu = {}
     for name in ("distinct", "cached"):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for result in classify_lines(classifier, lines):
             orjson.dumps(result)
         seconds[name] = time.perf_counter() - start
+        cpu[name] = time.process_time() - start_cpu
     return {
         "reports": len(lines),
         "seconds": seconds["distinct"],
         "reports_per_s": len(lines) / seconds["distinct"],
+        # what one core would do alone: on a shared machine wall time also counts the others
+        "reports_per_cpu_s": len(lines) / cpu["distinct"],
         "cached_reports_per_s": len(lines) / seconds["cached"],
     }
 
@@ -50,5 +54,6 @@ if __name__ == "__main__":
     result = run()
     print(
         f"{result['reports_per_s']:,.1f} reports/s on one core ({result['reports']:.0f} distinct"
-        f" reports); {result['cached_reports_per_s']:,.0f} reports/s when the texts repeat"
+        f" reports; {result['reports_per_cpu_s']:,.1f} per CPU-second); "
+        f"{result['cached_reports_per_s']:,.0f} reports/s when the texts repeat"
     )
