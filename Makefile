@@ -35,6 +35,7 @@ bench: $(STAMP)
 
 eval: $(STAMP)
 	$(BIN)/python -m civicgrid.classifier_training
+	$(BIN)/python -m civicgrid.classifier_training.corrections_eval
 	$(BIN)/python -m civicgrid.prediction_eval
 	$(BIN)/python -m civicgrid.prediction_eval.lattice_eval
 

@@ -6,6 +6,7 @@ from civicgrid.cli.api import api_command, apikey_group, operator_group
 from civicgrid.cli.assess import assess_group
 from civicgrid.cli.cases import case_group, cases_command
 from civicgrid.cli.city import city_group, simulate_command
+from civicgrid.cli.classifier import classifier_group
 from civicgrid.cli.classify import classify_command
 from civicgrid.cli.demo import demo_command
 from civicgrid.cli.schemas_cmd import schemas_group
@@ -26,6 +27,7 @@ for command in (
     topics_group,
     schemas_group,
     classify_command,
+    classifier_group,
     city_group,
     simulate_command,
     case_group,

@@ -47,10 +47,10 @@ class Driver:
         return self._clock
 
     async def report(
-        self, code: str, description: str, reporter: str = "R-1", **fields: Any
+        self, code: str | None, description: str, reporter: str = "R-1", **fields: Any
     ) -> tuple[str, dict[str, Any]]:
-        """Publish a report (with any further `fields`); return its case id and the report
-        (to publish again)."""
+        """Publish a report (with any further `fields`: a report without a code needs its
+        `grid_id`); return its case id and the report (to publish again)."""
         value = {
             "event_id": str(uuid.uuid4()),
             "occurred_at": self._now().isoformat(),
@@ -62,7 +62,7 @@ class Driver:
             "code": code,
             **fields,
         }
-        await publish(self.bootstrap, [(topics.REPORTS.name, code, value)])
+        await publish(self.bootstrap, [(topics.REPORTS.name, code or value["grid_id"], value)])
         case_id = await _poll(
             self.url, "SELECT case_id FROM events WHERE event_id = $1::uuid", value["event_id"]
         )
