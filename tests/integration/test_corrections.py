@@ -6,7 +6,7 @@ classifies that wording right where the shipped one did not.
 
 The wording is the second city's (evaluation/classifier/second_city.py, written apart from the
 corpus): a road washed hollow underneath ("…下面畀水淘空咗"), which the shipped head reads as
-street vending. The quick retrain (`--per-category 4`) keeps the test to a few hundred encoded
+street vending. The quick retrain (`--per-category 2`) keeps the test to a few hundred encoded
 texts; `make eval` measures the full retrain."""
 
 import asyncio
@@ -96,7 +96,7 @@ def test_reclassify_store_retrain_and_the_new_model_reads_the_wording(
 
     model = tmp_path / "head.npz"
     env = {"CIVICGRID_KAFKA_BROKER": NO_BROKER, "CIVICGRID_DATABASE_URL": url}
-    args = ["classifier", "retrain", "--out", str(model), "--per-category", "4"]
+    args = ["classifier", "retrain", "--out", str(model), "--per-category", "2"]
     result = CliRunner().invoke(cli, [*args, "--cache", str(tmp_path / "vectors.npz")], env=env)
     assert result.exit_code == 0, result.output
     assert "3 corrected reports" in result.output
