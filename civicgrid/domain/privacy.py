@@ -9,6 +9,7 @@ nothing personal and would destroy references the departments need. Full-width d
 (１３８…) count as digits, as they do in Chinese input methods.
 """
 
+import base64
 import hashlib
 import hmac
 import re
@@ -85,8 +86,12 @@ _CASE_LINK_SECRET_CHARS = 20
 
 def case_link_secret(hasher: KeyedHasher, case_code: str) -> str:
     """The secret in a case page's URL (on the reporter's receipt): holding it is what
-    makes its holder the case's resident, since the page knows no one's identity."""
-    return hasher.hash(f"case-page:{case_code}")[-_CASE_LINK_SECRET_CHARS:]
+    makes its holder the case's resident, since the page knows no one's identity.
+
+    In base32 (letters and the digits 2-7), not hex: a run of hex digits can look like a
+    mobile or ID-card number to the masking, and these URLs travel through logs and pages."""
+    digest = bytes.fromhex(hasher.hash(f"case-page:{case_code}").removeprefix(_HASH_PREFIX))
+    return base64.b32encode(digest).decode().lower()[:_CASE_LINK_SECRET_CHARS]
 
 
 def case_link_actor(hasher: KeyedHasher, case_code: str) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 import asyncpg
 from playwright.async_api import Browser
 
-from civicgrid.domain.privacy import contains_personal_numbers
 from tests.api.conftest import Stack, case_for, screenshot_path
+from tests.support.privacy import holds_personal_numbers
 
 
 async def _case(stack: Stack, case_code: str) -> tuple[str, str, str | None]:
@@ -74,7 +74,7 @@ async def test_resident_follows_and_evaluates_a_case(
     assert len(steps) >= 4
     assert all("2" in step[:4] for step in steps)  # each step starts with its date
     html = await page.content()
-    assert not contains_personal_numbers(html)
+    assert not holds_personal_numbers(html)
     await page.screenshot(path=screenshot_path(tmp_path, "case-page.png"), full_page=True)
 
     await page.get_by_label("不满意").check()

@@ -10,14 +10,21 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 import orjson
 import pytest
 
+from civicgrid.domain.privacy import (
+    KeyedHasher,
+    case_link_secret,
+    mask_text,
+)
 from civicgrid.embedded.process import free_port
 from tests.support.kafka import NO_BROKER
+from tests.support.privacy import holds_personal_numbers
 
 _PROGRAM = "python -m civicgrid "
 
@@ -121,6 +128,35 @@ def test_demo_interrupted_leaves_nothing_running(tmp_path: Path, sig: signal.Sig
     assert _processes_mentioning(str(tmp_path)) == []
 
 
+def _no_personal_data_in_any_answer(api: str, data_dir: Path) -> None:
+    """Every request of the demo's run, one by one, and every case's page: no personal
+    number and no reporter id in any answer."""
+    hasher = KeyedHasher((data_dir / "pseudonym.key").read_text().strip().encode())
+    now = datetime.now(UTC)
+    window = urllib.parse.urlencode(
+        {
+            "start_date": (now - timedelta(days=45)).isoformat(),
+            "end_date": (now + timedelta(days=44)).isoformat(),
+        }
+    )
+    answers = []
+    with urllib.request.urlopen(f"{api}open311/v2/requests.json?{window}", timeout=30) as listed:
+        answers.append(listed.read().decode())
+    codes = [r["service_request_id"] for r in orjson.loads(answers[0])]
+    assert len(codes) > 20
+    for code in codes:
+        for path in (
+            f"open311/v2/requests/{code}.xml",
+            f"c/{code}?k={case_link_secret(hasher, code)}",
+        ):
+            with urllib.request.urlopen(api + path, timeout=10) as answer:
+                answers.append(answer.read().decode())
+    for text in answers:
+        assert not holds_personal_numbers(text), mask_text(text)[:3000]
+        assert "R-" not in text  # the simulated residents' ids (R-<n>) never leave
+    assert sum("办理过程" in text for text in answers) == len(codes)
+
+
 def test_demo_serves_the_api_it_prints_until_interrupted(tmp_path: Path) -> None:
     """From a terminal (here --serve) the demo keeps its worker and `civicgrid api` up, and
     the URLs it prints open: the Open311 request and the resident's page of a real case."""
@@ -155,6 +191,7 @@ def test_demo_serves_the_api_it_prints_until_interrupted(tmp_path: Path) -> None
         console.open(f"{links['console']}/login", form, timeout=10)
         with console.open(f"{links['console']}/api/grids", timeout=10) as answer:
             assert len(orjson.loads(answer.read())) > 10  # a city operator sees every grid
+        _no_personal_data_in_any_answer(links["API"], tmp_path / "data")
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(60)
