@@ -1,18 +1,39 @@
 """Personal data (SPEC §8): mask ID-card and mobile numbers in free text; hash identities.
 
-Masking rule: a number is masked only when it stands alone as a whole run of digits —
-an 18-digit run (the 18th may be X, the ID-card checksum), a 15-digit run (old ID cards),
-or an 11-digit mobile number 1[3-9]xxxxxxxxx, which may be written 138-1234-5678 or
-138 1234 5678 and may carry a +86 / 0086 / 86 prefix. Runs of any other length (order
-numbers, tracking numbers, amounts) are left untouched: masking a part of them would hide
-nothing personal and would destroy references the departments need. Full-width digits
-(１３８…) count as digits, as they do in Chinese input methods.
+The one masking rule, used by the pipeline (`protect_event`, dead letters) and the log filter
+(civicgrid/logs.py). It reads numbers as people write them, not as a regex of ASCII digits:
+
+- a digit is any Unicode decimal digit (ASCII, full-width １３８, other scripts);
+- invisible characters (zero-width space and joiners, BOM, soft hyphen, combining marks:
+  Unicode categories Cf, Mn, Me) inside a number are ignored, as a reader's eye does;
+- digit groups may be separated by one to three separator characters: any space (NBSP,
+  ideographic space, thin space: category Zs), tab, any dash (hyphen, en and em dash,
+  full-width hyphen: category Pd, and the minus sign), or a dot (`.`, `．`, `·`, `・`).
+
+A group of digit parts is searched for a run of whole parts that spells, digits only:
+
+- an ID-card number: 18 characters, the last a digit or X, with a plausible birth date
+  (YYYYMMDD at positions 7-14)
+  after a region digit 1-8, or a valid ISO 7064 checksum, or an X;
+- an old ID-card number: 15 digits with a plausible birth date (YYMMDD at 7-12);
+- a mobile number: 11 digits 1[3-9]xxxxxxxxx, optionally after 86 or 0086.
+
+Other runs are left alone: longer ones (order and tracking numbers), 15- and 18-digit ones
+without a birth date (a float's 14 decimals, a nanosecond count), and decimals: a run may
+not start or end at a decimal point, and may cross dots only when it crosses two or more
+(139.7120.0010 is a phone number, 13.812345678 a decimal). Masked, a number keeps its
+separators and its first 4 and last 4 characters (an ID) or first 3 and last 4 digits (a
+mobile): 3201**********1234, 138-****-5678. Masking is repeated until nothing is found, so
+the digits it keeps can never combine with a neighbour into a number left in clear.
 """
 
 import base64
 import hashlib
 import hmac
 import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from schemas.enums import ActorKind
 from schemas.inbound import (
@@ -26,38 +47,178 @@ from schemas.inbound import (
     Scan,
 )
 
-_D = "[0-9０-９]"  # ASCII and full-width digits only: \d would also take other scripts' digits
-_SEP = "[-\u0020\u3000]?"
-_PERSONAL_NUMBER = re.compile(
-    rf"(?<!{_D})(?:"
-    rf"(?P<id18>{_D}{{17}}[0-9０-９XxＸｘ])"
-    rf"|(?P<id15>{_D}{{15}})"
-    rf"|(?P<cc>(?:\+|00)?86{_SEP})?(?P<m1>[1１][3-9３-９]{_D})(?P<s1>{_SEP}){_D}{{4}}"
-    rf"(?P<s2>{_SEP})(?P<m2>{_D}{{4}})"
-    rf")(?!{_D})"
-)
-
-_HASH_PREFIX = "h:"
-_HASH_HEX_CHARS = 32
-_MIN_KEY_BYTES = 16
+_DIGIT = re.compile(r"\d")  # Python's \d is Unicode Nd, the same set as str.isdecimal
+_X = frozenset("XxＸｘ")
+_DOTS = frozenset(".．·・‧")
+_EXTRA_SEPARATORS = frozenset("\t\u2212\ufe63")  # tab, minus sign, small hyphen-minus
+_INVISIBLE = frozenset({"Cf", "Mn", "Me"})
+_MAX_SEPARATORS = 3  # a gap longer than " - " ends the number
+_MAX_CHARS = 18  # the longest personal number (0086 + a mobile is 15)
+_REGIONS = "12345678"  # the first digit of every Chinese region code
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
 
 
-def _mask(match: re.Match[str]) -> str:
-    number = match.group("id18") or match.group("id15")
-    if number is not None:
-        return number[:4] + "*" * (len(number) - 8) + number[-4:]
-    cc, s1, s2 = match.group("cc") or "", match.group("s1"), match.group("s2")
-    return f"{cc}{match.group('m1')}{s1}****{s2}{match.group('m2')}"
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Consecutive digits (invisible characters between them ignored) and a final X."""
+
+    positions: tuple[int, ...]  # where each character of `chars` stands in the text
+    chars: str  # ASCII digits, and X
+    after_dot: bool  # the separator before this part held a dot
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) in _INVISIBLE
+
+
+def _separator(ch: str) -> str | None:
+    """ "dot" or "gap" for a separator character, None for anything else."""
+    if ch in _DOTS:
+        return "dot"
+    if ch in _EXTRA_SEPARATORS or unicodedata.category(ch) in ("Zs", "Pd"):
+        return "gap"
+    return None
+
+
+def _group(text: str, start: int) -> tuple[list[_Part], int]:
+    """The digit group that begins at `text[start]` (a digit), and where it ends."""
+    parts: list[_Part] = []
+    after_dot = False
+    at = start
+    while True:
+        positions: list[int] = []
+        chars: list[str] = []
+        end = at
+        while at < len(text):
+            ch = text[at]
+            if ch.isdecimal():
+                positions.append(at)
+                chars.append(str(unicodedata.decimal(ch)))
+                end = at + 1
+            elif not _invisible(ch):
+                break
+            at += 1
+        if at < len(text) and text[at] in _X:
+            positions.append(at)
+            chars.append("X")
+            parts.append(_Part(tuple(positions), "".join(chars), after_dot))
+            return parts, at + 1  # an X ends a number
+        parts.append(_Part(tuple(positions), "".join(chars), after_dot))
+        gap, dot, look = 0, False, at
+        while look < len(text) and gap <= _MAX_SEPARATORS:
+            ch = text[look]
+            kind = _separator(ch)
+            if kind is None and not _invisible(ch):
+                break
+            if kind is not None:
+                gap += 1
+                dot = dot or kind == "dot"
+            look += 1
+        if not 1 <= gap <= _MAX_SEPARATORS or look >= len(text):
+            return parts, end
+        if text[look] in _X:  # 321202 1985 7125 461 X
+            parts.append(_Part((look,), "X", dot))
+            return parts, look + 1
+        if not text[look].isdecimal():
+            return parts, end
+        at, after_dot = look, dot
+
+
+def _plausible_date(digits: str) -> bool:
+    """YYYYMMDD or YYMMDD with a real month and day: what an ID card's birth date looks like."""
+    if len(digits) == 8 and digits[:2] not in ("18", "19", "20"):
+        return False
+    month, day = int(digits[-4:-2]), int(digits[-2:])
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _checksum_ok(chars: str) -> bool:
+    total = sum(int(c) * w for c, w in zip(chars[:17], _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11] == chars[17]
+
+
+def _kept(chars: str) -> tuple[int, int] | None:
+    """For a personal number, the range of its characters to mask; else None."""
+    if "X" in chars[:-1]:
+        return None
+    if len(chars) == 18 and chars[0] in _REGIONS:
+        if chars[-1] == "X" or _plausible_date(chars[6:14]) or _checksum_ok(chars):
+            return 4, 14
+        return None
+    if "X" in chars:
+        return None
+    for prefix in ("", "86", "0086"):
+        mobile = chars[len(prefix) :]
+        if (
+            chars.startswith(prefix)
+            and len(mobile) == 11
+            and mobile[0] == "1"
+            and mobile[1] in "3456789"
+        ):
+            return len(prefix) + 3, len(prefix) + 7
+    if len(chars) == 15 and chars[0] in _REGIONS and _plausible_date(chars[6:12]):
+        return 4, 11
+    return None
+
+
+def _matches(parts: list[_Part]) -> Iterator[tuple[int, ...]]:
+    """The text positions to mask of each personal number in a group, left to right; of the
+    runs starting at one part, the longest."""
+    i = 0
+    while i < len(parts):
+        best: tuple[int, tuple[int, ...]] | None = None
+        if not parts[i].after_dot:
+            chars, positions, dots = "", (), 0
+            for j in range(i, len(parts)):
+                if j > i and parts[j].after_dot:
+                    dots += 1
+                chars += parts[j].chars
+                positions += parts[j].positions
+                if len(chars) > _MAX_CHARS:
+                    break
+                ends_at_dot = j + 1 < len(parts) and parts[j + 1].after_dot
+                if dots == 1 or ends_at_dot:
+                    continue
+                span = _kept(chars)
+                if span is not None:
+                    best = (j + 1, positions[span[0] : span[1]])
+        if best is None:
+            i += 1
+        else:
+            i = best[0]
+            yield best[1]
+
+
+def _masked_positions(text: str) -> list[int]:
+    found: list[int] = []
+    match = _DIGIT.search(text)
+    while match is not None:
+        parts, end = _group(text, match.start())
+        for positions in _matches(parts):
+            found.extend(positions)
+        match = _DIGIT.search(text, end)
+    return found
 
 
 def mask_text(text: str) -> str:
     """Mask ID-card and mobile numbers: 3201**********1234, 138****5678 (see module rule)."""
-    return _PERSONAL_NUMBER.sub(_mask, text)
+    while positions := _masked_positions(text):
+        chars = list(text)
+        for at in positions:
+            chars[at] = "*"
+        text = "".join(chars)
+    return text
 
 
 def contains_personal_numbers(text: str) -> bool:
     """Whether mask_text would change the text; for tests and audits of stored data."""
-    return _PERSONAL_NUMBER.search(text) is not None
+    return bool(_masked_positions(text))
+
+
+_HASH_PREFIX = "h:"
+_HASH_HEX_CHARS = 32
+_MIN_KEY_BYTES = 16
 
 
 class KeyedHasher:
@@ -129,11 +290,18 @@ def protect_event(
                 update={
                     "reporter_id": hasher.hash(event.reporter_id),
                     "description": mask_text(event.description),
+                    # a photo's path may hold the reporter's phone or ID number
+                    "photos": tuple(mask_text(url) for url in event.photos),
                 }
             )
         case Patrol():
             return event.model_copy(
-                update={"worker_id": hasher.hash(event.worker_id), "note": _mask_opt(event.note)}
+                update={
+                    "worker_id": hasher.hash(event.worker_id),
+                    "note": _mask_opt(event.note),
+                    # households are often keyed by the householder's ID-card number
+                    "household_id": _mask_opt(event.household_id),
+                }
             )
         case CaseUpdate():
             clear = office_holder and event.actor_kind not in _PERSONAL_ACTORS

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from civicgrid.domain.privacy import (
@@ -14,8 +14,8 @@ from civicgrid.domain.privacy import (
     protect_event,
     protect_grid,
 )
-from schemas.enums import ActorKind, CaseAction, Channel, Role
-from schemas.inbound import CaseUpdate, GridRecord, Report
+from schemas.enums import ActorKind, CaseAction, Channel, PatrolKind, Role
+from schemas.inbound import CaseUpdate, GridRecord, Patrol, Report
 
 KEY = b"k" * 32
 
@@ -34,7 +34,7 @@ KEY = b"k" * 32
         ("联系电话 138 1234 5678 王师傅", "联系电话 138 **** 5678 王师傅"),
         ("手机+86 13912345678", "手机+86 139****5678"),
         ("手机 0086 15912345678", "手机 0086 159****5678"),
-        ("手机008615912345678", "手机0086*******5678"),  # a 15-digit run: masked as an old ID
+        ("手机008615912345678", "手机0086159****5678"),
         ("全角电话１３８１２３４５６７８", "全角电话１３８****５６７８"),
         ("两个号码13812345678和19987654321", "两个号码138****5678和199****4321"),
     ],
@@ -58,6 +58,136 @@ def test_masks_personal_numbers(text: str, masked: str) -> None:
 def test_leaves_other_numbers_alone(text: str) -> None:
     assert mask_text(text) == text
     assert not contains_personal_numbers(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [  # issue 16 item 12: the separators and writings the first rule missed
+        ("电话139.7120.0010", "电话139.****.0010"),
+        ("电话139\u00a07120\u00a00010", "电话139\u00a0****\u00a00010"),
+        ("电话139－7120－0010", "电话139－****－0010"),
+        ("电话139–7120–0010", "电话139–****–0010"),
+        ("电话139\u200b7120\u200d0010", "电话139\u200b****\u200d0010"),
+        ("电话1\u200b3\u200c97120\ufeff0010", "电话1\u200b3\u200c9****\ufeff0010"),
+        ("身份证321202 1985 7125 461X", "身份证3212** **** **** 461X"),
+        ("身份证３２１２０２１９８５０３０７１２３４", "身份证３２１２**********１２３４"),
+        ("订单2024 13812345678", "订单2024 138****5678"),
+        ("+86 (0)139 7120 0010", "+86 (0)139 **** 0010"),
+    ],
+)
+def test_masks_numbers_written_with_any_separator(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
+    assert not contains_personal_numbers(masked)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "runtime=16.449300000000126",  # 15 decimals: the old rule masked them as an old ID
+        "lag=13.812345678 ratio=0.13912345678",  # decimals spelling a mobile's digits
+        "took 164493000000126 ns",  # 15 digits, no birth date in them
+        "2025-03-01T13:45:12.123456+08:00 offset 1733312345678",
+        "ip 192.168.100.200 port 13812",
+        "订单号100000123456789012",  # 18 digits, no birth date, bad checksum
+    ],
+)
+def test_leaves_decimals_timestamps_and_counts_alone(text: str) -> None:
+    assert mask_text(text) == text
+
+
+# Generated personal numbers, written as people and hostile clients write them.
+_SEPARATORS = st.sampled_from(
+    [" ", "-", "\u00a0", "\u3000", "\u2009", "\u202f", "－", "–", "—", "‐", "\u2212", "\t"]
+)
+_INVISIBLES = st.sampled_from(["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"])
+_FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+@st.composite
+def _mobiles(draw: st.DrawFn) -> str:
+    return (
+        "1" + draw(st.sampled_from("3456789")) + draw(st.text("0123456789", min_size=9, max_size=9))
+    )
+
+
+@st.composite
+def _id_cards(draw: st.DrawFn) -> str:
+    region = draw(st.integers(110000, 659999))
+    born = draw(st.dates(datetime(1900, 1, 1).date(), datetime(2025, 12, 31).date()))
+    body = f"{region}{born:%Y%m%d}{draw(st.integers(0, 999)):03d}"
+    total = sum(
+        int(c) * w
+        for c, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), strict=True)
+    )
+    return body + "10X98765432"[total % 11]
+
+
+@st.composite
+def _written(draw: st.DrawFn, numbers: st.SearchStrategy[str]) -> tuple[str, str]:
+    """A number as written: split into groups by separators or dots, invisible characters
+    slipped in, some digits full-width; and the number itself."""
+    number = draw(numbers)
+    cuts = sorted(draw(st.sets(st.integers(1, len(number) - 1), max_size=4)))
+    groups = [number[a:b] for a, b in zip([0, *cuts], [*cuts, len(number)], strict=True)]
+    dotted = len(groups) >= 3 and draw(st.booleans())
+    written = ""
+    for n, group in enumerate(groups):
+        if n:
+            written += "." if dotted else draw(_SEPARATORS)
+        for ch in group:
+            if draw(st.integers(0, 5)) == 0:
+                written += draw(_INVISIBLES)
+            written += ch.translate(_FULL_WIDTH) if draw(st.integers(0, 3)) == 0 else ch
+    before = draw(st.sampled_from(["", "电话", "身份证：", "call ", "（"]))
+    after = draw(st.sampled_from(["", "，谢谢", " 王师傅", "）", "。"]))
+    return before + written + after, number
+
+
+@settings(max_examples=300)
+@given(st.one_of(_written(_mobiles()), _written(_id_cards())))
+@example(("321202 1985 7125 461X", "32120219857125461X"))
+def test_a_number_is_masked_whatever_separates_its_digits(case: tuple[str, str]) -> None:
+    text, number = case
+    masked = mask_text(text)
+    assert contains_personal_numbers(text)
+    assert not contains_personal_numbers(masked)
+    digits = "".join(
+        str(int(c)) if c.isdecimal() else c for c in masked if c.isdecimal() or c in "*X"
+    )
+    middle = number[4:14] if len(number) == 18 else number[3:7]
+    assert "*" * len(middle) in digits
+    assert number not in digits
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_decimals_are_never_masked(value: float) -> None:
+    for text in (repr(value), f"{value:.14f}", f"runtime={value}s"):
+        assert mask_text(text) == text
+
+
+# from 2001 on: an 11-digit millisecond count of 1970-73 is, digit for digit, a mobile number
+@given(st.datetimes(datetime(2001, 9, 10), datetime(2200, 1, 1), timezones=st.just(UTC)))
+def test_timestamps_are_never_masked(moment: datetime) -> None:
+    for text in (
+        moment.isoformat(),
+        f"{moment.timestamp():.6f}",
+        str(int(moment.timestamp() * 1000)),
+    ):
+        assert mask_text(text) == text
+
+
+@given(
+    st.text("0123456789", min_size=8, max_size=8),
+    st.integers(13, 99),
+    st.text("0123456789", min_size=5, max_size=5),
+)
+def test_fifteen_digits_without_a_birth_date_are_not_masked(
+    head: str, month: int, tail: str
+) -> None:
+    """Counters, nanoseconds, IMSI-like numbers: 15 digits whose birth month (YYMMDD at
+    7-12, as on an old ID card) is no month."""
+    number = head + f"{month:02d}" + tail
+    assert mask_text(f"n={number}") == f"n={number}"
 
 
 @given(st.text())
@@ -134,6 +264,36 @@ def test_only_office_holders_among_actors_stay_in_clear(
     assert isinstance(protected, CaseUpdate)
     assert (protected.actor_id == hasher.hash("a1")) is hashed
     assert protected.note == "回访电话138****5678"
+
+
+def test_photo_urls_and_household_ids_are_masked() -> None:
+    hasher = KeyedHasher(KEY)
+    report = Report(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime(2025, 3, 1, tzinfo=UTC),
+        schema_version=1,
+        channel=Channel.APP,
+        code="TZ00001",
+        description="井盖没了",
+        reporter_id="u1",
+        reporter_role=Role.RESIDENT,
+        photos=("https://img.example.cn/u/13812345678/320102199003071234.jpg",),
+    )
+    protected = protect_event(report, hasher)
+    assert isinstance(protected, Report)
+    assert protected.photos == ("https://img.example.cn/u/138****5678/3201**********1234.jpg",)
+    patrol = Patrol(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime(2025, 3, 1, tzinfo=UTC),
+        schema_version=1,
+        worker_id="w1",
+        grid_id="G0001",
+        kind=PatrolKind.VISIT,
+        household_id="HH-320102199003071234",
+    )
+    visited = protect_event(patrol, hasher)
+    assert isinstance(visited, Patrol)
+    assert visited.household_id == "HH-3201**********1234"
 
 
 def test_protect_grid_hashes_worker_ids_like_events() -> None:

@@ -101,6 +101,9 @@ def test_level_and_noisy_loggers(capsys: pytest.CaptureFixture[str]) -> None:
         ("1234567890123456789012", "1234567890123456789012"),
         ("12812345678", "12812345678"),
         ("138123456789", "138123456789"),
+        # A float's 15 decimals are not an old ID card (issue 16: 16.4493*******0126).
+        ("runtime=16.449300000000126", "runtime=16.449300000000126"),
+        ("电话139.7120.0010", "电话139.****.0010"),
     ],
 )
 def test_masking(raw: str, masked: str) -> None:
@@ -131,3 +134,16 @@ def test_text_format_masks_too(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("text", "INFO")
     logging.getLogger("civicgrid.test").info("call %s", MOBILE)
     assert "call 138****5678" in capsys.readouterr().err
+
+
+def test_filter_keeps_ordinary_numbers_and_masks_spaced_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json", "INFO")
+    log = logging.getLogger("civicgrid.test")
+    log.info(
+        "batch took runtime=%s", 16.449300000000126, extra={"note": "回电139\u00a07120\u00a00010"}
+    )
+    (line,) = json_lines(capsys.readouterr().err)
+    assert line["msg"] == "batch took runtime=16.449300000000126"
+    assert line["note"] == "回电139\u00a0****\u00a00010"
