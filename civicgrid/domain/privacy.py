@@ -169,7 +169,8 @@ def _matches(parts: list[_Part]) -> Iterator[tuple[int, ...]]:
     while i < len(parts):
         best: tuple[int, tuple[int, ...]] | None = None
         if not parts[i].after_dot:
-            chars, positions, dots = "", (), 0
+            chars, dots = "", 0
+            positions: tuple[int, ...] = ()
             for j in range(i, len(parts)):
                 if j > i and parts[j].after_dot:
                     dots += 1
