@@ -1,9 +1,10 @@
 """The case (一件一码): one immutable snapshot per version, and the effects that carry it."""
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from schemas.enums import AlertKind, CaseState, DeadLetterKind, Level, Severity, Supervision
@@ -34,9 +35,7 @@ class Case:
     code: str | None
     lat: float | None
     lon: float | None
-    event_ids: tuple[str, ...]  # every report joined, first the one that opened the case
-    report_times: tuple[datetime, ...]  # occurred_at of each of event_ids
-    reporter_hashes: tuple[str, ...]  # distinct, first-seen order
+    reports: "CaseReports"  # every report joined, first the one that opened the case
     duplicate_count: int
     return_count: int
     rework_count: int
@@ -46,12 +45,6 @@ class Case:
     sla_started_at: datetime  # when the clock behind `deadline` started
     updated_at: datetime
     evaluation: str | None = None
-    # each of event_ids' reporter hash, code and place: a repeat point counts the reports
-    # of its point, each judged from its own place (a case's reports share a ~250 m cell)
-    report_reporters: tuple[str, ...] = ()
-    report_codes: tuple[str | None, ...] = ()
-    report_lats: tuple[float | None, ...] = ()
-    report_lons: tuple[float | None, ...] = ()
     repeat_alerted_at: datetime | None = None  # the report that last alerted its point
     # SPEC §10 console actions (docs/contract.md)
     extension_requested: str | None = None  # a pending request's length ("2 working days")
@@ -62,8 +55,21 @@ class Case:
     supervision_count: int = 0
 
     @property
+    def event_ids(self) -> tuple[str, ...]:
+        return tuple(r.event_id for r in self.reports)
+
+    @property
+    def report_times(self) -> tuple[datetime, ...]:
+        return tuple(r.at for r in self.reports)
+
+    @property
+    def reporter_hashes(self) -> tuple[str, ...]:
+        """Distinct, in first-seen order."""
+        return self.reports.reporters()
+
+    @property
     def reporter_count(self) -> int:
-        return len(self.reporter_hashes)
+        return len(self.reports.reporters())
 
     @property
     def lead_department(self) -> str | None:
@@ -77,6 +83,9 @@ class Case:
         out: dict[str, Any] = {}
         for field in fields(self):
             value = getattr(self, field.name)
+            if isinstance(value, CaseReports):
+                out.update(value.to_dict())
+                continue
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, TimeLimit):
@@ -92,7 +101,6 @@ class Case:
     def from_dict(cls, data: dict[str, Any]) -> "Case":
         moment = datetime.fromisoformat
         limit = data["limit"]
-        reports = len(data["event_ids"])
         return cls(
             case_id=data["case_id"],
             case_code=data["case_code"],
@@ -109,9 +117,7 @@ class Case:
             code=data["code"],
             lat=data["lat"],
             lon=data["lon"],
-            event_ids=tuple(data["event_ids"]),
-            report_times=tuple(moment(t) for t in data["report_times"]),
-            reporter_hashes=tuple(data["reporter_hashes"]),
+            reports=CaseReports.from_dict(data),
             duplicate_count=int(data["duplicate_count"]),
             return_count=int(data["return_count"]),
             rework_count=int(data["rework_count"]),
@@ -121,12 +127,6 @@ class Case:
             sla_started_at=moment(data["sla_started_at"]),
             updated_at=moment(data["updated_at"]),
             evaluation=data.get("evaluation"),
-            # a case stored before reports were kept one by one counts each of its reports
-            # as a different reporter at the case's own code and place
-            report_reporters=tuple(data.get("report_reporters") or data["event_ids"]),
-            report_codes=tuple(data.get("report_codes") or [data["code"]] * reports),
-            report_lats=tuple(data.get("report_lats") or [data["lat"]] * reports),
-            report_lons=tuple(data.get("report_lons") or [data["lon"]] * reports),
             repeat_alerted_at=_moment(data.get("repeat_alerted_at")),
             # cases stored before the console actions have none of them
             extension_requested=data.get("extension_requested"),
@@ -135,6 +135,126 @@ class Case:
             suspended_at=_moment(data.get("suspended_at")),
             supervision=_optional(Supervision, data.get("supervision")),
             supervision_count=int(data.get("supervision_count", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseReport:
+    """One report of a case, with what a repeat point judges it by: its reporter, and its
+    own code and place (a case's reports share a ~250 m cell, not a point)."""
+
+    event_id: str
+    at: datetime  # occurred_at
+    reporter: str  # keyed hash
+    code: str | None
+    lat: float | None
+    lon: float | None
+
+
+@dataclass(slots=True)
+class _ReportLog:
+    reports: list[CaseReport]
+    first_seen: dict[str, int]  # reporter -> index of their first report, in first-seen order
+
+
+class CaseReports(Sequence[CaseReport]):
+    """A case's reports in the order they joined, shared by all the case's versions.
+
+    Each version sees a prefix of one append-only log, so a joined report costs O(1): a
+    tuple copied at every join made a case of 2,000 reports cost 2,000 growing copies
+    (issue 16). Appending to a prefix that is not the whole log (an older version taking
+    another path) copies the prefix first, so no version ever sees another's reports."""
+
+    __slots__ = ("_log", "_size", "latest")
+
+    def __init__(self, log: _ReportLog, size: int, latest: datetime) -> None:
+        self._log = log
+        self._size = size
+        self.latest = latest  # the latest occurred_at among them
+
+    @classmethod
+    def of(cls, reports: Iterable[CaseReport]) -> "CaseReports":
+        log = _ReportLog([], {})
+        latest: datetime | None = None
+        for report in reports:
+            log.first_seen.setdefault(report.reporter, len(log.reports))
+            log.reports.append(report)
+            latest = report.at if latest is None else max(latest, report.at)
+        if latest is None:
+            raise ValueError("a case has at least the report that opened it")
+        return cls(log, len(log.reports), latest)
+
+    def appended(self, report: CaseReport) -> "CaseReports":
+        log = self._log
+        if len(log.reports) != self._size:
+            return CaseReports.of([*self, report])
+        log.first_seen.setdefault(report.reporter, self._size)
+        log.reports.append(report)
+        return CaseReports(log, self._size + 1, max(self.latest, report.at))
+
+    def reporters(self) -> tuple[str, ...]:
+        return tuple(r for r, first in self._log.first_seen.items() if first < self._size)
+
+    def has_reporter(self, reporter: str) -> bool:
+        return self._log.first_seen.get(reporter, self._size) < self._size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> CaseReport: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CaseReport]: ...
+    def __getitem__(self, index: int | slice) -> CaseReport | Sequence[CaseReport]:
+        if isinstance(index, slice):
+            return self._log.reports[: self._size][index]
+        if not -self._size <= index < self._size:
+            raise IndexError(index)
+        return self._log.reports[index % self._size]
+
+    def __iter__(self) -> Iterator[CaseReport]:
+        return iter(self._log.reports[: self._size])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CaseReports):
+            return NotImplemented
+        return self._size == other._size and list(self) == list(other)
+
+    def __hash__(self) -> int:
+        return hash((self._size, self._log.reports[self._size - 1]))
+
+    def __repr__(self) -> str:
+        return f"CaseReports({list(self)!r})"
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """The stored form: one list per attribute, as cases were stored before."""
+        return {
+            "event_ids": [r.event_id for r in self],
+            "report_times": [r.at.isoformat() for r in self],
+            "reporter_hashes": list(self.reporters()),
+            "report_reporters": [r.reporter for r in self],
+            "report_codes": [r.code for r in self],
+            "report_lats": [r.lat for r in self],
+            "report_lons": [r.lon for r in self],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CaseReports":
+        event_ids = data["event_ids"]
+        n = len(event_ids)
+        # a case stored before reports were kept one by one counts each of its reports as
+        # a different reporter at the case's own code and place
+        return cls.of(
+            CaseReport(event_id, datetime.fromisoformat(at), reporter, code, lat, lon)
+            for event_id, at, reporter, code, lat, lon in zip(
+                event_ids,
+                data["report_times"],
+                data.get("report_reporters") or event_ids,
+                data.get("report_codes") or [data["code"]] * n,
+                data.get("report_lats") or [data["lat"]] * n,
+                data.get("report_lons") or [data["lon"]] * n,
+                strict=True,
+            )
         )
 
 

@@ -13,15 +13,18 @@ rule over all the reports seen, whichever came first.
 """
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from civicgrid.domain import escalation as rules
 from civicgrid.domain.case import (
     Case,
     CaseChanged,
+    CaseReport,
+    CaseReports,
     Corrected,
     DispatchGrid,
     DispatchNetwork,
@@ -73,65 +76,187 @@ class _Point:
     end: datetime
 
 
+JOINED = "duplicate report joined"  # the history reason of a version that joined a report
 JoinKey = tuple[str, Cell | str]  # category, and the report's cell (or its code, unplaced)
+SiteKey = tuple[str, str | None, float | None, float | None]  # category, code, lat, lon
+
+
+def _count(times: list[datetime], start: datetime, end: datetime) -> int:
+    """How many of the sorted `times` lie in [start, end]."""
+    return bisect_right(times, end) - bisect_left(times, start)
+
+
+def _latest(times: list[datetime], start: datetime, end: datetime) -> datetime | None:
+    """The latest of the sorted `times` in [start, end], if any."""
+    i = bisect_right(times, end)
+    return times[i - 1] if i and times[i - 1] >= start else None
+
+
+@dataclass(eq=False)
+class _Site:
+    """The indexed reports of one category, code and place. Reports at one site have one
+    point (SPEC §5: the same code, or the same category within 250 m), so a hot point, a
+    code that thousands report, is one site whatever its number of reports, and a week of
+    its point is a few binary searches in the sorted times of the sites it sees."""
+
+    category: str
+    code: str | None
+    lat: float | None
+    lon: float | None
+    sees: list["_Site"] = field(default_factory=list)  # the sites of its point, itself too
+    times: list[datetime] = field(default_factory=list)  # its reports' times, sorted
+    keys: list[tuple[datetime, str]] = field(default_factory=list)  # (time, event id), sorted
+    reports: list[_Report] = field(default_factory=list)  # in the order of `keys`
+    by_reporter: dict[str, list[datetime]] = field(default_factory=dict)  # sorted times
+    by_case: dict[str, list[datetime]] = field(default_factory=dict)  # sorted times
+
+    def add(self, report: _Report) -> None:
+        at = bisect_right(self.keys, (report.at, report.event_id))
+        self.keys.insert(at, (report.at, report.event_id))
+        self.times.insert(at, report.at)
+        self.reports.insert(at, report)
+        insort(self.by_reporter.setdefault(report.reporter, []), report.at)
+        insort(self.by_case.setdefault(report.case_id, []), report.at)
+
+    def point_of(self, other: "_Site") -> bool:
+        """Whether `other`'s reports are in the point of this site's (judged from here, as
+        a report judges its point from its own place)."""
+        if self.code and other.code == self.code:
+            return True
+        if self.lat is None or self.lon is None or other.lat is None or other.lon is None:
+            return False
+        if other.category != self.category:
+            return False
+        cell = cell_of(other.lat, other.lon, rules.JOIN_CELL_M)
+        if cell not in set(cells_around(self.lat, self.lon, rules.JOIN_CELL_M)):
+            return False
+        radius = rules.POINT_RADIUS_M
+        # a box a little wider than the circle rejects most sites before the haversine
+        lat_span = radius / M_PER_DEG
+        lon_span = 1.01 * lat_span / math.cos(math.radians(min(89.0, abs(self.lat) + lat_span)))
+        return (
+            abs(other.lat - self.lat) <= lat_span
+            and abs(other.lon - self.lon) <= lon_span
+            and haversine_m(self.lat, self.lon, other.lat, other.lon) <= radius
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """A point's indexed reports in the 7 days up to `end`: those of `sites` in the window."""
+
+    sites: list[_Site]
+    end: datetime
+
+    @property
+    def start(self) -> datetime:
+        return self.end - rules.REPEAT_WINDOW
+
+    def count(self) -> int:
+        return sum(_count(site.times, self.start, self.end) for site in self.sites)
+
+    def reports(self) -> list[_Report]:
+        return [
+            site.reports[i]
+            for site in self.sites
+            for i in range(bisect_left(site.times, self.start), bisect_right(site.times, self.end))
+        ]
+
+    def cases(self) -> set[str]:
+        return {
+            case_id
+            for site in self.sites
+            for case_id, times in site.by_case.items()
+            if _count(times, self.start, self.end)
+        }
+
+    def latest_by(self, reporter: str) -> datetime | None:
+        """The latest report of `reporter` in the week, if any."""
+        found = [
+            _latest(site.by_reporter[reporter], self.start, self.end)
+            for site in self.sites
+            if reporter in site.by_reporter
+        ]
+        return max((at for at in found if at is not None), default=None)
+
+    def several_reporters(self) -> bool:
+        """Whether the week's reports come from two people or more."""
+        total = 0
+        anyone: str | None = None
+        for site in self.sites:
+            first, last = bisect_left(site.times, self.start), bisect_right(site.times, self.end)
+            total += last - first
+            if anyone is None and last > first:
+                anyone = site.reports[first].reporter
+        if anyone is None:
+            return False
+        theirs = sum(
+            _count(site.by_reporter.get(anyone, []), self.start, self.end) for site in self.sites
+        )
+        return total > theirs
+
+    def alerted_until(self, cases: Mapping[str, Case]) -> datetime | None:
+        """If a case holding one of the week's reports alerted its point within 7 days of
+        `end`, the latest end up to which that stays so (for weeks ending later, with this
+        site's `sites`); else None."""
+        until: datetime | None = None
+        for site in self.sites:
+            for case_id, times in site.by_case.items():
+                alerted_at = cases[case_id].repeat_alerted_at
+                if alerted_at is None or abs(self.end - alerted_at) > rules.REPEAT_WINDOW:
+                    continue
+                seen = _latest(times, self.start, self.end)
+                if seen is not None:
+                    bound = min(alerted_at, seen) + rules.REPEAT_WINDOW
+                    until = bound if until is None else max(until, bound)
+        return until
 
 
 @dataclass
 class _GridIndex:
-    """A grid's cases by join key and its reports by cell and code, so that a report costs
-    a few look-ups, not a scan of the grid's cases."""
+    """A grid's cases by join key and its reports by site, so that a report costs a few
+    look-ups and binary searches, not a scan of the grid's cases or of its point's reports."""
 
     cases_by_key: dict[JoinKey, set[str]] = field(default_factory=dict)
-    reports_by_cell: dict[tuple[str, Cell], list[_Report]] = field(default_factory=dict)
-    reports_by_code: dict[str, list[_Report]] = field(default_factory=dict)
+    sites: dict[SiteKey, _Site] = field(default_factory=dict)
+    sites_by_code: dict[str, list[_Site]] = field(default_factory=dict)
+    sites_by_cell: dict[tuple[str, Cell], list[_Site]] = field(default_factory=dict)
     event_ids: set[str] = field(default_factory=set)
-    # a report's point in the 7 days up to it (itself included), by its event id: filled
-    # at first use and kept current as reports arrive, so a hot point costs no new search
-    weeks: dict[str, list[_Report]] = field(default_factory=dict)
+
+    def site(self, category: str, code: str | None, lat: float | None, lon: float | None) -> _Site:
+        """The site of a report at `code`, `lat`, `lon` of `category`; a new one learns which
+        sites it sees and is seen by (a site sees itself when it has a code or a place)."""
+        key = (category, code, lat, lon)
+        found = self.sites.get(key)
+        if found is not None:
+            return found
+        new = self.sites[key] = _Site(category, code, lat, lon)
+        near: dict[int, _Site] = {}
+        if code:
+            near.update((id(s), s) for s in self.sites_by_code.get(code, ()))
+        if lat is not None and lon is not None:
+            for cell in cells_around(lat, lon, rules.JOIN_CELL_M):
+                near.update((id(s), s) for s in self.sites_by_cell.get((category, cell), ()))
+        for other in near.values():
+            if new.point_of(other):
+                new.sees.append(other)
+            if other.point_of(new):
+                other.sees.append(new)
+        if new.point_of(new):
+            new.sees.append(new)
+        if code is not None:
+            self.sites_by_code.setdefault(code, []).append(new)
+        if lat is not None and lon is not None:
+            cell = cell_of(lat, lon, rules.JOIN_CELL_M)
+            self.sites_by_cell.setdefault((category, cell), []).append(new)
+        return new
 
     def add(self, report: _Report) -> None:
         key = join_key(report.category, report.code, report.lat, report.lon)
         if key is not None:
             self.cases_by_key.setdefault(key, set()).add(report.case_id)
-        if report.lat is not None and report.lon is not None:
-            cell = cell_of(report.lat, report.lon, rules.JOIN_CELL_M)
-            self.reports_by_cell.setdefault((report.category, cell), []).append(report)
-        if report.code is not None:
-            self.reports_by_code.setdefault(report.code, []).append(report)
+        self.site(report.category, report.code, report.lat, report.lon).add(report)
         self.event_ids.add(report.event_id)
-
-    def point(
-        self, category: str, code: str | None, lat: float | None, lon: float | None
-    ) -> dict[str, _Report]:
-        """Every indexed report of the point at `code`, `lat`, `lon` for `category`, by
-        event id: the same code, or the same category within 250 m (SPEC §5)."""
-        found = {r.event_id: r for r in self.reports_by_code.get(code, ())} if code else {}
-        if lat is None or lon is None:
-            return found
-        radius = rules.POINT_RADIUS_M
-        # a box a little wider than the circle rejects most reports before the haversine
-        lat_span = radius / M_PER_DEG
-        lon_span = 1.01 * lat_span / math.cos(math.radians(min(89.0, abs(lat) + lat_span)))
-        for cell in cells_around(lat, lon, rules.JOIN_CELL_M):
-            for r in self.reports_by_cell.get((category, cell), ()):
-                r_lat, r_lon = cast(float, r.lat), cast(float, r.lon)
-                if (
-                    abs(r_lat - lat) <= lat_span
-                    and abs(r_lon - lon) <= lon_span
-                    and r.event_id not in found
-                    and haversine_m(lat, lon, r_lat, r_lon) <= radius
-                ):
-                    found[r.event_id] = r
-        return found
-
-    def week(self, report: _Report) -> list[_Report]:
-        """The indexed report's point in the 7 days up to it."""
-        members = self.weeks.get(report.event_id)
-        if members is None:
-            near = self.point(report.category, report.code, report.lat, report.lon)
-            members = [r for r in near.values() if _within(r.at, report.at)]
-            self.weeks[report.event_id] = members
-        return members
 
 
 def join_key(
@@ -255,17 +380,18 @@ class CaseBook:
             index = self._indexes[grid_id] = _GridIndex()
             for case_id in sorted(self._by_grid.get(grid_id, ())):
                 case = self._cases[case_id]
-                for at, event_id, reporter, code, lat, lon in zip(
-                    case.report_times,
-                    case.event_ids,
-                    case.report_reporters,
-                    case.report_codes,
-                    case.report_lats,
-                    case.report_lons,
-                    strict=True,
-                ):
+                for r in case.reports:
                     index.add(
-                        _Report(case_id, case.category, at, event_id, reporter, code, lat, lon)
+                        _Report(
+                            case_id,
+                            case.category,
+                            r.at,
+                            r.event_id,
+                            r.reporter,
+                            r.code,
+                            r.lat,
+                            r.lon,
+                        )
                     )
         return index
 
@@ -405,42 +531,30 @@ class CaseBook:
             facts.lat,
             facts.lon,
         )
-        near = index.point(mine.category, mine.code, mine.lat, mine.lon)
-        own = [r for r in near.values() if _within(r.at, mine.at)]
+        site = index.site(mine.category, mine.code, mine.lat, mine.lon)
+        own = _Week(site.sees, mine.at)
+        own_repeats = own.count() + 1 >= rules.REPEAT_THRESHOLD
         # The weeks the report falls in: its own, and each later report's of its point (a
         # report arriving late completes a later report's week as much as an early one its
         # own). A point is judged from each report's own place: a case's reports may lie up
         # to 354 m apart (a cell's diagonal), so the case's place would not do.
-        later = [
-            r
-            for r in sorted(near.values(), key=_by_time)
-            if mine.at <= r.at <= mine.at + rules.REPEAT_WINDOW
-        ]
-        weeks = [(mine.at, own), *((r.at, index.week(r)) for r in later)]
-        repeats = [(end, week) for end, week in weeks if len(week) + 1 >= rules.REPEAT_THRESHOLD]
+        later_repeats, reaching = self._later_weeks(site, mine.at)
         # every case of a repeat point is lifted once, when the point's week reaches the
         # threshold; the report's own week is new, so all of its cases
-        lift = {
-            r.case_id
-            for end, week in repeats
-            if week is own or len(week) + 1 == rules.REPEAT_THRESHOLD
-            for r in week
-        }
-        alerting = self._alerting(facts, mine, repeats)
+        lift = set().union(*(week.cases() for week in reaching))
+        if own_repeats:
+            lift |= own.cases()
+        alerting = self._alerting(facts, mine, site, own if own_repeats else None)
         alerted_at = None if alerting is None else facts.occurred_at
         reasons = rules.network_reasons(facts.severity, facts.departments, facts.network_reasons)
-        if repeats:
+        if own_repeats or later_repeats:
             reasons = tuple(dict.fromkeys((*reasons, rules.REPEAT_REASON)))
         match = self._duplicate_of(facts, index)
         if match is None:
             case = self._open(out, facts, now, reasons, alerted_at)
         else:
             case = self._join(out, match, facts, now, reasons, alerted_at)
-        mine = replace(mine, case_id=case.case_id)
-        index.add(mine)
-        index.weeks[mine.event_id] = [*own, mine]
-        for r in later:
-            index.weeks[r.event_id].append(mine)
+        index.add(replace(mine, case_id=case.case_id))
         for case_id in sorted(lift - {case.case_id}):
             self._add_reasons(
                 out, self._cases[case_id], (rules.REPEAT_REASON,), now, facts.event_id
@@ -458,11 +572,42 @@ class CaseBook:
             )
         return out
 
+    @staticmethod
+    def _later_weeks(site: _Site, at: datetime) -> tuple[bool, list[_Week]]:
+        """Of the weeks of the point's reports in the 7 days after `at` (a report at `at`
+        falls in each): whether one is a repeat point with the report, and those it brings
+        to the threshold.
+
+        A site's k-th report after `at` already has k reports in its week (all within 7
+        days), so only a site's first two can be brought to the threshold: a hot point's
+        thousand later reports are not looked at one by one."""
+        repeats = False
+        reaching: list[_Week] = []
+        for other in site.sees:
+            first = bisect_left(other.times, at)
+            last = bisect_right(other.times, at + rules.REPEAT_WINDOW)
+            i = first
+            while i < last:
+                end = other.times[i]
+                following = bisect_right(other.times, end)
+                if following - first >= rules.REPEAT_THRESHOLD:
+                    repeats = True
+                    break
+                week = _Week(other.sees, end)
+                count = week.count() + 1
+                if count >= rules.REPEAT_THRESHOLD:
+                    repeats = True
+                if count == rules.REPEAT_THRESHOLD:
+                    reaching.append(week)
+                i = following
+        return repeats, reaching
+
     def _alerting(
-        self, facts: ReportFacts, mine: _Report, repeats: list[tuple[datetime, list[_Report]]]
+        self, facts: ReportFacts, mine: _Report, site: _Site, own: _Week | None
     ) -> _Point | None:
         """The repeat point this report alerts, if any: one alert per point per 7 days, on
-        the resident report that brings a third different reporter to the point's week.
+        the resident report that brings a third different reporter to the point's week. Its
+        own week is judged first, then the later reports' weeks in time order.
 
         One resident reporting three times is one complainant, and a grid worker's patrol
         record is work, not a report of the public: it counts among the reporters (it saw the
@@ -470,21 +615,51 @@ class CaseBook:
         """
         if not facts.resident:
             return None
-        for end, week in repeats:
-            reporters = {r.reporter for r in week}
-            if facts.reporter_hash in reporters or len(reporters) + 1 < rules.REPEAT_THRESHOLD:
-                continue
-            if not self._alerted(week, end):
-                return _Point(tuple(sorted((*week, mine), key=_by_time)), end)
+        if own is not None and self._alerts(own, facts.reporter_hash) is None:
+            return _Point(tuple(sorted((*own.reports(), mine), key=_by_time)), own.end)
+        first: tuple[tuple[datetime, str], _Week] | None = None
+        for other in site.sees:
+            found = self._first_alerting(other, mine.at, facts.reporter_hash)
+            if found is not None and (first is None or found[0] < first[0]):
+                first = found
+        if first is None:
+            return None
+        week = first[1]
+        return _Point(tuple(sorted((*week.reports(), mine), key=_by_time)), week.end)
+
+    def _first_alerting(
+        self, site: _Site, at: datetime, reporter: str
+    ) -> tuple[tuple[datetime, str], _Week] | None:
+        """The first of the site's reports in the 7 days after `at` whose week a report of
+        `reporter` at `at` makes an alerting repeat point, with that week.
+
+        Reports at one time share their week; and a week that fails because `reporter` is
+        in it, or because a case of it alerted, fails for every later end while that report
+        stays in the window: those ends are skipped, so a hot point costs a few weeks."""
+        i = bisect_left(site.times, at)
+        last = bisect_right(site.times, at + rules.REPEAT_WINDOW)
+        while i < last:
+            end = site.times[i]
+            following = bisect_right(site.times, end)
+            week = _Week(site.sees, end)
+            until = self._alerts(week, reporter)
+            if until is None:
+                return site.keys[i], week
+            i = max(following, bisect_right(site.times, until))
         return None
 
-    def _alerted(self, week: list[_Report], end: datetime) -> bool:
-        """Whether a case of the week's reports alerted the point in the 7 days around `end`."""
-        for case_id in {r.case_id for r in week}:
-            alerted_at = self._cases[case_id].repeat_alerted_at
-            if alerted_at is not None and abs(end - alerted_at) <= rules.REPEAT_WINDOW:
-                return True
-        return False
+    def _alerts(self, week: _Week, reporter: str) -> datetime | None:
+        """None if a report of `reporter` makes the week an alerting repeat point; else the
+        latest end up to which the reason it does not holds (the week's own end at least)."""
+        if week.count() + 1 < rules.REPEAT_THRESHOLD:
+            return week.end
+        seen = week.latest_by(reporter)
+        if seen is not None:
+            return max(week.end, seen + rules.REPEAT_WINDOW)
+        if not week.several_reporters():
+            return week.end
+        until = week.alerted_until(self._cases)
+        return None if until is None else max(week.end, until)
 
     def _duplicate_of(self, facts: ReportFacts, index: _GridIndex) -> Case | None:
         """The open case of the report's join key whose reports are within its 7 days; of
@@ -497,7 +672,7 @@ class CaseBook:
             case = self._cases[case_id]
             if not case.state.is_open or case.category != facts.category:
                 continue
-            if abs(facts.occurred_at - max(case.report_times)) > rules.REPEAT_WINDOW:
+            if abs(facts.occurred_at - case.reports.latest) > rules.REPEAT_WINDOW:
                 continue
             ranked.append((case.opened_at, case_id))
         return self._cases[min(ranked)[1]] if ranked else None
@@ -528,13 +703,7 @@ class CaseBook:
             code=facts.code,
             lat=facts.lat,
             lon=facts.lon,
-            event_ids=(facts.event_id,),
-            report_times=(facts.occurred_at,),
-            reporter_hashes=(facts.reporter_hash,),
-            report_reporters=(facts.reporter_hash,),
-            report_codes=(facts.code,),
-            report_lats=(facts.lat,),
-            report_lons=(facts.lon,),
+            reports=CaseReports.of([_case_report(facts)]),
             repeat_alerted_at=alerted_at,
             duplicate_count=0,
             return_count=0,
@@ -568,9 +737,6 @@ class CaseBook:
         reasons: tuple[str, ...],
         alerted_at: datetime | None,
     ) -> Case:
-        reporters = case.reporter_hashes
-        if facts.reporter_hash not in reporters:
-            reporters = (*reporters, facts.reporter_hash)
         severity = rules.most_urgent(case.severity, facts.severity)
         raised = severity is not case.severity
         added = tuple(d for d in facts.departments if d not in case.departments)
@@ -580,17 +746,11 @@ class CaseBook:
                 now,
                 severity=severity,
                 departments=(*case.departments, *added),
-                event_ids=(*case.event_ids, facts.event_id),
-                report_times=(*case.report_times, facts.occurred_at),
-                reporter_hashes=reporters,
-                report_reporters=(*case.report_reporters, facts.reporter_hash),
-                report_codes=(*case.report_codes, facts.code),
-                report_lats=(*case.report_lats, facts.lat),
-                report_lons=(*case.report_lons, facts.lon),
+                reports=case.reports.appended(_case_report(facts)),
                 repeat_alerted_at=alerted_at or case.repeat_alerted_at,
                 duplicate_count=case.duplicate_count + 1,
             ),
-            "duplicate report joined",
+            JOINED,
             facts.event_id,
         )
         changes = [f"co-handlers added: {', '.join(added)}"] if added else []
@@ -774,7 +934,7 @@ class CaseBook:
             Corrected(
                 case,
                 event_id,
-                before.event_ids[0],
+                before.reports[0].event_id,
                 before.category,
                 before.severity,
                 case.updated_at,
@@ -857,9 +1017,10 @@ class CaseBook:
         return out
 
 
-def _within(at: datetime, end: datetime) -> bool:
-    """Whether a report at `at` is in the 7 days up to `end` (SPEC §5's window)."""
-    return end - rules.REPEAT_WINDOW <= at <= end
+def _case_report(facts: ReportFacts) -> CaseReport:
+    return CaseReport(
+        facts.event_id, facts.occurred_at, facts.reporter_hash, facts.code, facts.lat, facts.lon
+    )
 
 
 def _by_time(report: _Report) -> tuple[datetime, str]:

@@ -29,7 +29,7 @@ from civicgrid.domain.case import (
     TimerFailed,
     Withdrawn,
 )
-from civicgrid.domain.casebook import CaseBook, Reclassification, ReportFacts
+from civicgrid.domain.casebook import JOINED, CaseBook, Reclassification, ReportFacts
 from civicgrid.domain.classifier import Classification, Classifier
 from civicgrid.domain.embedding import Matrix
 from civicgrid.domain.privacy import KeyedHasher
@@ -49,6 +49,9 @@ class Message:
     value: bytes
     partition: int | None = None  # None: the key's partition
 
+
+# the placeholder of a snapshot not (or not yet) published; see BatchPlan.case_changed
+_FOLDED = Message(topics.CASES.name, None, b"")
 
 # A record of the internal topic stays under this many bytes: well inside the producer's
 # 1 MB request limit. An envelope alone can be larger (a dead letter carrying a 900 KB value
@@ -140,6 +143,28 @@ class BatchPlan:
     # by-grid partition -> the latest watermark envelope it delivered in the batch
     watermarks: dict[int, datetime] = field(default_factory=dict)
     timer_failures: list[TimerFailed] = field(default_factory=list)  # logged by the stage
+    # a joined report's snapshot, by case: its place in `messages`, filled when the batch
+    # ends unless a later version of the case replaces it (docs/contract.md)
+    joined: dict[str, tuple[int, Case]] = field(default_factory=dict)
+
+    def case_changed(self, case: Case, folds: bool) -> None:
+        """Queue the case's snapshot for civic.cases.v1. A version that only joined a report
+        (`folds`) is published only if it is the case's last in the batch: a hot point's
+        2,000 joins would otherwise publish 2,000 snapshots of a growing list of reports."""
+        replaced = self.joined.pop(case.case_id, None)
+        if replaced is not None:
+            self.messages[replaced[0]] = _FOLDED
+        if folds:
+            self.joined[case.case_id] = (len(self.messages), case)
+            self.messages.append(_FOLDED)
+        else:
+            self.messages.append(_message(topics.CASES.name, case.case_id, _snapshot(case)))
+
+    def finish(self) -> None:
+        for at, case in self.joined.values():
+            self.messages[at] = _message(topics.CASES.name, case.case_id, _snapshot(case))
+        self.joined.clear()
+        self.messages = [m for m in self.messages if m is not _FOLDED]
 
 
 def event_of(envelope: GridEnvelope) -> InboundEvent | None:
@@ -240,6 +265,7 @@ class GridWork:
                 self._apply(plan, book.tick(envelope.now, (envelope.grid_id,)), None, envelope)
             else:
                 self._event(plan, envelope, seen, book, vectors)
+        plan.finish()
         return plan
 
     def _event(
@@ -403,7 +429,6 @@ class GridWork:
                 case CaseChanged(case=case, reason=reason, event_id=cause):
                     joined = joined or (case.case_id if cause == event_id else None)
                     plan.cases[case.case_id] = case
-                    snapshot = _snapshot(case)
                     plan.history.append(
                         (
                             case.case_id,
@@ -413,10 +438,10 @@ class GridWork:
                             reason,
                             cause,
                             case.updated_at,
-                            snapshot.model_dump(mode="json"),
+                            _head(case),
                         )
                     )
-                    plan.messages.append(_message(topics.CASES.name, case.case_id, snapshot))
+                    plan.case_changed(case, folds=reason == JOINED)
                     plan.counts[f"state:{case.state.value}"] += 1
                 case DispatchGrid(case=case):
                     _add_grid_task(plan, case, None)
@@ -603,7 +628,14 @@ def _reason_label(reason: str) -> str:
     return "other"
 
 
-def _snapshot(case: Case) -> CaseSnapshot:
+def _head(case: Case) -> dict[str, Any]:
+    """A history row's snapshot: the case's snapshot but its reports, so that a row costs
+    the same for a case's 2,000th report as for its first (a full snapshot per joined report
+    made 2,004 history rows of 77 MB). Each row names its report (`event_id`)."""
+    return _snapshot(case, with_reports=False).model_dump(mode="json", exclude={"event_ids"})
+
+
+def _snapshot(case: Case, with_reports: bool = True) -> CaseSnapshot:
     return CaseSnapshot(
         case_id=case.case_id,
         case_code=case.case_code,
@@ -615,7 +647,7 @@ def _snapshot(case: Case) -> CaseSnapshot:
         grid_id=case.grid_id,
         departments=case.departments,
         deadline=case.deadline,
-        event_ids=case.event_ids,
+        event_ids=case.event_ids if with_reports else (),
         duplicate_count=case.duplicate_count,
         updated_at=case.updated_at,
     )

@@ -1,7 +1,7 @@
 import json
 from datetime import datetime
 
-from civicgrid.domain.case import Case, SlaStage
+from civicgrid.domain.case import Case, CaseReport, CaseReports, SlaStage
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from schemas.enums import CaseState, Level, Severity
@@ -27,9 +27,12 @@ def sample() -> Case:
         code="MH-1",
         lat=32.45,
         lon=119.92,
-        event_ids=("e1", "e2"),
-        report_times=(opened, opened),
-        reporter_hashes=("h1",),
+        reports=CaseReports.of(
+            [
+                CaseReport("e1", opened, "h1", "MH-1", 32.45, 119.92),
+                CaseReport("e2", opened, "h1", "MH-1", 32.4501, 119.92),
+            ]
+        ),
         duplicate_count=1,
         return_count=0,
         rework_count=0,
@@ -38,10 +41,6 @@ def sample() -> Case:
         sla_stage=SlaStage.WARNED,
         sla_started_at=opened,
         updated_at=opened,
-        report_reporters=("h1", "h1"),
-        report_codes=("MH-1", "MH-1"),
-        report_lats=(32.45, 32.4501),
-        report_lons=(119.92, 119.92),
         repeat_alerted_at=opened,
     )
 
@@ -62,8 +61,9 @@ def test_a_case_stored_without_its_reports_one_by_one_reads_them_at_its_own_poin
         del data[key]
     del data["repeat_alerted_at"]
     legacy = Case.from_dict(data)
-    assert legacy.report_reporters == ("e1", "e2")  # each report a different reporter
-    assert (legacy.report_codes, legacy.report_lats) == (("MH-1", "MH-1"), (32.45, 32.45))
+    reports = legacy.reports
+    assert [r.reporter for r in reports] == ["e1", "e2"]  # each report a different reporter
+    assert [(r.code, r.lat) for r in reports] == [("MH-1", 32.45), ("MH-1", 32.45)]
     assert legacy.repeat_alerted_at is None
 
 
@@ -75,3 +75,21 @@ def test_next_version_and_counts() -> None:
     assert case.state is CaseState.DISPATCHED
     assert case.reporter_count == 1
     assert case.lead_department == "drainage"
+
+
+def test_versions_share_their_reports_and_never_see_each_others() -> None:
+    case = sample()
+    at = case.opened_at
+    joined = case.next_version(
+        at, reports=case.reports.appended(CaseReport("e3", at, "h2", None, None, None))
+    )
+    assert case.event_ids == ("e1", "e2")
+    assert joined.event_ids == ("e1", "e2", "e3")
+    assert (case.reporter_hashes, joined.reporter_hashes) == (("h1",), ("h1", "h2"))
+    # an older version taking another path forks the log instead of writing into it
+    other = case.next_version(
+        at, reports=case.reports.appended(CaseReport("e4", at, "h3", None, None, None))
+    )
+    assert other.event_ids == ("e1", "e2", "e4")
+    assert joined.event_ids == ("e1", "e2", "e3")
+    assert other.reporter_hashes == ("h1", "h3")
