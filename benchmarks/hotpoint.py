@@ -1,0 +1,139 @@
+"""A hot point (issue 16 item 4): thousands of reports on one code through the pure core.
+
+    python -m benchmarks.hotpoint [--reports N] [--batch N] [--order ordered|shuffled]
+
+Two measurements, both without services: `CaseBook.report` alone, and `GridWork.plan` (the
+grid stage's whole pure work: classification, case book, rows and messages) in batches of
+the grid stage's size, with the bytes it would write to `case_history` and publish on
+civic.cases.v1. The reports come from the city generator's phrasing, one code, each from a
+different resident, `occurred_at` one burst of a second apart; `--order shuffled` sends them
+in random time order (a late report completes later reports' weeks, the costly case).
+"""
+
+import argparse
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from civicgrid.city.phrases import describe
+from civicgrid.domain.casebook import CaseBook, ReportFacts
+from civicgrid.domain.classifier import Classifier
+from civicgrid.domain.gridwork import GridWork
+from civicgrid.domain.taxonomy import Taxonomy
+from schemas.enums import Channel, Role, Severity
+from schemas.inbound import Report
+from schemas.internal import GridEnvelope, Origin
+from topics import catalogue as topics
+
+T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)
+CODE = "TZ-MH-000001"
+CATEGORY = "01002"  # a sewer manhole cover: the burst pipe a whole street sees
+
+
+@dataclass(frozen=True)
+class HotPoint:
+    reports: int
+    book_seconds: float  # CPU seconds: the machine is shared, its wall clock is noisy
+    plan_seconds: float
+    history_bytes: int
+    case_messages: int
+    case_message_bytes: int
+
+
+def _times(reports: int, order: str, seed: int) -> list[datetime]:
+    times = [T0 + timedelta(seconds=n) for n in range(reports)]
+    if order == "shuffled":
+        random.Random(seed).shuffle(times)
+    return times
+
+
+def _facts(times: list[datetime], taxonomy: Taxonomy) -> Iterator[ReportFacts]:
+    category = taxonomy.get(CATEGORY)
+    for n, at in enumerate(times):
+        yield ReportFacts(
+            event_id=str(uuid.UUID(int=n + 1)),
+            occurred_at=at,
+            grid_id="G-HOT",
+            code=CODE,
+            lat=32.4551,
+            lon=119.9235,
+            category=CATEGORY,
+            severity=Severity.P1,
+            departments=("drainage",),
+            limit=category.limit,
+            reporter_hash=f"h:resident-{n}",
+        )
+
+
+def _envelopes(times: list[datetime], seed: int) -> list[GridEnvelope]:
+    rng = random.Random(seed)
+    return [
+        GridEnvelope(
+            kind="report",
+            grid_id="G-HOT",
+            origin=Origin(topic=topics.REPORTS.name, partition=0, offset=n),
+            report=Report(
+                event_id=uuid.UUID(int=n + 1),
+                occurred_at=at,
+                schema_version=1,
+                channel=Channel.SCAN,
+                code=CODE,
+                lat=32.4551,
+                lon=119.9235,
+                description=describe(CATEGORY, rng),
+                reporter_id=f"h:resident-{n}",
+                reporter_role=Role.RESIDENT,
+            ),
+        )
+        for n, at in enumerate(times)
+    ]
+
+
+def measure(reports: int, batch: int, order: str = "ordered", seed: int = 16) -> HotPoint:
+    taxonomy = Taxonomy.default()
+    times = _times(reports, order, seed)
+    book = CaseBook()
+    started = time.process_time()
+    for facts in _facts(times, taxonomy):
+        book.report(facts, facts.occurred_at)
+    book_seconds = time.process_time() - started
+
+    work = GridWork(Classifier.default(taxonomy), taxonomy)
+    envelopes = _envelopes(times, seed)
+    book = CaseBook()
+    history = messages = message_bytes = 0
+    started = time.process_time()
+    for first in range(0, len(envelopes), batch):
+        plan = work.plan(envelopes[first : first + batch], set(), book)
+        history += sum(len(orjson.dumps(row[-1])) for row in plan.history)
+        cases = [m for m in plan.messages if m.topic == topics.CASES.name]
+        messages += len(cases)
+        message_bytes += sum(len(m.value) for m in cases)
+    plan_seconds = time.process_time() - started
+    return HotPoint(reports, book_seconds, plan_seconds, history, messages, message_bytes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500, help="envelopes per grid-stage plan")
+    parser.add_argument("--order", choices=("ordered", "shuffled"), default="ordered")
+    args = parser.parse_args()
+    result = measure(args.reports, args.batch, args.order)
+    print(
+        f"{result.reports:,} reports on one code ({args.order}): "
+        f"CaseBook.report {result.book_seconds:.2f} CPU s; "
+        f"GridWork.plan in batches of {args.batch} {result.plan_seconds:.2f} CPU s, "
+        f"case_history snapshots {result.history_bytes / 1e6:.2f} MB, "
+        f"{result.case_messages:,} civic.cases.v1 snapshots of "
+        f"{result.case_message_bytes / 1e6:.2f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
