@@ -142,7 +142,7 @@ def test_filter_keeps_ordinary_numbers_and_masks_spaced_ones(
     configure_logging("json", "INFO")
     log = logging.getLogger("civicgrid.test")
     log.info(
-        "batch took runtime=%s", 16.449300000000126, extra={"note": "回电139\u00a07120\u00a00010"}
+        "batch took runtime=%s", "16.449300000000126", extra={"note": "回电139\u00a07120\u00a00010"}
     )
     (line,) = json_lines(capsys.readouterr().err)
     assert line["msg"] == "batch took runtime=16.449300000000126"
