@@ -32,6 +32,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.hotpoint
 
 eval: $(STAMP)
 	$(BIN)/python -m civicgrid.classifier_training
