@@ -48,7 +48,9 @@ def envelope_for(record: RawRecord, runtime: Runtime, received_at: datetime) -> 
         # Only this path logs, so the hot path pays nothing for the context.
         with correlation(f"{record.topic}:{record.partition}:{record.offset}"):
             log.exception("intake failed on a record", extra={"topic": record.topic})
-        return dead_letter(record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}")
+        return dead_letter(
+            record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}", runtime.hasher
+        )
 
 
 def route_all(fetched: Sequence[Any], runtime: Runtime) -> list[Message]:

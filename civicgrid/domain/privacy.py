@@ -35,6 +35,8 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import orjson
+
 from schemas.enums import ActorKind
 from schemas.inbound import (
     CaseUpdate,
@@ -342,6 +344,61 @@ def mask_id(hashed: str) -> str:
     """A hashed id shortened for evidence lists: enough to tell entries apart, not to join
     them with another data set hashed under the same key."""
     return hashed[: len(_HASH_PREFIX) + 8] + "…"
+
+
+# Fields that name a person in any inbound value (SPEC §2); case updates' actor_id too: in a
+# record that failed to parse, its actor_kind cannot be trusted to tell an office holder.
+_IDENTITY_FIELDS = frozenset({"reporter_id", "scanner_id", "worker_id", "actor_id", "worker_ids"})
+# A JSON member: a string key, then a string, an array of scalars or a bare literal value.
+_MEMBER = re.compile(
+    r'"((?:[^"\\]|\\.){1,100})"(\s*:\s*)'
+    r'("(?:[^"\\]|\\.)*"|\[[^\[\]{}]*\]|\{[^{}]*\}|[^\s,:{}\[\]"]+)'
+)
+_SCALAR = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s,:{}\[\]"]+')
+_HASHED = re.compile(r"h:[0-9a-f]{32}")
+WITHHELD = "h:withheld"  # an identity where no key was at hand to hash it
+
+
+def protect_original(text: str, hasher: KeyedHasher | None) -> str:
+    """A rejected record's original as a dead letter may keep it (issue 16 item 11): every
+    identity field (`reporter_id`, `scanner_id`, `worker_id`, `actor_id`, `worker_ids`)
+    replaced by its keyed hash, as stored events carry it, and personal numbers masked
+    everywhere else. The rest of the bytes stay as they came, so the record can still be
+    diagnosed; an operator holding the pseudonym key finds a person's dead letters by hashing
+    their id. Works on text that is not JSON too (a member is found wherever it stands), and
+    on escaped keys (`"reporter\\u005fid"`); a value already hashed is kept."""
+    out: list[str] = []
+    done = 0
+    for member in _MEMBER.finditer(text):
+        if _json_text(member.group(1)) not in _IDENTITY_FIELDS:
+            continue
+        out.append(mask_text(text[done : member.start()]))
+        name, colon, value = member.group(1), member.group(2), member.group(3)
+        if value[0] in "[{":  # every scalar inside: an identity is no less one for its nesting
+            hashed = _SCALAR.sub(lambda m: _pseudonym(m.group(0), hasher), value)
+        else:
+            hashed = _pseudonym(value, hasher)
+        out.append(f'"{name}"{colon}{hashed}')
+        done = member.end()
+    out.append(mask_text(text[done:]))
+    return "".join(out)
+
+
+def _json_text(literal: str) -> str:
+    """The text of a JSON string's inside (escapes resolved), or the literal itself."""
+    try:
+        value = orjson.loads(f'"{literal}"')
+    except orjson.JSONDecodeError:
+        return literal
+    return value if isinstance(value, str) else literal
+
+
+def _pseudonym(value: str, hasher: KeyedHasher | None) -> str:
+    """A JSON value naming a person, as the JSON string of its keyed hash."""
+    identity = _json_text(value[1:-1]) if value.startswith('"') and len(value) > 1 else value
+    if _HASHED.fullmatch(identity):
+        return f'"{identity}"'
+    return f'"{WITHHELD if hasher is None else hasher.hash(identity)}"'
 
 
 def _mask_opt(text: str | None) -> str | None:

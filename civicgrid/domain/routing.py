@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from civicgrid.domain.cityview import CityView, Placement
-from civicgrid.domain.privacy import OFFICE_HOLDERS, KeyedHasher, mask_text, protect_event
+from civicgrid.domain.privacy import (
+    OFFICE_HOLDERS,
+    WITHHELD,
+    KeyedHasher,
+    mask_text,
+    protect_event,
+    protect_original,
+)
 from schemas.enums import DeadLetterKind, Role
 from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
 from schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
 from schemas.limits import DEFAULT_LIMITS, EARLIEST, LATEST, VALUE_BYTES_CEILING, Limits
 from schemas.parse import IntakeError, parse_inbound
+from topics import catalogue as topics
 
 CASE_GRID_SEPARATOR = "~"  # case ids are "<grid_id>~<n>": an update names its grid
 
@@ -57,7 +65,13 @@ def dead_letter_key(record: RawRecord) -> str:
     return f"~deadletter/{record.topic}/{record.partition}"
 
 
-def dead_letter(record: RawRecord, kind: DeadLetterKind, message: str) -> GridEnvelope:
+def dead_letter(
+    record: RawRecord, kind: DeadLetterKind, message: str, hasher: KeyedHasher | None = None
+) -> GridEnvelope:
+    """The dead letter of a record, its original kept without identities in clear (issue 16
+    item 11, docs/contract.md): people's ids replaced by their keyed hashes (`hasher`; without
+    one, withheld), personal numbers masked, and a key that is a person's id (patrols are
+    keyed by worker id) hashed like the id."""
     return GridEnvelope(
         kind="dead_letter",
         grid_id=dead_letter_key(record),
@@ -65,9 +79,8 @@ def dead_letter(record: RawRecord, kind: DeadLetterKind, message: str) -> GridEn
         dead_letter=DeadLetterBody(
             kind=kind,
             message=_storable(message),
-            # keys are masked too: a bad key can be a phone number typed into the wrong field
-            key=_b64(_masked_bytes(record.key)),
-            value=_b64(_kept(_masked_bytes(record.value))),
+            key=_b64(_protected_key(record, hasher)),
+            value=_b64(_kept(_protected_bytes(record.value, hasher))),
         ),
     )
 
@@ -86,13 +99,16 @@ def route(
             record.topic, record.key, record.value, record.headers, limits, received_at
         )
     except IntakeError as error:
-        return dead_letter(record, error.kind, error.message)
+        return dead_letter(record, error.kind, error.message, hasher)
     match event:
         case CaseUpdate():
             grid_id, separator, _ = event.case_id.rpartition(CASE_GRID_SEPARATOR)
             if not separator or not grid_id:
                 return dead_letter(
-                    record, DeadLetterKind.UNKNOWN_CASE, f"no case has the id {event.case_id!r}"
+                    record,
+                    DeadLetterKind.UNKNOWN_CASE,
+                    f"no case has the id {event.case_id!r}",
+                    hasher,
                 )
             # the roster is looked up by the clear id, before a person's id is hashed
             enrichment = _update_enrichment(city, grid_id, event)
@@ -104,7 +120,10 @@ def route(
         case Patrol():
             if event.grid_id not in city.grids:
                 return dead_letter(
-                    record, DeadLetterKind.UNKNOWN_GRID, f"grid {event.grid_id!r} is not registered"
+                    record,
+                    DeadLetterKind.UNKNOWN_GRID,
+                    f"grid {event.grid_id!r} is not registered",
+                    hasher,
                 )
             return _envelope(record, "patrol", event.grid_id, event, hasher, None)
         case Scan():
@@ -112,12 +131,13 @@ def route(
         case Report():
             placement = city.place(event.code, event.grid_id, event.lat, event.lon)
     if placement.refused is not None:
-        return dead_letter(record, DeadLetterKind.UNKNOWN_GRID, placement.refused)
+        return dead_letter(record, DeadLetterKind.UNKNOWN_GRID, placement.refused, hasher)
     if placement.grid_id is None:
         return dead_letter(
             record,
             DeadLetterKind.UNPLACEABLE,
             "the code is not registered and the event has no grid_id or lat/lon to place it",
+            hasher,
         )
     enrichment = _enrichment(city, placement, event)
     kind = "scan" if isinstance(event, Scan) else "report"
@@ -178,15 +198,27 @@ def _envelope(
     )
 
 
-def _masked_bytes(value: bytes | None) -> bytes | None:
-    """Dead letters keep the original bytes, but not personal numbers in clear (SPEC §8).
+def _protected_bytes(value: bytes | None, hasher: KeyedHasher | None) -> bytes | None:
+    """Dead letters keep the original bytes, but no identity or personal number in clear.
 
-    Invalid UTF-8 is masked too (a stray byte must not let a mobile number through): the
+    Invalid UTF-8 is protected too (a stray byte must not let a mobile number through): the
     undecodable bytes ride through as lone surrogates and come back out unchanged.
     """
     if value is None:
         return None
     text = value.decode("utf-8", "surrogateescape")
+    return protect_original(text, hasher).encode("utf-8", "surrogateescape")
+
+
+def _protected_key(record: RawRecord, hasher: KeyedHasher | None) -> bytes | None:
+    """Keys are masked too: a bad key can be a phone number typed into the wrong field; a
+    patrol's key is its worker's id (SPEC §2), a person's, so it is hashed."""
+    if record.key is None:
+        return None
+    text = record.key.decode("utf-8", "surrogateescape")
+    if record.topic == topics.PATROLS.name:
+        hashed = WITHHELD if hasher is None else hasher.hash(text)
+        return hashed.encode()
     return mask_text(text).encode("utf-8", "surrogateescape")
 
 

@@ -13,6 +13,7 @@ from civicgrid.domain.privacy import (
     mask_text,
     protect_event,
     protect_grid,
+    protect_original,
 )
 from schemas.enums import ActorKind, CaseAction, Channel, PatrolKind, Role
 from schemas.inbound import CaseUpdate, GridRecord, Patrol, Report
@@ -308,3 +309,22 @@ def test_protect_grid_hashes_worker_ids_like_events() -> None:
         worker_ids=("u1", "u2"),
     )
     assert protect_grid(grid, hasher).worker_ids == (hasher.hash("u1"), hasher.hash("u2"))
+
+
+def test_a_dead_letters_original_keeps_no_identity_in_clear() -> None:
+    hasher = KeyedHasher(KEY)
+    original = (
+        '{"reporter_id": "R-张三", "scanner_id":42, "worker_ids": ["w1", "w2"],'
+        ' "actor\\u005fid": "a1", "worker_id": {"id": "w3"}, "description": "电话13812345678",'
+        ' "note": "reporter_id", "actor_id": "h:0123456789abcdef0123456789abcdef", broken'
+    )
+    kept = protect_original(original, hasher)
+    for identity in ("R-张三", "42", '"w1"', '"w2"', '"a1"', '"w3"', "13812345678"):
+        assert identity not in kept
+    for identity in ("R-张三", "42", "w1", "w2", "a1"):
+        assert hasher.hash(identity) in kept  # an operator with the key finds the person
+    assert '"note": "reporter_id"' in kept  # a value that names a field is only text
+    assert "h:0123456789abcdef0123456789abcdef" in kept  # already a hash: kept as it is
+    assert kept.endswith("broken")
+    assert protect_original(kept, hasher) == kept
+    assert "R-张三" not in protect_original(original, None)
