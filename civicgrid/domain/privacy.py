@@ -235,7 +235,8 @@ class KeyedHasher:
 
     def hash(self, identifier: str) -> str:
         mac = self._mac.copy()
-        mac.update(identifier.encode("utf-8"))
+        # surrogatepass: an id cut from invalid UTF-8 (a dead letter's key) hashes, not raises
+        mac.update(identifier.encode("utf-8", "surrogatepass"))
         return _HASH_PREFIX + mac.hexdigest()[:_HASH_HEX_CHARS]
 
 

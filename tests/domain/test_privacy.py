@@ -328,3 +328,4 @@ def test_a_dead_letters_original_keeps_no_identity_in_clear() -> None:
     assert kept.endswith("broken")
     assert protect_original(kept, hasher) == kept
     assert "R-张三" not in protect_original(original, None)
+    assert hasher.hash("\udcff\ud800").startswith("h:")  # ids from invalid UTF-8 hash too
