@@ -329,3 +329,16 @@ def test_a_dead_letters_original_keeps_no_identity_in_clear() -> None:
     assert protect_original(kept, hasher) == kept
     assert "R-张三" not in protect_original(original, None)
     assert hasher.hash("\udcff\ud800").startswith("h:")  # ids from invalid UTF-8 hash too
+
+
+@given(
+    st.text(),
+    st.sampled_from(["reporter_id", "scanner_id", "worker_ids", "actor\\u005fid", "note"]),
+    st.text(),
+)
+def test_protecting_an_original_never_fails_and_leaves_no_number(
+    before: str, field: str, value: str
+) -> None:
+    text = f'{before}{{"{field}": "{value}", "x": [{value!r}]}}'
+    kept = protect_original(text, KeyedHasher(KEY))
+    assert not contains_personal_numbers(kept)
