@@ -4,10 +4,10 @@
 
 Two measurements, both without services: `CaseBook.report` alone, and `GridWork.plan` (the
 grid stage's whole pure work: classification, case book, rows and messages) in batches of
-the grid stage's size, with the bytes it would write to `case_history` and publish on
-civic.cases.v1. The reports come from the city generator's phrasing, one code, each from a
-different resident, `occurred_at` one burst of a second apart; `--order shuffled` sends them
-in random time order (a late report completes later reports' weeks, the costly case).
+500 (the grid stage's are larger), with the bytes it would write to `case_history` and publish on
+civic.cases.v1. The reports are one text on one code, each from a different resident, one
+second apart; `--order shuffled` sends them in random time order (a late report completes
+later reports' weeks, the costly case).
 """
 
 import argparse
@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from civicgrid.city.phrases import describe
 from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.gridwork import GridWork
@@ -33,6 +32,9 @@ from topics import catalogue as topics
 T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)
 CODE = "TZ-MH-000001"
 CATEGORY = "01002"  # a sewer manhole cover: the burst pipe a whole street sees
+# one problem, one way of telling it: the encoder caches a text it has seen, so the figures
+# are the case book's, not the encoder's (~35 ms a new text, docs/classifier.md)
+BURST = "小区门口的窨井盖不见了，很危险，晚上有人差点掉下去"
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,7 @@ def _facts(times: list[datetime], taxonomy: Taxonomy) -> Iterator[ReportFacts]:
         )
 
 
-def _envelopes(times: list[datetime], seed: int) -> list[GridEnvelope]:
-    rng = random.Random(seed)
+def _envelopes(times: list[datetime]) -> list[GridEnvelope]:
     return [
         GridEnvelope(
             kind="report",
@@ -85,7 +86,7 @@ def _envelopes(times: list[datetime], seed: int) -> list[GridEnvelope]:
                 code=CODE,
                 lat=32.4551,
                 lon=119.9235,
-                description=describe(CATEGORY, rng),
+                description=BURST,
                 reporter_id=f"h:resident-{n}",
                 reporter_role=Role.RESIDENT,
             ),
@@ -104,7 +105,7 @@ def measure(reports: int, batch: int, order: str = "ordered", seed: int = 16) ->
     book_seconds = time.process_time() - started
 
     work = GridWork(Classifier.default(taxonomy), taxonomy)
-    envelopes = _envelopes(times, seed)
+    envelopes = _envelopes(times)
     book = CaseBook()
     history = messages = message_bytes = 0
     started = time.process_time()
