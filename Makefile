@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format bench eval chaos fuzz clean
+.PHONY: demo test lint format bench bench-quick eval chaos fuzz clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
@@ -33,6 +33,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.hotpoint
+
+# a few minutes, small counts, one run each: checks the harness; NOT figures to quote.
+# Writes benchmarks/results/quick/RESULTS.md, never over the full run's RESULTS.md.
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick --runs 1 --no-profile --no-taizhou
 
 eval: $(STAMP)
 	$(BIN)/python -m civicgrid.classifier_training

@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.load import Record, publish_flat_out
-from benchmarks.pipeline import BUCKET_S, rate_series
-from benchmarks.stack import PARTITIONS
+from benchmarks.pipeline import BUCKET_S, Drained, cpu_seconds, ids, rate_series, wait_drained
+from benchmarks.samework import CREATE_TABLE, TABLE
+from benchmarks.stack import PARTITIONS, BenchStack
 
 KINDS = ("aiokafka", "faust", "quix")
 _STALL_S = 30.0
@@ -106,3 +108,77 @@ def run(
             process.wait()
     result.kind = kind
     return result
+
+
+SAME_WORK = ("aiokafka-same", "quix-same")
+
+
+@dataclass
+class SameWork:
+    kind: str
+    drained: Drained
+    cpu_s: float  # the peer process's CPU from the first publish to the last row
+
+    @property
+    def rate(self) -> float:
+        return self.drained.rate
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.cpu_s / max(self.drained.rows, 1)
+
+
+def run_same_work(
+    kind: str,
+    stack: BenchStack,
+    number: int,
+    records: Sequence[Record],
+    probe: Sequence[Record],
+    log_dir: Path,
+) -> SameWork:
+    """A same-work peer on a new broker and database, fed the pipeline run's own records,
+    published the same way to the same inbound topics."""
+    stack.fresh_broker()
+    endpoints = stack.fresh_endpoints(kind.replace("-", "_"))
+    asyncio.run(_create_table(endpoints.database_url))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{kind}-{number}.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.forwarders",
+                kind,
+                endpoints.kafka_bootstrap,
+                endpoints.database_url,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        # start-up (the encoder's load, group join) is not throughput: one probe first
+        asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, probe))
+        warmed = asyncio.run(wait_drained(endpoints.database_url, 0.0, ids(probe), TABLE))
+        if warmed.rows < len(probe):
+            raise RuntimeError(f"{kind} peer did not start; see {log_dir}")
+        before = cpu_seconds(process.pid)
+        since = asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, records))
+        drained = asyncio.run(wait_drained(endpoints.database_url, since, ids(records), TABLE))
+        used = cpu_seconds(process.pid) - before
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return SameWork(kind, drained, used)
+
+
+async def _create_table(database_url: str) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(CREATE_TABLE)
+    finally:
+        await connection.close()

@@ -2,6 +2,7 @@
 offered rates, and peak RSS, each read back from PostgreSQL and the dispatch topics."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -23,13 +24,26 @@ from civicgrid.embedded.stack import Endpoints
 from civicgrid.workerproc import WorkerProcess
 
 BUCKET_S = 0.5  # resolution of the throughput-over-time plot
-_STALL_S = 30.0  # no new row for this long: the pipeline lost events or stopped
+_STALL_S = 60.0  # no new row for this long: the pipeline lost events or stopped
 _WARM_UP_S = 3.0  # paced events before a latency phase's measured ones
 
 
-def worker_env() -> dict[str, str]:
-    """A fixed pseudonym key: the worker would otherwise write one under its data dir."""
-    return {"CIVICGRID_PSEUDONYM_KEY": "bench-key-0123456789abcdef"}
+def worker_env(constant_classifier: bool = False) -> dict[str, str]:
+    """A fixed pseudonym key: the worker would otherwise write one under its data dir; with
+    `constant_classifier`, the benchmark switch that prices the classifier."""
+    env = {"CIVICGRID_PSEUDONYM_KEY": "bench-key-0123456789abcdef"}
+    if constant_classifier:
+        env["CIVICGRID_BENCH_CONSTANT_CLASSIFIER"] = "true"
+    return env
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, all its threads, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def vm_hwm_bytes(pid: int) -> int:
@@ -66,10 +80,19 @@ class PipelineRun:
     saturation: Drained | None = None
     latencies: list[Latency] = field(default_factory=list)
     rss_bytes: int = 0
+    cpu_s: float = 0.0  # the worker's CPU from the first publish to the last row, saturation
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        rows = self.saturation.rows if self.saturation else 0
+        return 1000 * self.cpu_s / max(rows, 1)
 
 
-async def wait_drained(database_url: str, since: float, event_ids: Sequence[str]) -> Drained:
-    """Poll until every one of `event_ids` has its row (or no new row comes for a while)."""
+async def wait_drained(
+    database_url: str, since: float, event_ids: Sequence[str], table: str = "events"
+) -> Drained:
+    """Poll until every one of `event_ids` has its row in `table` (or no new row comes for a
+    while); `table` is the pipeline's `events` or a same-work peer's."""
     wanted = sorted(set(event_ids))
     connection = await asyncpg.connect(database_url)
     try:
@@ -77,19 +100,19 @@ async def wait_drained(database_url: str, since: float, event_ids: Sequence[str]
         while rows < len(wanted) and time.monotonic() - seen_at < _STALL_S:
             await asyncio.sleep(0.5)
             rows = await connection.fetchval(
-                "SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", wanted
+                f"SELECT count(*) FROM {table} WHERE event_id = ANY($1::uuid[])", wanted
             )
             if rows != seen_rows:
                 seen_rows, seen_at = rows, time.monotonic()
         buckets = await connection.fetch(
             "SELECT floor((extract(epoch FROM processed_at) - $1) / $2) AS b, count(*) "
-            "FROM events WHERE event_id = ANY($3::uuid[]) GROUP BY b ORDER BY b",
+            f"FROM {table} WHERE event_id = ANY($3::uuid[]) GROUP BY b ORDER BY b",
             since,
             BUCKET_S,
             wanted,
         )
         last = await connection.fetchval(
-            "SELECT extract(epoch FROM max(processed_at)) FROM events "
+            f"SELECT extract(epoch FROM max(processed_at)) FROM {table} "
             "WHERE event_id = ANY($1::uuid[])",
             wanted,
         )
@@ -204,6 +227,15 @@ class PipelineBench:
     saturation_events: int
     latency_rates: Sequence[float]
     latency_seconds: float
+    constant_classifier: bool = False
+
+    def records(self, number: int) -> list[Record]:
+        """Run `number`'s saturation load; the same-work peers are fed the same records."""
+        return simulated(self.city, self.saturation_events / 10, 10, seed=1000 * number + 1)
+
+    def probe(self, seed: int) -> list[Record]:
+        """One event published before a process starts: its row marks the process up."""
+        return simulated(self.city, 50, 0.1, seed=seed)[:1]
 
     def run(self, number: int, profile_to: Path | None = None) -> PipelineRun:
         """One run; with `profile_to`, py-spy samples the saturation phase, and the latency
@@ -218,13 +250,15 @@ class PipelineBench:
         spy: subprocess.Popen[bytes] | None = None
         try:
             assert worker.process is not None
-            records = simulated(self.city, self.saturation_events / 10, 10, seed=1000 * number + 1)
+            records = self.records(number)
             if profile_to is not None:
                 spy = profile(worker.process.pid, profile_to)
+            before = cpu_seconds(worker.process.pid)
             since = asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, records))
             result.saturation = asyncio.run(
                 wait_drained(endpoints.database_url, since, ids(records))
             )
+            result.cpu_s = cpu_seconds(worker.process.pid) - before
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
                 spy.wait(30)
@@ -259,9 +293,12 @@ class PipelineBench:
         """A worker, started with one event waiting; returns it and the seconds from its
         spawn to that event's commit (the start-up figure)."""
         worker = WorkerProcess(
-            endpoints, self.work_dir / name, self.work_dir / f"{name}.log", worker_env()
+            endpoints,
+            self.work_dir / name,
+            self.work_dir / f"{name}.log",
+            worker_env(self.constant_classifier),
         )
-        probe = simulated(self.city, 50, 0.1, seed=seed)[:1]
+        probe = self.probe(seed)
         asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, probe))
         started = time.time()
         worker.start()

@@ -13,7 +13,12 @@ import orjson
 
 from civicgrid.db.pool import create_pool
 from civicgrid.domain.cityview import CityView
-from civicgrid.domain.classifier import Classifier, load_head, packaged_head
+from civicgrid.domain.classifier import (
+    Classifier,
+    ConstantClassifier,
+    load_head,
+    packaged_head,
+)
 from civicgrid.domain.embedding import E5Encoder
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
@@ -58,6 +63,9 @@ def classifier(settings: Settings, taxonomy: Taxonomy) -> Classifier:
         else load_head(settings.classifier_model)
     )
     log.info("classifier head %s", head.version)
+    if settings.bench_constant_classifier:
+        log.warning("benchmark switch: constant classifier, reports are not classified")
+        return ConstantClassifier(head, taxonomy)
     return Classifier(head, taxonomy, E5Encoder(cache_size=settings.encoder_cache))
 
 

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         default=None,
         description="model file of the classifier head (.npz); unset: the packaged one",
     )
+    bench_constant_classifier: bool = Field(
+        default=False,
+        description="BENCHMARK ONLY: one fixed category for every report, no encoder "
+        "(benchmarks/ sets it to price the classifier); never in production",
+    )
     encoder_threads: int = Field(
         default=1, ge=1, le=16, description="threads encoding report texts off the event loop"
     )

@@ -371,3 +371,32 @@ def _softmax(row: Matrix, bonus: dict[int, float]) -> list[float]:
     exps = [math.exp(score - top) for score in scores]
     total = sum(exps)
     return [value / total for value in exps]
+
+
+class ConstantClassifier(Classifier):
+    """BENCHMARK ONLY (CIVICGRID_BENCH_CONSTANT_CLASSIFIER): every report gets the taxonomy's
+    first category, with no encoder run, so `make bench` can show the classifier's price apart
+    from the rest of the pipeline's. Never a production setting: it routes nothing right."""
+
+    def embed(self, descriptions: Sequence[str]) -> list[Matrix]:
+        return [np.zeros((1, 1), dtype=np.float32) for _ in descriptions]
+
+    def classify(
+        self,
+        description: str,
+        *,
+        category_hint: str | None = None,
+        element_kind: str | None = None,
+        vectors: Matrix | None = None,
+    ) -> Classification:
+        category = next(iter(self._taxonomy))
+        return Classification(
+            category=category.code,
+            severity=category.severity,
+            network=False,
+            departments=tuple(category.departments),
+            confidence=1.0,
+            reasons=("benchmark: constant classifier",),
+            needs_verification=False,
+            hazards=(),
+        )
