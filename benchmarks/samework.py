@@ -25,10 +25,11 @@ from civicgrid.domain.gridwork import GridWork, ReportVectors
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.registry_follower import city_appliers
 from civicgrid.settings import Settings
 from schemas.internal import GridEnvelope
+from schemas.limits import DEFAULT_LIMITS
 from schemas.parse import parse_state
-from topics import catalogue as topics
 
 TABLE = "peer_events"
 # processed_at is set by the server inside the inserting transaction, as events.processed_at
@@ -41,17 +42,13 @@ PSEUDONYM_KEY = b"bench-key-0123456789abcdef"  # the worker's, benchmarks/pipeli
 
 
 def city_view(city: City) -> CityView:
-    """The registry as the worker holds it, fed record by record through the same parser
-    the registry follower uses (the peers do not pay for reading it from the broker)."""
+    """The registry as the worker holds it, fed record by record through the parser and the
+    appliers the registry follower uses (the peers do not pay for reading it from a broker)."""
     view = CityView()
+    appliers = city_appliers(view)
     for topic, key, value in city_records(city):
-        record = parse_state(topic, key.encode(), orjson.dumps(value))
-        if topic == topics.REGISTRY.name:
-            view.apply_code(key, record)  # type: ignore[arg-type]
-        elif topic == topics.ACTORS.name:
-            view.apply_actor(key, record)  # type: ignore[arg-type]
-        else:
-            view.apply_grid(key, record)  # type: ignore[arg-type]
+        name, state = parse_state(topic, key.encode(), orjson.dumps(value), DEFAULT_LIMITS)
+        appliers[topic](name, state)
     return view
 
 
@@ -72,14 +69,14 @@ class Stages:
     def rows(self, records: Sequence[RawRecord]) -> list[dict[str, Any]]:
         """Rows for a batch, the reports' texts encoded in one call as the grid stage does;
         records the pipeline would dead-letter give no row."""
-        envelopes = [route(record, self.city, self.hasher) for record in records]
+        envelopes = [route(record, self.city, self.hasher, datetime.now(UTC)) for record in records]
         kept = [e for e in envelopes if e.kind != "dead_letter"]
         vectors = {v.event_id: v for v in self.work.embed(kept)}
         return [_row(e, self.work, vectors) for e in kept]
 
     def row(self, record: RawRecord) -> dict[str, Any] | None:
         """One record's row (a record at a time, as a Quix function sees it)."""
-        envelope = route(record, self.city, self.hasher)
+        envelope = route(record, self.city, self.hasher, datetime.now(UTC))
         return None if envelope.kind == "dead_letter" else _row(envelope, self.work, {})
 
 

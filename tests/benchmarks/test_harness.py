@@ -8,11 +8,13 @@ import orjson
 from benchmarks.load import simulated
 from benchmarks.pipeline import cpu_seconds
 from benchmarks.samework import Stages, city_view, raw
+from civicgrid import runtime
 from civicgrid.city.generate import generate_city
 from civicgrid.domain.classifier import ConstantClassifier, packaged_head
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.settings import Settings
 from topics import catalogue as topics
 
 
@@ -42,3 +44,11 @@ def test_same_work_rows_mask_place_and_refuse_like_the_intake() -> None:
     assert clear
     assert not any(person in text for person in clear)
     assert stages.row(raw(topics.REPORTS.name, 0, 0, now_ms, b"k", b"\xff{not json")) is None
+
+
+def test_the_benchmark_switch_stubs_the_workers_classifier_and_is_off_by_default() -> None:
+    taxonomy = Taxonomy.default()
+    assert not isinstance(runtime.classifier(Settings(), taxonomy), ConstantClassifier)
+    stub = runtime.classifier(Settings(bench_constant_classifier=True), taxonomy)
+    assert isinstance(stub, ConstantClassifier)
+    assert stub.classify("路灯不亮").category == next(iter(taxonomy)).code
