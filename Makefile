@@ -44,6 +44,7 @@ eval: $(STAMP)
 	$(BIN)/python -m civicgrid.classifier_training.corrections_eval
 	$(BIN)/python -m civicgrid.prediction_eval
 	$(BIN)/python -m civicgrid.prediction_eval.lattice_eval
+	$(BIN)/python -m evaluation.households
 
 chaos: $(STAMP)
 	$(BIN)/python -m benchmarks.chaos

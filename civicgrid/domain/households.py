@@ -34,8 +34,9 @@ class FindingKind(StrEnum):
 class HouseholdThresholds:
     """The city's rules of thumb; every finding carries the values it was judged by."""
 
-    window_days: int = 180  # the look-back for where someone lives now
-    apart_min_days: int = 3  # distinct days seen at the other place
+    window_days: int = 270  # the look-back for where someone lives now
+    still_here_days: int = 150  # seen this recently: still living here
+    apart_min_days: int = 2  # distinct days seen at the other place
     apart_min_sources: int = 2  # from distinct sources (a visit and a scan, not two scans)
     permit_days: int = 180  # the residence-permit period (居住证: six months)
     unregistered_min_days: int = 3
@@ -44,7 +45,9 @@ class HouseholdThresholds:
     child_min_days: int = 2
     child_min_span_days: int = 30  # a visiting grandchild stays days, not a month
     silent_days: int = 365  # no presence anywhere for this long
-    silent_min_unanswered_visits: int = 3  # home visits to the household that missed the person
+    silent_min_unanswered_visits: int = 4  # home visits to the household that missed the person
+    absent_min_visits: int = 2  # visit sheets saying "not living here": one may be a slip
+    absent_quiet_days: int = 120  # and no presence anywhere since
     dwelling_kinds: frozenset[str] = frozenset({"doorplate", "rental_house"})
 
     def applied(self, *names: str) -> dict[str, int]:
@@ -309,43 +312,50 @@ def _not_deregistered(
             )
         ]
     t = p.t
-    start = max(home.registered_on, observed_since or home.registered_on)
-    silent_since = p.as_of - timedelta(days=t.silent_days)
-    if start > silent_since or any(
-        s.kind is PresenceKind.PRESENT and s.day > silent_since for s in p.sightings
-    ):
-        return []
+    present = [s.day for s in p.sightings if s.kind is PresenceKind.PRESENT]
+    last_seen = max(present, default=None)
     registered = {r.place_code for r in p.active}
     absent = [
         s
         for s in p.sightings
-        if s.kind is PresenceKind.ABSENT and s.place_code in registered and s.day > silent_since
+        if s.kind is PresenceKind.ABSENT
+        and s.place_code in registered
+        and (last_seen is None or s.day > last_seen)
     ]
-    missed = sorted(d for code in registered for d in visits.get(code, ()) if d > silent_since)
-    if not absent and len(missed) < t.silent_min_unanswered_visits:
-        return []
-    decisive = absent[0].day if absent else missed[t.silent_min_unanswered_visits - 1]
-    rule = (
-        f"no presence anywhere for {t.silent_days} days"
-        + (", and a home visit says not living here" if absent else "")
-        + (f", {len(missed)} home visits missed the person" if missed else "")
+    quiet_from = max(
+        home.registered_on, observed_since or home.registered_on, last_seen or home.registered_on
     )
-    return [
-        p.finding(
-            FindingKind.NOT_DEREGISTERED,
-            rule,
-            home.place_code,
-            decisive,
-            ("silent_days", "silent_min_unanswered_visits"),
-            absent,
+    quiet_days = (p.as_of - quiet_from).days
+    missed = sorted(d for code in registered for d in visits.get(code, ()) if d > quiet_from)
+    absent_days = sorted({s.day for s in absent})
+    if len(absent_days) >= t.absent_min_visits and quiet_days >= t.absent_quiet_days:
+        rule = f"{len(absent_days)} home visits say not living here, no presence anywhere since"
+        decisive = max(
+            absent_days[t.absent_min_visits - 1], quiet_from + timedelta(t.absent_quiet_days)
         )
+        applied: tuple[str, ...] = ("absent_min_visits", "absent_quiet_days")
+    elif quiet_days >= t.silent_days and len(missed) >= t.silent_min_unanswered_visits:
+        rule = f"no presence anywhere for {t.silent_days} days, {len(missed)} home visits missed"
+        decisive = max(
+            missed[t.silent_min_unanswered_visits - 1], quiet_from + timedelta(t.silent_days)
+        )
+        applied = ("silent_days", "silent_min_unanswered_visits")
+    else:
+        return []
+    return [
+        p.finding(FindingKind.NOT_DEREGISTERED, rule, home.place_code, decisive, applied, absent)
     ]
 
 
 def _living_apart(p: _Person) -> list[Finding]:
     t = p.t
     registered = {r.place_code for r in p.active}
-    at_home = {s.day for s in p.recent if s.place_code in registered}
+    since = p.as_of - timedelta(days=t.window_days)
+    absent = [
+        s
+        for s in p.sightings
+        if s.kind is PresenceKind.ABSENT and s.place_code in registered and s.day > since
+    ]
     elsewhere: defaultdict[str, list[Sighting]] = defaultdict(list)
     for s in p.recent:
         if s.place_code is not None and s.place_code not in registered:
@@ -353,23 +363,23 @@ def _living_apart(p: _Person) -> list[Finding]:
     best: tuple[int, str] | None = None
     for code, seen in elsewhere.items():
         days = len({s.day for s in seen})
-        sources = len({s.source for s in seen})
-        # Where they mostly live: a flat they stay at now and then is not a move.
-        if days >= t.apart_min_days and sources >= t.apart_min_sources and days > len(at_home):
+        # A visit sheet saying "not living here" at home is a source of its own.
+        sources = len({s.source for s in seen}) + bool(absent)
+        moved = min(s.day for s in seen)
+        at_home = len({s.day for s in p.recent if s.place_code in registered and s.day >= moved})
+        # Where they mostly live since: a flat they stay at now and then is not a move.
+        if days >= t.apart_min_days and sources >= t.apart_min_sources and days > at_home:
             best = max(best or (days, code), (days, code))
     if best is None:
         return []
     code = best[1]
     seen = elsewhere[code]
-    absent = [
-        s for s in p.sightings if s.kind is PresenceKind.ABSENT and s.place_code in registered
-    ]
     return [
         p.finding(
             FindingKind.LIVING_APART,
             "registered at one place, living at another",
             code,
-            _first_day_meeting(seen, t.apart_min_days, t.apart_min_sources),
+            _first_day_meeting(seen, t.apart_min_days, t.apart_min_sources - bool(absent)),
             ("window_days", "apart_min_days", "apart_min_sources"),
             [*seen, *absent],
         )
@@ -388,15 +398,17 @@ def _unregistered(p: _Person) -> list[Finding]:
     # Where they live: the dwelling seen on most days (each living sighting has a place).
     where = Counter(s.place_code for s in living).most_common(1)[0][0]
     span = (days[-1] - days[0]).days
-    if span >= t.permit_days and len(days) >= t.unregistered_min_days:
-        decisive = next(d for d in days if (d - days[0]).days >= t.permit_days)
+    still_here = days[-1] > p.as_of - timedelta(days=t.still_here_days)
+    stayed = (p.as_of - days[0]).days >= t.permit_days
+    if still_here and stayed and len(days) >= t.unregistered_min_days:
+        decisive = max(days[t.unregistered_min_days - 1], days[0] + timedelta(t.permit_days))
         return [
             p.finding(
                 FindingKind.UNREGISTERED,
                 "living in the city for the residence-permit period, registered nowhere in it",
                 where,
                 decisive,
-                ("permit_days", "unregistered_min_days"),
+                ("permit_days", "still_here_days", "unregistered_min_days"),
                 living,
             )
         ]
