@@ -16,6 +16,7 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.timers import next_timer_at
 from civicgrid.domain.workcalendar import WorkingCalendar
+from civicgrid.errors import RetryError
 from topics import catalogue as topics
 
 _EVENT_COLUMNS = (
@@ -131,6 +132,8 @@ async def write_plan(
            WHERE cases.version < excluded.version""",
         [_case_row(case, calendar) for case in plan.cases.values()],
     )
+    if plan.cases:
+        await _check_cases_stored(connection, plan.cases)
     written["dispatches"] = await _insert(
         connection,
         "INSERT INTO dispatches (case_id, version, level, reason, created_at, payload, "
@@ -208,6 +211,29 @@ async def _insert_events(connection: asyncpg.Connection, rows: list[tuple[Any, .
             "ON CONFLICT DO NOTHING"
         )
         return _inserted(status)
+
+
+async def _check_cases_stored(connection: asyncpg.Connection, cases: dict[str, Case]) -> None:
+    """Raise a RetryError unless every planned case is now stored as planned.
+
+    `cases` moves only forward, so a case another writer stored at this version or a newer
+    one keeps its row, and the batch's reports in it would commit to `events` with no case
+    holding them: two workers owning a grid for a moment in a rebalance, one of them with a
+    stale book, left 30 of 3,000 reports so (`make chaos`, failover). Rolled back, the batch
+    is retried on a book reloaded from PostgreSQL. The version, the number of reports and
+    the first and last of them tell the row apart cheaply (a hot case holds thousands)."""
+    rows = await connection.fetch(
+        "SELECT case_id, version, jsonb_array_length(data -> 'event_ids'), "
+        "data -> 'event_ids' ->> 0, data -> 'event_ids' ->> -1 "
+        "FROM cases WHERE case_id = ANY($1)",
+        list(cases),
+    )
+    for case_id, version, reports, first, last in rows:
+        case = cases[case_id]
+        ids = case.event_ids
+        planned = (case.version, len(ids), ids[0] if ids else None, ids[-1] if ids else None)
+        if (version, reports, first, last) != planned:
+            raise RetryError(f"case {case_id} was stored by another writer (version {version})")
 
 
 def _case_row(case: Case, calendar: WorkingCalendar) -> tuple[Any, ...]:

@@ -3,13 +3,20 @@ fallback when a batch holds events already stored."""
 
 import asyncio
 import random
+from dataclasses import replace
+
+import asyncpg
+import pytest
 
 from benchmarks.sink import synthetic_plan
 from civicgrid.db.migrate import migrate
 from civicgrid.db.pool import create_pool
 from civicgrid.db.sink import write_plan
+from civicgrid.domain.case import Case
 from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.workcalendar import WorkingCalendar
+from civicgrid.errors import RetryError
+from tests.domain.test_case import sample
 
 
 async def _write(url: str, plans: list[BatchPlan]) -> tuple[list[int], int, list[str]]:
@@ -65,3 +72,35 @@ def test_a_failed_copy_leaves_the_transaction_usable(database_url: str) -> None:
             await pool.close()
 
     assert asyncio.run(run()) == 7
+
+
+def test_a_case_stored_by_another_writer_rolls_the_batch_back(database_url: str) -> None:
+    """Two workers owning one grid for a moment (a rebalance) plan the same case version
+    from different books; the second write must not commit its events with no case holding
+    them (`cases` keeps the first row): it fails, to be retried on a reloaded book."""
+    ours = sample()
+    theirs = replace(ours, event_ids=("e1", "e9"), report_times=ours.report_times)
+    newer = replace(ours, version=ours.version + 1, event_ids=("e1", "e2", "e3"))
+
+    async def write(connection: asyncpg.Connection, case: Case) -> None:
+        async with connection.transaction():
+            await write_plan(
+                connection, BatchPlan(cases={case.case_id: case}), {}, WorkingCalendar()
+            )
+
+    async def run() -> tuple[int, list[str]]:
+        pool = await create_pool(database_url, max_size=1)
+        try:
+            async with pool.acquire() as connection:
+                await migrate(connection)
+                await write(connection, ours)
+                with pytest.raises(RetryError):
+                    await write(connection, theirs)
+                await write(connection, ours)  # the same case as stored: no conflict
+                await write(connection, newer)
+                row = await connection.fetchrow("SELECT version, data FROM cases")
+                return row["version"], row["data"]["event_ids"]
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == (ours.version + 1, ["e1", "e2", "e3"])

@@ -107,7 +107,7 @@ def test_backend_kills_and_revoke_connect_are_waited_out(
         return published
 
     published = asyncio.run(storm())
-    assert asyncio.run(unaccounted(url, published)) == set()
+    assert asyncio.run(unaccounted(url, published, wait_s=90)) == set()
     assert worker.process is not None
     assert worker.process.poll() is None, "the worker exited in the storm"
 
@@ -119,14 +119,14 @@ def test_backend_kills_and_revoke_connect_are_waited_out(
     )
     published |= asyncio.run(publish_tracked(bootstrap, records[900:]))
     # the probe runs every 2 s: unready by then, and unready all the while after
-    assert 503 in _statuses(worker, 5.0, until=503)
+    assert 503 in _statuses(worker, 10.0, until=503)
     seen = _statuses(worker, 4.0)
     assert seen == {503}, f"readiness while refused: {seen}"
     assert worker.process.poll() is None, "the worker exited while refused"
     asyncio.run(_admin(url, f'GRANT CONNECT ON DATABASE "{database}" TO PUBLIC'))
 
     worker.wait_ready(60)
-    assert asyncio.run(unaccounted(url, published)) == set()
+    assert asyncio.run(unaccounted(url, published, wait_s=90)) == set()
     # good events only: none of them may be a dead letter for the connection's sake
     assert asyncio.run(fetchval(url, "SELECT count(*) FROM dead_letters")) == 0
     assert worker.process.poll() is None
