@@ -230,8 +230,8 @@ async def _check_cases_stored(connection: asyncpg.Connection, cases: dict[str, C
     )
     for case_id, version, reports, first, last in rows:
         case = cases[case_id]
-        ids = case.event_ids
-        planned = (case.version, len(ids), ids[0] if ids else None, ids[-1] if ids else None)
+        joined = case.reports  # never empty: a case has the report that opened it
+        planned = (case.version, len(joined), joined[0].event_id, joined[-1].event_id)
         if (version, reports, first, last) != planned:
             raise RetryError(f"case {case_id} was stored by another writer (version {version})")
 

@@ -12,7 +12,7 @@ from benchmarks.sink import synthetic_plan
 from civicgrid.db.migrate import migrate
 from civicgrid.db.pool import create_pool
 from civicgrid.db.sink import write_plan
-from civicgrid.domain.case import Case
+from civicgrid.domain.case import Case, CaseReports
 from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.workcalendar import WorkingCalendar
 from civicgrid.errors import RetryError
@@ -79,8 +79,13 @@ def test_a_case_stored_by_another_writer_rolls_the_batch_back(database_url: str)
     from different books; the second write must not commit its events with no case holding
     them (`cases` keeps the first row): it fails, to be retried on a reloaded book."""
     ours = sample()
-    theirs = replace(ours, event_ids=("e1", "e9"), report_times=ours.report_times)
-    newer = replace(ours, version=ours.version + 1, event_ids=("e1", "e2", "e3"))
+    first, second = ours.reports
+    theirs = replace(ours, reports=CaseReports.of([first, replace(second, event_id="e9")]))
+    newer = replace(
+        ours,
+        version=ours.version + 1,
+        reports=ours.reports.appended(replace(second, event_id="e3")),
+    )
 
     async def write(connection: asyncpg.Connection, case: Case) -> None:
         async with connection.transaction():
