@@ -8,7 +8,7 @@ how late that observation reached the stream (a census sheet typed in weeks afte
 visit): the rules decide as soon as it is there. Writes benchmarks/results/households.md and
 households_grids.png (findings per grid).
 
-The thresholds were tuned on seeds 1 and 2; the report's seeds are others.
+The thresholds were tuned on seed 1; the report's seeds are others.
 """
 
 import argparse
@@ -127,7 +127,7 @@ def _report(scores: list[SeedScore], picture: str) -> str:
         "",
         "`make eval` (`python -m evaluation.households`): towns of one street at the 泰州",
         "seed's scale, planted anomalies at its rates, scored through the pure rules of",
-        "`civicgrid/domain/households.py` with the city's thresholds. Tuned on seeds 1 and 2;",
+        "`civicgrid/domain/households.py` with the city's thresholds. Tuned on seed 1;",
         f"reported on seeds {', '.join(str(s.seed) for s in scores)}.",
         "",
         "| seed | households | people | sightings | rules time (s) |",
