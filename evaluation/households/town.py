@@ -90,7 +90,9 @@ def _days(start: date, end: date) -> int:
 
 
 class _Builder:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, communities: int, households: int) -> None:
+        self.communities = communities
+        self.households = households
         self.rng = random.Random(seed)
         self.places: dict[str, Place] = {}
         self.dwellings: list[str] = []
@@ -102,7 +104,7 @@ class _Builder:
     def build(self) -> Town:
         self._places()
         self.town.places = self.places
-        homes = self.rng.sample(self.dwellings, HOUSEHOLDS)
+        homes = self.rng.sample(self.dwellings, self.households)
         for n, home in enumerate(homes):
             self._household(f"HH{n:05d}", home)
         self._newcomers()
@@ -110,7 +112,7 @@ class _Builder:
 
     # --- places -------------------------------------------------------------------------
     def _places(self) -> None:
-        for c in range(COMMUNITIES):
+        for c in range(self.communities):
             for g in range(GRIDS_PER_COMMUNITY):
                 grid = f"TZ-HL-07-{c + 1:02d}-{g + 1:03d}"
                 for d in range(DWELLINGS_PER_GRID):
@@ -343,7 +345,7 @@ class _Builder:
         """People who moved into the street and registered nowhere in the city: a finding
         once they have stayed the residence-permit period, not before."""
         rng = self.rng
-        planted = round(HOUSEHOLDS * 3 * RATE_UNREGISTERED * 0.75)
+        planted = round(self.households * 3 * RATE_UNREGISTERED * 0.75)
         for n in range(planted * 2):
             self.serial += 1
             code = f"N{self.serial:06d}"
@@ -361,5 +363,9 @@ class _Builder:
                 self.town.truth[(FindingKind.UNREGISTERED, code)] = "moved in, registered nowhere"
 
 
-def build_town(seed: int) -> Town:
-    return _Builder(seed).build()
+def build_town(seed: int, communities: int = COMMUNITIES, households: int = HOUSEHOLDS) -> Town:
+    """The street of the seed by default; a smaller one (fewer communities, households under
+    their 4,000 dwellings each) for quick checks."""
+    if households > communities * GRIDS_PER_COMMUNITY * DWELLINGS_PER_GRID:
+        raise ValueError("more households than dwellings")
+    return _Builder(seed, communities, households).build()
