@@ -105,7 +105,9 @@ def write(results: Results, out_dir: Path, changes: str) -> Path:
         "",
         f"Written by `make bench` ({results.mode} mode) on {when}; {machine()}. Every figure "
         "is the median of its runs with min and max; the baselines ran in the same invocation "
-        "against the same embedded Tansu broker and PostgreSQL server.",
+        "against the same embedded Tansu build and PostgreSQL server (a fresh broker for each "
+        "pipeline run and each same-work peer run, fed that pipeline run's own records). What "
+        "each peer does and does not do: docs/performance.md, 'Like with like'.",
         "",
         *(
             ["**Quick mode**: small sizes to check the harness, not figures to quote.", ""]
