@@ -13,6 +13,7 @@ id, and write one row per event to PostgreSQL.
 """
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from benchmarks.samework import TABLE, Stages, raw
 from civicgrid.city.generate import generate_city
 from civicgrid.domain.classifier import Classifier
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.settings import Settings
 from schemas.inbound import Report
 from topics import catalogue as topics
 
@@ -77,7 +79,6 @@ def faust_forwarder(bootstrap: str, source: str, sink: str) -> None:
     BATCH, pydantic decode and Faust's ordinary `topic.send`."""
     from civicgrid.app import create_app
     from civicgrid.embedded.process import free_port
-    from civicgrid.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-faust") as data_dir:
         settings = Settings(
@@ -257,6 +258,9 @@ def _jsonb(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> None:
+    # as civicgrid/runtime.py sets it for the worker, before any encoder starts: with one
+    # OpenMP thread per core the encoder thrashes on a shared machine
+    os.environ["OMP_NUM_THREADS"] = str(Settings().encoder_omp_threads)
     kind = argv[0]
     if kind == "aiokafka-same":
         asyncio.run(aiokafka_same_work(argv[1], argv[2]))

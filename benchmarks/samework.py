@@ -9,7 +9,6 @@ escalation, SLA timers, the output and dispatch topics, dead-letter rows, the tr
 offset/row commit) is listed in docs/performance.md.
 """
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +25,6 @@ from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.registry_follower import city_appliers
-from civicgrid.settings import Settings
 from schemas.internal import GridEnvelope
 from schemas.limits import DEFAULT_LIMITS
 from schemas.parse import parse_state
@@ -60,8 +58,6 @@ class Stages:
 
     @classmethod
     def for_city(cls, city: City) -> "Stages":
-        # as civicgrid/runtime.py does: the encoder's OpenMP threads are set before it starts
-        os.environ["OMP_NUM_THREADS"] = str(Settings().encoder_omp_threads)
         taxonomy = Taxonomy.default()
         hasher = KeyedHasher(PSEUDONYM_KEY)
         return cls(city_view(city), GridWork(Classifier.default(taxonomy), taxonomy), hasher)
