@@ -22,7 +22,7 @@ from civicgrid.domain.escalation import REPEAT_WINDOW
 from civicgrid.domain.gridwork import BatchPlan, ReportVectors, event_of
 from civicgrid.domain.refusals import letter_for
 from civicgrid.domain.routing import RawRecord, dead_letter
-from civicgrid.errors import DeadLetterError, Disposition, classify, reason
+from civicgrid.errors import DeadLetterError, Disposition, StopError, classify, reason
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
 from schemas.enums import DeadLetterKind
@@ -132,13 +132,20 @@ class GridStage:
         loop = asyncio.get_running_loop()
         threads = self.runtime.settings.encoder_threads
         parts = [envelopes[i::threads] for i in range(threads)]
-        done = await asyncio.gather(
-            *(
-                loop.run_in_executor(self.runtime.encoding, self.runtime.work.embed, part)
-                for part in parts
-                if part
+        try:
+            done = await asyncio.gather(
+                *(
+                    loop.run_in_executor(self.runtime.encoding, self.runtime.work.embed, part)
+                    for part in parts
+                    if part
+                )
             )
-        )
+        except RuntimeError as error:
+            # A stopping worker has shut its encoder down: the batch is not at fault and must
+            # not be dead-lettered; it stays unacked for the next owner.
+            if self.runtime.stopping:
+                raise StopError("the worker is stopping: its encoder is shut down") from error
+            raise
         return [vectors for part in done for vectors in part]
 
     async def _complete(

@@ -77,6 +77,7 @@ class Runtime:
     city: CityView = field(default_factory=CityView)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     sink_up: bool = False
+    stopping: bool = False  # set first thing in stop(): what fails after it is not data's fault
     # stages waiting out a failure (`agents.delivery.with_retry`): not ready meanwhile
     stalled: set[str] = field(default_factory=set)
     pool: asyncpg.Pool | None = None
@@ -112,6 +113,7 @@ class Runtime:
         return {"grids": grids, "codes": codes, "actors": len(self.city.actors)}
 
     async def stop(self) -> None:
+        self.stopping = True
         self.encoding.shutdown(wait=False, cancel_futures=True)
         if self.follower is not None:
             await self.follower.stop()
