@@ -3,6 +3,7 @@
 A thin shell: it reads PostgreSQL and publishes reports and evaluations to Kafka; the stream
 worker alone writes case state. The rules live in `civicgrid.domain.open311`."""
 
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,8 +72,9 @@ class ApiContext:
     def zone(self) -> ZoneInfo:
         return self.config.zone
 
-    @property
+    @functools.cached_property
     def public_codes(self) -> list[str]:
+        """Fixed for the process (the taxonomy is loaded once): computed at first use."""
         return [c.code for c in open311.public_categories(self.config.taxonomy)]
 
 

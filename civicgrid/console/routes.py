@@ -8,6 +8,7 @@ included), and the page shows the result once the worker has taken it."""
 
 import asyncio
 import csv
+import functools
 import io
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -61,7 +62,8 @@ _ACTION_WORDS = {
 }
 
 
-def _asset(name: str) -> str:
+@functools.cache
+def _asset(name: str) -> str:  # shipped in the package: read once per process
     return resources.files("civicgrid.console").joinpath(f"static/{name}").read_text("utf-8")
 
 
@@ -91,7 +93,9 @@ def _layout(operator: Operator | None, title: str, body: str, current: str = "")
 
 
 def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
+    @functools.cache
     def sessions() -> session.Sessions:
+        # the key is fixed for the process: derived once, not on every request
         return session.Sessions.from_secret(context().config.link_key)
 
     async def signed_in(request: Request) -> Operator | None:
