@@ -18,6 +18,7 @@ from benchmarks.load import Record, publish_flat_out
 from benchmarks.pipeline import BUCKET_S, Drained, cpu_seconds, ids, rate_series, wait_drained
 from benchmarks.samework import CREATE_TABLE, TABLE
 from benchmarks.stack import PARTITIONS, BenchStack
+from civicgrid.kafka_connection import connection
 
 KINDS = ("aiokafka", "faust", "quix")
 _STALL_S = 30.0
@@ -39,7 +40,7 @@ class Forwarded:
 
 
 async def create(bootstrap: str, *topics: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap).client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
@@ -50,7 +51,7 @@ async def create(bootstrap: str, *topics: str) -> None:
 async def count_output(bootstrap: str, sink: str, expected: int) -> list[int]:
     """Timestamps (ms) of the sink's records, read until `expected` or a stall."""
     consumer = AIOKafkaConsumer(
-        sink, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        sink, **connection(bootstrap).client_options(), group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     stamps: list[int] = []

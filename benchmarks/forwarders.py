@@ -28,6 +28,7 @@ from benchmarks.samework import TABLE, Stages, raw
 from civicgrid.city.generate import generate_city
 from civicgrid.domain.classifier import Classifier
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.kafka_connection import KafkaConnection, connection
 from civicgrid.settings import Settings
 from schemas.inbound import Report
 from topics import catalogue as topics
@@ -50,7 +51,7 @@ async def aiokafka_loop(bootstrap: str, source: str, sink: str) -> None:
 
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap).client_options(),
         group_id=f"bench-aiokafka-{source}",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=10,  # Tansu answers a waiting fetch only when the wait runs out
@@ -84,7 +85,9 @@ def faust_forwarder(bootstrap: str, source: str, sink: str) -> None:
         settings = Settings(
             app_id=f"bench-faust-{source}", web_port=free_port(), data_dir=Path(data_dir)
         )
-        _run_faust(create_app(settings, bootstrap), source, sink, settings.batch_seconds)
+        _run_faust(
+            create_app(settings, connection(bootstrap)), source, sink, settings.batch_seconds
+        )
 
 
 def _run_faust(app: "CivicApp", source: str, sink: str, within: float) -> None:
@@ -155,7 +158,7 @@ async def aiokafka_same_work(bootstrap: str, database_url: str) -> None:
     seen: set[str] = set()
     consumer = AIOKafkaConsumer(
         *INBOUND,
-        bootstrap_servers=bootstrap,
+        **KafkaConnection.plaintext(bootstrap).client_options(),
         group_id="bench-aiokafka-same",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

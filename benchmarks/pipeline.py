@@ -21,6 +21,7 @@ from benchmarks.stats import percentile
 from civicgrid.city.model import City
 from civicgrid.city.publish import DISPATCH_TOPICS, publish_city
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import connection
 from civicgrid.workerproc import WorkerProcess
 
 BUCKET_S = 0.5  # resolution of the throughput-over-time plot
@@ -175,7 +176,10 @@ async def read_topics(bootstrap: str, topics: Sequence[str]) -> list[tuple[str, 
     """Every record of the topics, read from the start until two polls come back empty
     (Tansu's end offsets cannot be trusted, GROUND.md)."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        *topics,
+        **connection(bootstrap).client_options(),
+        group_id=None,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:

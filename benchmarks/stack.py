@@ -21,6 +21,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 
 PARTITIONS = 4
 
@@ -60,7 +61,10 @@ class BenchStack:
     def endpoints(self, database_url: str) -> Endpoints:
         """The current broker, with the catalogue's topics, and the given (migrated) database."""
         endpoints = Endpoints(
-            self.bootstrap, database_url, embedded_kafka=True, embedded_postgres=True
+            KafkaConnection.plaintext(self.bootstrap),
+            database_url,
+            embedded_kafka=True,
+            embedded_postgres=True,
         )
         asyncio.run(prepare(endpoints, PARTITIONS))
         return endpoints

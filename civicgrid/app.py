@@ -9,6 +9,7 @@ import faust
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from mode.services import WaitResults
 
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.settings import Settings
 
 # The consumer hands each fetched record to the streams with
@@ -125,25 +126,35 @@ class CivicApp(faust.App):
         return _Transport(self.conf.broker_consumer, self)
 
 
-def create_app(settings: Settings, bootstrap: str) -> CivicApp:
+# Tansu joins a group in half the session timeout and rejoins in ~1.8x it
+# (../shared/GROUND.md), so on it the timeouts are short; elsewhere they are Faust's.
+_TANSU_CONSUMER: dict[str, Any] = {
+    "broker_session_timeout": 6,
+    "broker_heartbeat_interval": 1,
+    "broker_rebalance_timeout": 6,
+    "broker_request_timeout": 30,
+}
+# Tansu answers a waiting fetch only when the wait runs out; Kafka answers when data comes.
+_FETCH_WAIT_MS = {True: 10, False: 500}
+_NO_TUNING: dict[str, Any] = {}
+
+
+def create_app(settings: Settings, kafka: KafkaConnection) -> CivicApp:
     app = CivicApp(
         settings.app_id,
-        broker=f"kafka://{bootstrap}",
+        **kafka.faust_options(),
         store="memory://",
         autodiscover=False,
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
-        # Tansu joins a group in half the session timeout and rejoins in ~1.8x it
-        broker_session_timeout=6,
-        broker_heartbeat_interval=1,
-        broker_rebalance_timeout=6,
-        broker_request_timeout=30,
+        **(_TANSU_CONSUMER if kafka.tansu else _NO_TUNING),
         broker_max_poll_records=5000,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
         producer_max_batch_size=262144,
+        # every output topic is written with acks from all in-sync replicas
         producer_acks=-1,
         stream_buffer_maxsize=16384,
         stream_wait_empty=False,
@@ -154,5 +165,5 @@ def create_app(settings: Settings, bootstrap: str) -> CivicApp:
         web_host=settings.web_host,
         web_in_thread=False,
     )
-    app.fetch_max_wait_ms = settings.fetch_max_wait_ms
+    app.fetch_max_wait_ms = settings.fetch_max_wait_ms or _FETCH_WAIT_MS[kafka.tansu]
     return app

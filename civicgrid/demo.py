@@ -33,6 +33,7 @@ from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.embedded.process import spawn
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.kafka_connection import Brokers, connection
 from topics import catalogue as topics
 
 _TAIZHOU = timezone(timedelta(hours=8))
@@ -67,7 +68,7 @@ def demo_day(now: datetime) -> date:
     return working_morning(now.astimezone(_TAIZHOU)).date()
 
 
-async def publish_events(bootstrap: str, events: int, seed: int, run: DemoRun) -> None:
+async def publish_events(bootstrap: Brokers, events: int, seed: int, run: DemoRun) -> None:
     city = generate_city("demo", seed)
     simulator = CitySimulator(city, seed, working_morning(datetime.now(_TAIZHOU)), 60.0)
     producer = kafka_producer(bootstrap)
@@ -92,13 +93,13 @@ async def publish_events(bootstrap: str, events: int, seed: int, run: DemoRun) -
         await producer.stop()
 
 
-async def answer_dispatches(bootstrap: str, seed: int, run: DemoRun, limit: int) -> int:
+async def answer_dispatches(bootstrap: Brokers, seed: int, run: DemoRun, limit: int) -> int:
     """Departments and grid workers act on the dispatches (delays compressed to nothing)."""
     model = DepartmentModel(seed)
     consumer = AIOKafkaConsumer(
         topics.DISPATCH_GRID.name,
         topics.DISPATCH_NETWORK.name,
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap).client_options(),
         group_id="civicgrid-demo-departments",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
@@ -315,7 +316,7 @@ async def demo_links(
         await add_operator(connection, operator, hash_password(password))
     finally:
         await connection.close()
-    await publish_roster_entry(endpoints.kafka_bootstrap, operator, {})
+    await publish_roster_entry(endpoints.kafka, operator, {})
     links = [
         ("API", f"{api.url}/"),
         ("API docs", f"{api.url}/docs"),

@@ -35,6 +35,7 @@ from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from topics import catalogue as topics
 
@@ -104,9 +105,11 @@ class Stack:
         postgres.start()
         try:
             broker.start()
-            endpoints = Endpoints(broker.bootstrap, postgres.url, True, True)
+            endpoints = Endpoints(
+                KafkaConnection.plaintext(broker.bootstrap), postgres.url, True, True
+            )
             await prepare(endpoints, partitions=4)
-            await publish_city(endpoints.kafka_bootstrap, city, progress=False)
+            await publish_city(endpoints.kafka, city, progress=False)
         except BaseException:
             broker.stop()
             postgres.stop()
@@ -161,7 +164,7 @@ class Run:
         if self._producer is None:
             # large enough for a poison pill's 900 KB value
             self._producer = kafka_producer(
-                self.stack.endpoints.kafka_bootstrap, max_request_size=4 * 1024 * 1024
+                self.stack.endpoints.kafka, max_request_size=4 * 1024 * 1024
             )
             await self._producer.start()
         end = min(len(self.records), end)

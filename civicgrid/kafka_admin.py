@@ -8,43 +8,49 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from civicgrid.kafka_connection import KafkaConnection
 from topics.catalogue import CATALOGUE, TopicSpec
 
 log = logging.getLogger(__name__)
 
 
-def _configs(spec: TopicSpec) -> dict[str, str]:
-    configs = {"cleanup.policy": "compact" if spec.compacted else "delete"}
+def _configs(spec: TopicSpec, kafka: KafkaConnection) -> dict[str, str]:
+    configs = {
+        "cleanup.policy": "compact" if spec.compacted else "delete",
+        # with the producers' acks=all, a write is acknowledged once this many replicas hold it
+        "min.insync.replicas": str(kafka.min_insync_replicas),
+    }
     if spec.retention_ms is not None:
         configs["retention.ms"] = str(spec.retention_ms)
     return configs
 
 
-async def _admin(bootstrap: str, wait_s: float) -> AIOKafkaAdminClient:
+async def _admin(kafka: KafkaConnection, wait_s: float) -> AIOKafkaAdminClient:
     deadline = asyncio.get_running_loop().time() + wait_s
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=10_000)
         try:
             await admin.start()
             return admin
         except KafkaConnectionError:
             await admin.close()
             if asyncio.get_running_loop().time() > deadline:
-                raise ConnectionError(f"Kafka broker {bootstrap} unreachable") from None
+                raise ConnectionError(f"Kafka broker {kafka} unreachable") from None
             await asyncio.sleep(0.5)
 
 
-async def create_topics(bootstrap: str, partitions: int, wait_s: float = 30.0) -> list[str]:
-    """Create the catalogue's missing topics; return the names created."""
-    admin = await _admin(bootstrap, wait_s)
+async def create_topics(kafka: KafkaConnection, partitions: int, wait_s: float = 30.0) -> list[str]:
+    """Create the catalogue's missing topics, replicated as `kafka` says; return the names
+    created. Existing topics are left as they are (`civicgrid topics` lists them)."""
+    admin = await _admin(kafka, wait_s)
     try:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(
                 spec.name,
                 spec.partitions or partitions,
-                1,
-                topic_configs=_configs(spec),
+                kafka.replication_factor,
+                topic_configs=_configs(spec, kafka),
             )
             for spec in CATALOGUE
             if spec.name not in existing
@@ -57,7 +63,14 @@ async def create_topics(bootstrap: str, partitions: int, wait_s: float = 30.0) -
             except TopicAlreadyExistsError:
                 pass  # another worker created it first
         if created:
-            log.info("topics created", extra={"topics": created})
+            log.info(
+                "topics created",
+                extra={
+                    "topics": created,
+                    "replication_factor": kafka.replication_factor,
+                    "min_insync_replicas": kafka.min_insync_replicas,
+                },
+            )
         return created
     finally:
         await admin.close()
@@ -72,10 +85,8 @@ class TopicStatus:
     compacted: bool
 
 
-async def topic_status(bootstrap: str) -> list[TopicStatus]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
+async def topic_status(kafka: KafkaConnection) -> list[TopicStatus]:
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         found = await consumer.topics()

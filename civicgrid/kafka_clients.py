@@ -5,12 +5,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from civicgrid.kafka_connection import Brokers, connection
 
-def producer(bootstrap: str, *, linger_ms: int = 20, **options: Any) -> AIOKafkaProducer:
+
+def producer(kafka: Brokers, *, linger_ms: int = 20, **options: Any) -> AIOKafkaProducer:
     """acks from all in-sync replicas, 256 KiB batches, and no idempotence: the embedded
     broker rejects the InitProducerId request it needs (../shared/GROUND.md)."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **connection(kafka).client_options(),
         linger_ms=linger_ms,
         max_batch_size=262_144,
         acks="all",

@@ -24,6 +24,7 @@ from civicgrid import metrics
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.routing import RawRecord, dead_letter, published_at
 from civicgrid.errors import classify
+from civicgrid.kafka_connection import KafkaConnection
 from schemas.enums import DeadLetterKind
 from schemas.internal import GridEnvelope
 from schemas.limits import DEFAULT_LIMITS, Limits
@@ -54,12 +55,12 @@ def city_appliers(city: CityView) -> dict[str, Applier]:
 class RegistryFollower:
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         appliers: Mapping[str, Applier],
         limits: Limits = DEFAULT_LIMITS,
         describe: Callable[[], dict[str, int]] = dict,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.appliers = dict(appliers)
         self.limits = limits
         self.describe = describe  # what "loaded" logs, e.g. the city's grid and code counts
@@ -73,7 +74,7 @@ class RegistryFollower:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

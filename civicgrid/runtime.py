@@ -24,6 +24,7 @@ from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.workcalendar import WorkingCalendar
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.registry_follower import RegistryFollower, city_appliers
 from civicgrid.settings import Settings
 from civicgrid.state_mirror import StateMirror
@@ -72,7 +73,7 @@ def classifier(settings: Settings, taxonomy: Taxonomy) -> Classifier:
 @dataclass
 class Runtime:
     settings: Settings
-    bootstrap: str
+    kafka: KafkaConnection
     database_url: str
     city: CityView = field(default_factory=CityView)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -96,16 +97,20 @@ class Runtime:
         )
 
     async def start(self) -> None:
-        self.pool = await create_pool(self.database_url, max_size=4)
+        self.pool = await create_pool(
+            self.database_url,
+            min_size=self.settings.database_pool_min_size,
+            max_size=self.settings.database_pool_max_size,
+        )
         self.sink_up = True
         self.follower = RegistryFollower(
-            self.bootstrap, city_appliers(self.city), self.limits, self._city_counts
+            self.kafka, city_appliers(self.city), self.limits, self._city_counts
         )
         await self.follower.start()
         await self.follower.caught_up.wait()
         self.ready.set()
         # after readiness: the mirror's first load must not delay the worker's start
-        self.mirror = StateMirror(self.bootstrap, self.pool)
+        self.mirror = StateMirror(self.kafka, self.pool)
         await self.mirror.start(self.follower)
 
     def _city_counts(self) -> dict[str, int]:

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from civicgrid.errors import StopError
+from civicgrid.kafka_connection import KafkaConfigError, KafkaConnection
 from schemas.limits import VALUE_BYTES_CEILING, VERTICES_CEILING, Limits
 
 
@@ -21,8 +22,55 @@ class Settings(BaseSettings):
     kafka_broker: str | None = Field(
         default=None, description="host:port of a Kafka broker; unset starts an embedded Tansu"
     )
+    # How to reach a secured cluster: civicgrid/kafka_connection.py checks the combination.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how clients talk to the brokers"
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle the brokers' certificates chain to; unset: system's",
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require one (mTLS)"
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        default=None, description="PEM private key of the client certificate"
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="password of an encrypted client key"
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="check that a broker's certificate names the host dialled"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)"
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password")
+    kafka_tansu: bool = Field(
+        default=False,
+        description="the broker is a Tansu (as the embedded one): its client tuning, 1 replica",
+    )
+    kafka_replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="replicas of the topics civicgrid creates; unset: 1 on Tansu, else 3",
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="min.insync.replicas of those topics; unset: 1 on Tansu, else 2",
+    )
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset starts an embedded PostgreSQL"
+    )
+    database_pool_min_size: int = Field(
+        default=1, ge=0, le=100, description="PostgreSQL connections a process keeps open"
+    )
+    database_pool_max_size: int = Field(
+        default=4, ge=1, le=100, description="PostgreSQL connections a process opens at most"
     )
     app_id: str = Field(default="civicgrid", description="Faust app id and consumer group")
     partitions: int = Field(default=4, ge=1, le=256, description="partitions of new topics")
@@ -43,8 +91,11 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(
         default=0.02, gt=0, le=10, description="longest wait to fill a batch"
     )
-    fetch_max_wait_ms: int = Field(
-        default=10, ge=1, le=5000, description="consumer fetch wait (Faust hard-codes 1500)"
+    fetch_max_wait_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=5000,
+        description="consumer fetch wait (Faust hard-codes 1500); unset: 10 on Tansu, else 500",
     )
     taxonomy_overrides: Path | None = Field(
         default=None, description="JSON file overriding category severity, owners and limits"
@@ -179,6 +230,21 @@ class Settings(BaseSettings):
             raise ValueError("expected a postgresql:// URL")
         return value
 
+    @model_validator(mode="after")
+    def _combinations(self) -> "Settings":
+        """The Kafka settings make one usable connection (files readable, SASL complete),
+        and the pool bounds are in order."""
+        try:
+            KafkaConnection.from_settings(self, embedded_bootstrap="127.0.0.1:9092")
+        except KafkaConfigError as error:
+            raise ValueError(str(error)) from None
+        if self.database_pool_min_size > self.database_pool_max_size:
+            raise ValueError(
+                f"CIVICGRID_DATABASE_POOL_MIN_SIZE ({self.database_pool_min_size}) exceeds "
+                f"CIVICGRID_DATABASE_POOL_MAX_SIZE ({self.database_pool_max_size})"
+            )
+        return self
+
 
 class SettingsError(StopError):
     """Invalid configuration, described by the environment variables at fault."""
@@ -198,6 +264,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         problems = "; ".join(
             f"CIVICGRID_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ")
             for e in error.errors()
         )
         raise SettingsError(f"invalid setting(s): {problems}") from None

@@ -125,7 +125,7 @@ class _Player:
         self.workers = {grid.grid_id: grid.worker_ids for grid in city.grids}
         self.verified: set[str] = set()
         self.stats = WeekStats()
-        self.bootstrap, self.url = endpoints.kafka_bootstrap, endpoints.database_url
+        self.kafka, self.url = endpoints.kafka, endpoints.database_url
         # (occurred_at, seq, generation, topic, value): a case's answer to its latest dispatch
         # only, and the verifies of residents' cases
         self.updates: list[tuple[datetime, int, int, str, dict[str, Any]]] = []
@@ -136,7 +136,7 @@ class _Player:
 
     async def play(self) -> WeekStats:
         self.connection = await asyncpg.connect(self.url)
-        self.producer = kafka_producer(self.bootstrap, linger_ms=5)
+        self.producer = kafka_producer(self.kafka, linger_ms=5)
         await self.producer.start()
         try:
             self.baseline = int(await self.connection.fetchval(COUNT_ACCOUNTED))

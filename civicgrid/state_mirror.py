@@ -25,6 +25,7 @@ from civicgrid import metrics
 from civicgrid.db.mirror import Written, mirrored_offsets, write_batch
 from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, StateChange, one_by_one
 from civicgrid.errors import Disposition, classify
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.registry_follower import RegistryFollower, _at_end, _partitions, _position
 from schemas.limits import DEFAULT_LIMITS, Limits
 from schemas.parse import IntakeError, parse_state
@@ -35,8 +36,8 @@ _BATCH_RECORDS = 5_000  # per poll, as the follower's
 
 
 class StateMirror:
-    def __init__(self, bootstrap: str, pool: asyncpg.Pool) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, pool: asyncpg.Pool) -> None:
+        self.kafka = kafka
         self.pool = pool
         self.caught_up = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -50,7 +51,7 @@ class StateMirror:
         and the limits it holds records to, so the mirror takes exactly what it took."""
         self._limits = follower.limits
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

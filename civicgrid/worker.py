@@ -15,6 +15,7 @@ from agents import assessment as assessment_agent
 from agents import grid_stage, intake, lag, prediction, state_letters, timers
 from civicgrid import __version__, metrics, web
 from civicgrid.app import create_app
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.runtime import Runtime
 from civicgrid.settings import Settings
 
@@ -53,9 +54,9 @@ def _stop_timed_out(timeout: float) -> None:
     os._exit(EXIT_STOP_TIMED_OUT)
 
 
-def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, Runtime]:
-    app = create_app(settings, bootstrap)
-    runtime = Runtime(settings, bootstrap, database_url)
+def build(settings: Settings, kafka: KafkaConnection, database_url: str) -> tuple[Any, Runtime]:
+    app = create_app(settings, kafka)
+    runtime = Runtime(settings, kafka, database_url)
     intake.register(app, runtime)
     grid_stage.register(app, runtime)
     timers.register(app, runtime)
@@ -88,7 +89,7 @@ def build(settings: Settings, bootstrap: str, database_url: str) -> tuple[Any, R
     return app, runtime
 
 
-def run(settings: Settings, bootstrap: str, database_url: str) -> None:
+def run(settings: Settings, kafka: KafkaConnection, database_url: str) -> None:
     """Blocks until SIGINT or SIGTERM; Faust's worker installs the handlers and stops."""
     # A batch allocates hundreds of thousands of short-lived objects; at the default
     # threshold (700) the collector ran ~150 times a second and took ~12 % of the worker's
@@ -97,7 +98,7 @@ def run(settings: Settings, bootstrap: str, database_url: str) -> None:
     # Every record crosses the event loop several times (fetch, hand-off, stream, produce,
     # PostgreSQL); uvloop's cheaper callbacks and sockets cut the worker's CPU per event.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    app, _ = build(settings, bootstrap, database_url)
+    app, _ = build(settings, kafka, database_url)
     worker = _Worker(
         app,
         loglevel=settings.log_level,

@@ -16,6 +16,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 
 # The tests' own settings must not leak from the developer's shell into workers.
@@ -75,7 +76,12 @@ def broker(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def endpoints(broker: str, database_url: str) -> Endpoints:
     """Migrated database and created topics, as `civicgrid run` would leave them."""
-    found = Endpoints(broker, database_url, embedded_kafka=True, embedded_postgres=False)
+    found = Endpoints(
+        KafkaConnection.plaintext(broker),
+        database_url,
+        embedded_kafka=True,
+        embedded_postgres=False,
+    )
     asyncio.run(prepare(found, partitions=4))
     return found
 

@@ -33,6 +33,7 @@ from civicgrid.domain import open311
 from civicgrid.domain.open311 import Open311Error
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.kafka_connection import KafkaConnection
 from schemas.enums import Channel, Role
 from schemas.inbound import Report
 
@@ -44,7 +45,7 @@ class ApiConfig:
     """What the process is started with (from settings, by `civicgrid api`)."""
 
     database_url: str
-    kafka_bootstrap: str
+    kafka: KafkaConnection
     taxonomy: Taxonomy
     zone: ZoneInfo
     link_key: bytes  # keys the per-case secret of the resident page's URL
@@ -52,6 +53,8 @@ class ApiConfig:
     public_url: str
     secure_cookies: bool = False  # the console's session cookie only over HTTPS
     kafka_options: dict[str, Any] = field(default_factory=dict)
+    pool_min_size: int = 1
+    pool_max_size: int = 4
 
 
 @dataclass
@@ -161,10 +164,10 @@ def create_app(config: ApiConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(config.database_url)
-        producer = kafka_clients.producer(
-            config.kafka_bootstrap, linger_ms=0, **config.kafka_options
+        pool = await create_pool(
+            config.database_url, min_size=config.pool_min_size, max_size=config.pool_max_size
         )
+        producer = kafka_clients.producer(config.kafka, linger_ms=0, **config.kafka_options)
         await producer.start()
         holder.append(
             ApiContext(

@@ -17,6 +17,7 @@ from civicgrid.city.progress import Progress
 from civicgrid.city.roster import actor_records
 from civicgrid.city.simulate import CitySimulator
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.kafka_connection import Brokers, connection
 from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class SimulationStats:
     send_errors: int = 0
 
 
-def _producer(bootstrap: str) -> AIOKafkaProducer:
+def _producer(bootstrap: Brokers) -> AIOKafkaProducer:
     return kafka_producer(
         bootstrap,
         key_serializer=lambda k: None if k is None else k.encode(),
@@ -57,7 +58,7 @@ def city_records(city: City) -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield topics.REGISTRY.name, code.code, code.to_registry_record()
 
 
-async def publish_city(bootstrap: str, city: City, progress: bool = True) -> int:
+async def publish_city(bootstrap: Brokers, city: City, progress: bool = True) -> int:
     """Publish every grid and code; returns the number of records acknowledged."""
     actors = sum(1 for _ in actor_records(city))
     bar = Progress("city", len(city.grids) + actors + city.code_total) if progress else None
@@ -88,7 +89,7 @@ async def _acked(pending: list[asyncio.Future[Any]], bar: Progress | None) -> in
 
 
 async def run_simulation(
-    bootstrap: str,
+    bootstrap: Brokers,
     simulator: CitySimulator,
     rate: float,
     duration_s: float,
@@ -144,7 +145,7 @@ async def run_simulation(
 
 
 async def _answer(
-    bootstrap: str,
+    bootstrap: Brokers,
     simulator: CitySimulator,
     t0: float,
     duration_s: float,
@@ -156,7 +157,7 @@ async def _answer(
     loop = asyncio.get_running_loop()
     consumer = AIOKafkaConsumer(
         *DISPATCH_TOPICS,
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap).client_options(),
         group_id=DEPARTMENTS_GROUP,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,

@@ -37,13 +37,15 @@ def api_command() -> None:
         with stack(settings) as endpoints:
             config = ApiConfig(
                 database_url=endpoints.database_url,
-                kafka_bootstrap=endpoints.kafka_bootstrap,
+                kafka=endpoints.kafka,
                 taxonomy=Taxonomy.load(settings.taxonomy_overrides),
                 zone=settings.zone,
                 link_key=pseudonym_key(settings),
                 requests_per_minute=settings.api_requests_per_minute,
                 public_url=settings.api_public_url or url,
                 secure_cookies=settings.console_secure_cookies,
+                pool_min_size=settings.database_pool_min_size,
+                pool_max_size=settings.database_pool_max_size,
             )
             server = uvicorn.Server(
                 uvicorn.Config(create_app(config), log_config=None, access_log=False, lifespan="on")

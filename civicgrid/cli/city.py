@@ -17,6 +17,8 @@ from civicgrid.city.publish import publish_city, run_simulation
 from civicgrid.city.simulate import CitySimulator
 from civicgrid.cli.common import echo_err, settings_or_exit
 from civicgrid.kafka_admin import create_topics
+from civicgrid.kafka_connection import KafkaConfigError, KafkaConnection
+from civicgrid.settings import Settings
 
 _TAIZHOU_TZ = timezone(timedelta(hours=8))
 _scale = click.option(
@@ -37,10 +39,16 @@ _NO_BROKER = (
 )
 
 
-def _broker(bootstrap: str | None) -> str:
+def _broker(settings: Settings, bootstrap: str | None) -> KafkaConnection:
+    """The broker given, reached as the `CIVICGRID_KAFKA_*` settings say (TLS, SASL)."""
     if not bootstrap:
         raise click.UsageError(_NO_BROKER)
-    return bootstrap
+    try:
+        return KafkaConnection.from_settings(
+            settings.model_copy(update={"kafka_broker": bootstrap})
+        )
+    except KafkaConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group("city")
@@ -80,15 +88,15 @@ def load_command(scale: Scale, seed: int, bootstrap: str | None) -> None:
     created first (compacted, as `civicgrid run` would), and a progress bar is shown on
     stderr. Workers already running pick the records up as they arrive.
     """
-    bootstrap = _broker(bootstrap)
     settings = settings_or_exit()
+    kafka = _broker(settings, bootstrap)
     city = generate_city(scale, seed)
     started = time.monotonic()
     # Publishing first would let the broker auto-create the state topics uncompacted.
-    asyncio.run(create_topics(bootstrap, settings.partitions))
-    sent = asyncio.run(publish_city(bootstrap, city))
+    asyncio.run(create_topics(kafka, settings.partitions))
+    sent = asyncio.run(publish_city(kafka, city))
     echo_err(f"loaded in {time.monotonic() - started:.1f} s")
-    click.echo(f"published {sent:,} records ({len(city.grids):,} grids) to {bootstrap}")
+    click.echo(f"published {sent:,} records ({len(city.grids):,} grids) to {kafka}")
 
 
 @click.command("simulate")
@@ -124,7 +132,7 @@ def simulate_command(
     departments: bool,
 ) -> None:
     """Residents, grid workers and departments acting in real time against Kafka."""
-    bootstrap = _broker(bootstrap)
+    kafka = _broker(settings_or_exit(), bootstrap)
     if rate <= 0 or duration <= 0 or acceleration <= 0:
         raise click.BadParameter("rate, duration and acceleration must be positive")
     kinds = _anomaly_kinds(anomalies)
@@ -136,7 +144,7 @@ def simulate_command(
     simulator = CitySimulator(city, seed, start, acceleration, planned)
     if ground_truth:
         simulator.write_ground_truth(ground_truth)
-    stats = asyncio.run(run_simulation(bootstrap, simulator, rate, duration, departments))
+    stats = asyncio.run(run_simulation(kafka, simulator, rate, duration, departments))
     click.echo(
         json.dumps(
             {

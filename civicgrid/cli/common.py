@@ -50,7 +50,7 @@ def stack(settings: Settings, *, fresh: bool = False) -> Iterator[Endpoints]:
 
 async def prepare(endpoints: Endpoints, partitions: int) -> None:
     await prepare_database(endpoints.database_url)
-    await create_topics(endpoints.kafka_bootstrap, partitions)
+    await create_topics(endpoints.kafka, partitions)
 
 
 async def prepare_database(url: str) -> None:

@@ -32,18 +32,18 @@ def demo_command(events: int, seed: int, timeout: float, serve: bool | None) -> 
     settings = settings_or_exit()
     log_path = settings.data_dir.resolve() / "demo-worker.log"
     with stack(settings, fresh=True) as endpoints:
-        echo_err(f"broker {endpoints.kafka_bootstrap}; worker log {log_path}")
+        echo_err(f"broker {endpoints.kafka}; worker log {log_path}")
         baseline = asyncio.run(demo.accounted_now(endpoints.database_url))
         worker = WorkerProcess(endpoints, settings.data_dir, log_path).start()
         try:
-            asyncio.run(publish_city(endpoints.kafka_bootstrap, generate_city("demo", seed)))
+            asyncio.run(publish_city(endpoints.kafka, generate_city("demo", seed)))
             worker.wait_ready()
             run = demo.DemoRun()
             started = time.monotonic()
-            asyncio.run(demo.publish_events(endpoints.kafka_bootstrap, events, seed, run))
+            asyncio.run(demo.publish_events(endpoints.kafka, events, seed, run))
             first = sum(run.published.values())
             asyncio.run(demo.wait_accounted(endpoints.database_url, baseline + first, timeout))
-            asyncio.run(demo.answer_dispatches(endpoints.kafka_bootstrap, seed, run, 100_000))
+            asyncio.run(demo.answer_dispatches(endpoints.kafka, seed, run, 100_000))
             expected = baseline + sum(run.published.values())
             accounted = asyncio.run(demo.wait_accounted(endpoints.database_url, expected, timeout))
             seconds = time.monotonic() - started

@@ -21,11 +21,11 @@ def run_command() -> None:
             # Logged, not echoed: with CIVICGRID_LOG_FORMAT=json every line a service
             # writes must be one JSON object.
             kind = {True: "embedded", False: "configured"}
-            log.info("broker %s (%s)", endpoints.kafka_bootstrap, kind[endpoints.embedded_kafka])
+            log.info("broker %s (%s)", endpoints.kafka, kind[endpoints.embedded_kafka])
             database = _redacted(endpoints.database_url)
             log.info("database %s (%s)", database, kind[endpoints.embedded_postgres])
             log.info("metrics http://%s:%s/metrics", settings.web_host, settings.web_port)
-            worker.run(settings, endpoints.kafka_bootstrap, endpoints.database_url)
+            worker.run(settings, endpoints.kafka, endpoints.database_url)
     except KeyboardInterrupt:
         pass
     log.info("stopped")
@@ -36,7 +36,7 @@ def migrate_command() -> None:
     """Apply the database migrations and create the topics, then exit (a one-shot job)."""
     settings = settings_or_exit()
     with stack(settings) as endpoints:
-        echo_err(f"migrations applied and topics present on {endpoints.kafka_bootstrap}")
+        echo_err(f"migrations applied and topics present on {endpoints.kafka}")
 
 
 @click.group("topics")
@@ -49,7 +49,7 @@ def topics_create() -> None:
     """Create the catalogue's missing topics (same as at `run` start)."""
     settings = settings_or_exit()
     with stack(settings) as endpoints:
-        echo_err(f"topics present on {endpoints.kafka_bootstrap}")
+        echo_err(f"topics present on {endpoints.kafka}")
 
 
 @topics_group.command("list")
@@ -57,7 +57,7 @@ def topics_list() -> None:
     """List the catalogue's topics with partitions and message counts."""
     settings = settings_or_exit()
     with stack(settings) as endpoints:
-        statuses = asyncio.run(topic_status(endpoints.kafka_bootstrap))
+        statuses = asyncio.run(topic_status(endpoints.kafka))
     click.echo(f"{'topic':32} {'dir':8} {'parts':>5} {'messages':>10}  compacted")
     for status in statuses:
         click.echo(

@@ -17,6 +17,7 @@ from civicgrid.cli.common import settings_or_exit, stack
 from civicgrid.db.queries import grids_with_timers_due
 from civicgrid.domain.timers import tick_messages
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.kafka_connection import KafkaConnection
 
 
 @click.group("sla")
@@ -36,12 +37,12 @@ def tick_command(now_text: str | None, grid_ids: tuple[str, ...]) -> None:
     settings = settings_or_exit()
     now = parse_moment(now_text, settings.zone) or datetime.now(UTC)
     with stack(settings) as endpoints:
-        grids = asyncio.run(_tick(endpoints.database_url, endpoints.kafka_bootstrap, now, grid_ids))
+        grids = asyncio.run(_tick(endpoints.database_url, endpoints.kafka, now, grid_ids))
     click.echo(f"ticked {len(grids)} grid(s) at {now.isoformat()}: {', '.join(grids) or '-'}")
 
 
 async def _tick(
-    database_url: str, bootstrap: str, now: datetime, grid_ids: tuple[str, ...]
+    database_url: str, kafka: KafkaConnection, now: datetime, grid_ids: tuple[str, ...]
 ) -> list[str]:
     connection = await asyncpg.connect(database_url)
     try:
@@ -50,7 +51,7 @@ async def _tick(
         await connection.close()
     if not grids:
         return grids
-    producer = kafka_producer(bootstrap, linger_ms=5)
+    producer = kafka_producer(kafka, linger_ms=5)
     await producer.start()
     try:
         sent = [

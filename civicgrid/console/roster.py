@@ -2,11 +2,14 @@
 
 from civicgrid import kafka_clients
 from civicgrid.console.scope import Operator
+from civicgrid.kafka_connection import Brokers
 from schemas.enums import ActorKind, Level
 from schemas.inbound import ActorRecord
 
 
-async def publish_roster_entry(bootstrap: str, operator: Operator, parents: dict[str, str]) -> None:
+async def publish_roster_entry(
+    bootstrap: Brokers, operator: Operator, parents: dict[str, str]
+) -> None:
     """The operator on civic.actors.v1, so the stream authorises their console actions."""
     rung = operator.role.rung
     assert rung is not None

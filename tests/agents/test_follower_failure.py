@@ -14,6 +14,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from civicgrid import registry_follower
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.registry_follower import RegistryFollower
 
 
@@ -37,7 +38,7 @@ def test_a_failing_follower_is_unhealthy_logged_and_retried(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(registry_follower, "_RETRY_FIRST_S", 0.05)
-    follower = RegistryFollower("unused:9092", {})
+    follower = RegistryFollower(KafkaConnection.plaintext("unused:9092"), {})
     consumer = FailingConsumer(failures=2)
     follower._consumer = consumer  # type: ignore[assignment]
     health: list[bool] = []

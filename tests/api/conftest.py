@@ -22,6 +22,7 @@ from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from tests.support.api import ApiProcess
 from tests.support.cases import Driver
@@ -57,7 +58,12 @@ def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     api: ApiProcess | None = None
     try:
         url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        endpoints = Endpoints(server.bootstrap, url, embedded_kafka=True, embedded_postgres=False)
+        endpoints = Endpoints(
+            KafkaConnection.plaintext(server.bootstrap),
+            url,
+            embedded_kafka=True,
+            embedded_postgres=False,
+        )
         asyncio.run(prepare(endpoints, partitions=4))
         city = generate_city("demo", 7)
         asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))

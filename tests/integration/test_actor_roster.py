@@ -6,6 +6,7 @@ import asyncio
 
 from civicgrid.domain.cityview import CityView
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.registry_follower import RegistryFollower, city_appliers
 from tests.support.kafka import publish
 from topics import catalogue as topics
@@ -30,7 +31,7 @@ def test_the_follower_waits_for_the_whole_roster_and_follows_it(endpoints: Endpo
     async def run() -> None:
         await publish(bootstrap, records)
         city = CityView()
-        follower = RegistryFollower(bootstrap, city_appliers(city))
+        follower = RegistryFollower(KafkaConnection.plaintext(bootstrap), city_appliers(city))
         await follower.start()
         try:
             await asyncio.wait_for(follower.caught_up.wait(), 60)

@@ -26,6 +26,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.cli.main import cli
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, TAIZHOU, Driver, read_all
 from tests.support.database import fetch, wait_until
@@ -60,7 +61,12 @@ def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     worker: WorkerProcess | None = None
     try:
         url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        endpoints = Endpoints(server.bootstrap, url, embedded_kafka=True, embedded_postgres=False)
+        endpoints = Endpoints(
+            KafkaConnection.plaintext(server.bootstrap),
+            url,
+            embedded_kafka=True,
+            embedded_postgres=False,
+        )
         asyncio.run(prepare(endpoints, partitions=4))
         city = generate_city("demo", 7)
         asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))

@@ -28,6 +28,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish
@@ -119,7 +120,12 @@ def _stack(postgres_server: str, directory: Path) -> Iterator[Endpoints]:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
         url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        found = Endpoints(broker.bootstrap, url, embedded_kafka=True, embedded_postgres=False)
+        found = Endpoints(
+            KafkaConnection.plaintext(broker.bootstrap),
+            url,
+            embedded_kafka=True,
+            embedded_postgres=False,
+        )
         asyncio.run(prepare(found, partitions=PARTITIONS))
         yield found
     finally:

@@ -18,6 +18,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.domain.privacy import mask_text
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from schemas.parse import IntakeError, parse_state
 from tests.support.database import fetch, wait_until
@@ -221,7 +222,7 @@ def test_mirror_equals_the_compacted_topics_through_updates_and_restarts(
     server = EmbeddedBroker(tmp_path / "second-broker")
     server.start()
     try:
-        second = replace(endpoints, kafka_bootstrap=server.bootstrap)
+        second = replace(endpoints, kafka_connection=KafkaConnection.plaintext(server.bootstrap))
         asyncio.run(prepare(second, partitions=4))
         kept = [g.to_grid_record() for g in city.grids[5:7]]
         asyncio.run(publish(server.bootstrap, [(topics.GRIDS.name, g["grid_id"], g) for g in kept]))

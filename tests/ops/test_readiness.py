@@ -15,6 +15,7 @@ from typing import Any
 from civicgrid.cli.common import prepare
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 
 # The probe runs every 2 s with a 3 s timeout; this leaves room for a loaded machine.
@@ -46,7 +47,12 @@ def test_readiness_is_503_while_postgres_is_down(broker: str, tmp_path: Path) ->
     postgres = EmbeddedPostgres(tmp_path / "postgres")
     postgres.start()
     try:
-        endpoints = Endpoints(broker, postgres.url, embedded_kafka=True, embedded_postgres=True)
+        endpoints = Endpoints(
+            KafkaConnection.plaintext(broker),
+            postgres.url,
+            embedded_kafka=True,
+            embedded_postgres=True,
+        )
         asyncio.run(prepare(endpoints, partitions=4))
         worker = WorkerProcess(
             endpoints,

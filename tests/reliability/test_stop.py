@@ -13,6 +13,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.faults import event_stream
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.worker import EXIT_STOP_TIMED_OUT
 from civicgrid.workerproc import WorkerProcess
 from tests.support.database import unaccounted
@@ -85,7 +86,10 @@ def test_a_worker_whose_broker_is_gone_stops_within_the_bound(
     broker = EmbeddedBroker(tmp_path / "broker")
     broker.start()
     endpoints = Endpoints(
-        broker.bootstrap, database_url, embedded_kafka=True, embedded_postgres=False
+        KafkaConnection.plaintext(broker.bootstrap),
+        database_url,
+        embedded_kafka=True,
+        embedded_postgres=False,
     )
     worker = WorkerProcess(
         endpoints,

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from civicgrid.city.roster import CITY_OPERATOR, department_actor
 from civicgrid.domain.timers import tick_messages
+from civicgrid.kafka_connection import connection
 from tests.support.database import fetch, fetchval
 from tests.support.kafka import publish
 from topics import catalogue as topics
@@ -153,7 +154,7 @@ async def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every record on `topic` up to its current end: the stage has its outputs acked before
     it commits, so once Postgres shows an effect its messages are all there."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        **connection(bootstrap).client_options(), group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     try:

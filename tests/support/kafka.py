@@ -9,6 +9,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from civicgrid.kafka_clients import producer as kafka_producer
+from civicgrid.kafka_connection import connection
 
 # Nothing listens there: a command given it must not need a broker.
 NO_BROKER = "127.0.0.1:1"
@@ -45,7 +46,7 @@ async def read_topic(
     """Read a topic from the start until `minimum` records arrived (or time ran out)."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **connection(bootstrap).client_options(),
         group_id=None,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
