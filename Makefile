@@ -19,6 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-prometheus.sh
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-stunnel.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

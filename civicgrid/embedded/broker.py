@@ -36,6 +36,9 @@ def tansu_binary() -> str:
 class EmbeddedBroker:
     run_dir: Path
     port: int = 0
+    # what the broker tells clients to dial (metadata); unset: where it listens. A TLS
+    # terminator in front of it (tests/support/tls.py) advertises its own port here.
+    advertised: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -59,7 +62,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}" if self.advertised else url,
                 "--storage-engine",
                 "memory://tansu/",
             ],
