@@ -100,7 +100,7 @@ def measure(
     try:
         worker.wait_ready()
         run = demo.DemoRun()
-        asyncio.run(demo.publish_events(endpoints.kafka_bootstrap, DEMO_EVENTS, 7, run))
+        asyncio.run(demo.publish_events(endpoints.kafka, DEMO_EVENTS, 7, run))
         published = sum(run.published.values())
         asyncio.run(demo.wait_accounted(endpoints.database_url, published, 180))
         codes = asyncio.run(_public_cases(endpoints.database_url))

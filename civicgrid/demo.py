@@ -33,7 +33,7 @@ from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.embedded.process import spawn
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
-from civicgrid.kafka_connection import Brokers, connection
+from civicgrid.kafka_connection import KafkaConnection
 from topics import catalogue as topics
 
 _TAIZHOU = timezone(timedelta(hours=8))
@@ -68,10 +68,10 @@ def demo_day(now: datetime) -> date:
     return working_morning(now.astimezone(_TAIZHOU)).date()
 
 
-async def publish_events(bootstrap: Brokers, events: int, seed: int, run: DemoRun) -> None:
+async def publish_events(kafka: KafkaConnection, events: int, seed: int, run: DemoRun) -> None:
     city = generate_city("demo", seed)
     simulator = CitySimulator(city, seed, working_morning(datetime.now(_TAIZHOU)), 60.0)
-    producer = kafka_producer(bootstrap)
+    producer = kafka_producer(kafka)
     await producer.start()
     bar = Progress("events", events + len(_MALFORMED))
     try:
@@ -93,18 +93,18 @@ async def publish_events(bootstrap: Brokers, events: int, seed: int, run: DemoRu
         await producer.stop()
 
 
-async def answer_dispatches(bootstrap: Brokers, seed: int, run: DemoRun, limit: int) -> int:
+async def answer_dispatches(kafka: KafkaConnection, seed: int, run: DemoRun, limit: int) -> int:
     """Departments and grid workers act on the dispatches (delays compressed to nothing)."""
     model = DepartmentModel(seed)
     consumer = AIOKafkaConsumer(
         topics.DISPATCH_GRID.name,
         topics.DISPATCH_NETWORK.name,
-        **connection(bootstrap).client_options(),
+        **kafka.client_options(),
         group_id="civicgrid-demo-departments",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=50,
     )
-    producer = kafka_producer(bootstrap)
+    producer = kafka_producer(kafka)
     await consumer.start()
     await producer.start()
     answered = 0

@@ -17,6 +17,7 @@ from civicgrid.console.session import hash_password
 from civicgrid.db import public
 from civicgrid.db.console import add_operator
 from civicgrid.domain.taxonomy import Taxonomy
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.runtime import pseudonym_key
 from schemas.enums import Level
 from schemas.inbound import ActorRecord
@@ -110,7 +111,9 @@ def operator_add(name: str, role: str, scope: str, password_stdin: bool) -> None
     with database(settings) as url:
         parents = asyncio.run(_add_operator(url, operator, hashed))
     if settings.kafka_broker and operator.role.rung is not None:
-        asyncio.run(publish_roster_entry(settings.kafka_broker, operator, parents))
+        asyncio.run(
+            publish_roster_entry(KafkaConnection.from_settings(settings), operator, parents)
+        )
         echo_err(f"operator {name} added; published to {ActorRecord.TOPIC}")
     else:
         echo_err(f"operator {name} added")

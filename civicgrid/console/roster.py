@@ -2,13 +2,13 @@
 
 from civicgrid import kafka_clients
 from civicgrid.console.scope import Operator
-from civicgrid.kafka_connection import Brokers
+from civicgrid.kafka_connection import KafkaConnection
 from schemas.enums import ActorKind, Level
 from schemas.inbound import ActorRecord
 
 
 async def publish_roster_entry(
-    bootstrap: Brokers, operator: Operator, parents: dict[str, str]
+    kafka: KafkaConnection, operator: Operator, parents: dict[str, str]
 ) -> None:
     """The operator on civic.actors.v1, so the stream authorises their console actions."""
     rung = operator.role.rung
@@ -22,7 +22,7 @@ async def publish_roster_entry(
             **territory,
         }
     )
-    producer = kafka_clients.producer(bootstrap, linger_ms=0)
+    producer = kafka_clients.producer(kafka, linger_ms=0)
     await producer.start()
     try:
         await producer.send_and_wait(

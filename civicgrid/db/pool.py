@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -72,11 +72,22 @@ async def wait_for_database(url: str, wait_s: float = 30.0) -> None:
             await asyncio.sleep(0.5)
 
 
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
 def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its passwords (user info, `password=`, `sslpassword=`), for messages;
+    `sslmode` and the certificate paths stay, they say how the connection was made."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{parts.username}@{host}" if parts.username else host
     if parts.port:
         netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    query = urlencode(
+        [
+            (key, "***" if key.lower() in _SECRET_PARAMETERS else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="/*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
+from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.settings import env_names, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def test_worker_environment_is_the_settings_class(services: dict[str, dict[str, 
     assert services["worker"]["command"] == ["civicgrid", "run"]
 
 
-@pytest.mark.parametrize("name", ["worker", "init"])
+@pytest.mark.parametrize("name", ["worker", "init", "api"])
 def test_environment_is_accepted_by_the_settings(
     services: dict[str, dict[str, Any]], name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,6 +105,10 @@ def test_environment_is_accepted_by_the_settings(
         monkeypatch.setenv(variable, value)
     settings = load_settings()
     assert settings.kafka_broker == "kafka:9092"
+    # one Kafka node: the topics it is asked for must fit on it (3/2 would not)
+    kafka = KafkaConnection.from_settings(settings)
+    nodes = len(environment(services["kafka"])["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+    assert (kafka.replication_factor, kafka.min_insync_replicas) == (nodes, 1)
 
 
 def test_database_url_matches_postgres(services: dict[str, dict[str, Any]]) -> None:
