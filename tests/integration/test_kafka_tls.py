@@ -1,4 +1,5 @@
-"""The worker, the CLI and the publishers through a real TLS hop with CA verification.
+"""The worker, the API, the CLI and the publishers through a real TLS hop with CA
+verification.
 
 The embedded Tansu speaks plaintext, so Debian's stunnel terminates TLS in front of it
 (scripts/ensure-stunnel.sh) and Tansu advertises stunnel's port: every client, the worker's
@@ -27,6 +28,7 @@ from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
 from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
+from tests.support.api import ApiProcess
 from tests.support.database import fetch, wait_until
 from tests.support.events import report
 from tests.support.kafka import publish, read_topic
@@ -83,7 +85,7 @@ async def _refused(kafka: KafkaConnection) -> bool:
     return False
 
 
-def test_worker_cli_and_publishers_through_tls(
+def test_worker_api_cli_and_publishers_through_tls(
     tls_broker: tuple[KafkaConnection, TlsTerminator], database_url: str, tmp_path: Path
 ) -> None:
     kafka, terminator = tls_broker
@@ -119,26 +121,48 @@ def test_worker_cli_and_publishers_through_tls(
     city = generate_city("demo", 7)
     asyncio.run(publish_city(kafka, city, progress=False))
     endpoints = Endpoints(kafka, database_url, embedded_kafka=False, embedded_postgres=False)
-    worker = WorkerProcess(
-        endpoints,
-        tmp_path / "worker",
-        tmp_path / "worker.log",
-        {**secured, "CIVICGRID_PSEUDONYM_KEY": "test-key-0123456789abcdef"},
-    ).start()
+    env = {**secured, "CIVICGRID_PSEUDONYM_KEY": "test-key-0123456789abcdef"}
+    worker = WorkerProcess(endpoints, tmp_path / "worker", tmp_path / "worker.log", env).start()
+    api = ApiProcess(endpoints, tmp_path / "api", tmp_path / "api.log", env)
     try:
+        api.start()
+        api_key = (
+            subprocess.run(
+                [sys.executable, "-m", "civicgrid", "apikey", "create", "partner-app"],
+                env={**os.environ, **endpoints.environment(), **env},
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .strip()
+        )
         worker.wait_ready()
+        api.wait_ready()
+        lamp = next(code for code in city.iter_codes() if code.kind == "street_light")
+        filed = api.post(
+            "/open311/v2/requests.json",
+            {"api_key": api_key, "service_code": "01037", "address_id": lamp.code,
+             "description": "门口路灯晚上不亮"},
+        )  # fmt: skip
+        assert filed.status == 200, filed.text
         cover = next(code for code in city.iter_codes() if code.kind == "manhole_cover")
         records = [
             (topics.REPORTS.name, cover.code, report(cover.code, "小区门口的窨井盖不见了，很危险")),
             (topics.REPORTS.name, "x", b"{broken json"),
         ]
         asyncio.run(publish(kafka, records))
-        assert asyncio.run(wait_until(database_url, COUNT_ACCOUNTED, 2)) == 2
+        assert asyncio.run(wait_until(database_url, COUNT_ACCOUNTED, 3)) == 3
         cases = asyncio.run(fetch(database_url, "SELECT category, level FROM cases"))
-        assert [(row["category"], row["level"]) for row in cases] == [("01002", "street")]
+        # the worker's cases: one from the API's producer, one from ours
+        assert sorted((row["category"], row["level"]) for row in cases) == [
+            ("01002", "street"),
+            ("01037", "grid"),
+        ]
         dispatched = asyncio.run(read_topic(kafka, topics.DISPATCH_NETWORK.name, 1))
         assert dispatched[0][1]["category"] == "01002"
     finally:
+        api.stop()
         worker.stop()
-    # everything above went through stunnel: the worker's clients, the CLI's, ours
+    # everything above went through stunnel: the worker's clients, the API's, the CLI's, ours
     assert terminator.accepted() >= 5
