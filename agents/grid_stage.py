@@ -16,6 +16,7 @@ from typing import Any
 
 from agents.delivery import fail_stop, holding, send_all, with_retry
 from civicgrid import metrics
+from civicgrid.db.households import household_cases, write_household_cases
 from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.escalation import REPEAT_WINDOW
@@ -104,16 +105,23 @@ class GridStage:
         events = [e for e in map(event_of, envelopes) if e is not None]
         grid_ids = {e.grid_id for e in envelopes if e.kind not in _NOT_A_GRID}
         case_ids = {e.case_update.case_id for e in envelopes if e.case_update is not None}
+        finding_ids = [e.finding.finding_id for e in envelopes if e.finding is not None]
         horizon = _repeat_horizon(envelopes)
         book = self.book
         embedded = await self._embed(envelopes)
         try:
             async with pool.acquire() as connection, connection.transaction():
                 seen = await seen_event_ids(connection, [str(e.event_id) for e in events])
+                # household findings (issue 21): the cases they opened, to join or withdraw
+                findings = await household_cases(connection, finding_ids)
+                case_ids |= {case for case, _ in findings.values() if case is not None}
                 await self._complete(connection, book, grid_ids, case_ids, horizon)
-                plan = self.runtime.work.plan(envelopes, seen, book, embedded)
+                plan = self.runtime.work.plan(envelopes, seen, book, embedded, findings)
                 sequences = {g: s for g, s in book.sequences.items() if g in grid_ids}
                 written = await write_plan(connection, plan, sequences, book.calendar)
+                written["household_cases"] = await write_household_cases(
+                    connection, plan.household_cases
+                )
                 refused = await send_all(self.app, plan.messages)
                 if refused:  # rolled back; the split finds the envelope whose output it is
                     raise DeadLetterError(f"output refused: {reason(refused[0].error)}")

@@ -10,6 +10,7 @@ from typing import Any
 from agents.delivery import deliver_internal, fail_stop, holding, in_batches, with_retry
 from civicgrid import metrics
 from civicgrid.domain.gridwork import Message, by_grid_messages
+from civicgrid.domain.householdflow import PersonItem, by_person_messages, route_household
 from civicgrid.domain.routing import RawRecord, dead_letter, published_at, route
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
@@ -53,17 +54,46 @@ def envelope_for(record: RawRecord, runtime: Runtime, received_at: datetime) -> 
         )
 
 
+_HOUSEHOLD_TOPICS = frozenset(spec.name for spec in topics.household_topics())
+
+
+def household_item(
+    record: RawRecord, runtime: Runtime, received_at: datetime
+) -> PersonItem | GridEnvelope:
+    try:
+        return route_household(record, runtime.hasher, received_at, runtime.limits)
+    except Exception as error:  # as envelope_for: a bug costs one dead letter
+        with correlation(f"{record.topic}:{record.partition}:{record.offset}"):
+            log.exception("intake failed on a record", extra={"topic": record.topic})
+        return dead_letter(
+            record, DeadLetterKind.PROCESSING_ERROR, f"intake: {error!r}", runtime.hasher
+        )
+
+
 def route_all(fetched: Sequence[Any], runtime: Runtime) -> list[Message]:
+    """Events by grid; household records (issue 21) by person, their dead letters by grid
+    like every other (the grid stage writes dead letters)."""
     records = [raw_record(record) for record in fetched]
     for topic, count in Counter(record.topic for record in records).items():
         metrics.EVENTS_IN.labels(topic=topic).inc(count)
     received_at = datetime.now(UTC)
-    return by_grid_messages(envelope_for(record, runtime, received_at) for record in records)
+    envelopes: list[GridEnvelope] = []
+    persons: list[PersonItem] = []
+    for record in records:
+        if record.topic in _HOUSEHOLD_TOPICS:
+            item = household_item(record, runtime, received_at)
+            if isinstance(item, GridEnvelope):
+                envelopes.append(item)
+            else:
+                persons.append(item)
+        else:
+            envelopes.append(envelope_for(record, runtime, received_at))
+    return by_grid_messages(envelopes) + by_person_messages(persons)
 
 
 def register(app: Any, runtime: Runtime) -> None:
     settings = runtime.settings
-    names = tuple(spec.name for spec in topics.inbound_events())
+    names = tuple(spec.name for spec in (*topics.inbound_events(), *topics.household_topics()))
     app.batched_topics = app.batched_topics | frozenset(names)
     inbound = app.topic(
         *names, key_serializer="raw", value_serializer="raw", maxsize=FETCHES_BUFFERED

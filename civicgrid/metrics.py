@@ -29,6 +29,14 @@ MIRROR_ROWS = Counter(
 UNAUTHORISED_SCANS = Counter(
     "civicgrid_unauthorised_scans", "Grid-worker scans of a code outside their grids"
 )
+HOUSEHOLD_FINDINGS = Counter(
+    "civicgrid_household_findings",
+    "Household cross-check findings raised or withdrawn (issue 21)",
+    ["kind", "change"],
+)
+HOUSEHOLD_RECONCILED = Counter(
+    "civicgrid_household_persons_reconciled", "Persons the household reconciliation re-ran"
+)
 UNAUTHORISED_UPDATES = Counter(
     "civicgrid_unauthorised_updates",
     "Case updates refused as outside their actor's roster scope (dead letter unauthorised)",

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(
         default=0.02, gt=0, le=10, description="longest wait to fill a batch"
     )
+    household_max_delay_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="longest a touched person waits for the household reconciliation (issue 21)",
+    )
+    household_quiet_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="the household stage reconciles once its input is this quiet",
+    )
     fetch_max_wait_ms: int | None = Field(
         default=None,
         ge=1,

@@ -12,7 +12,7 @@ import faust
 import uvloop
 
 from agents import assessment as assessment_agent
-from agents import grid_stage, intake, lag, prediction, state_letters, timers
+from agents import grid_stage, households, intake, lag, prediction, state_letters, timers
 from civicgrid import __version__, metrics, web
 from civicgrid.app import create_app
 from civicgrid.kafka_connection import KafkaConnection
@@ -59,6 +59,7 @@ def build(settings: Settings, kafka: KafkaConnection, database_url: str) -> tupl
     runtime = Runtime(settings, kafka, database_url)
     intake.register(app, runtime)
     grid_stage.register(app, runtime)
+    households.register(app, runtime)
     timers.register(app, runtime)
     prediction.register(app, runtime)
     assessment_agent.register(app, runtime)

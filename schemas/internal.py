@@ -5,7 +5,7 @@ masked: descriptions carry no personal numbers and actor ids are keyed hashes. A
 by its grid, holds that grid's envelopes from one intake batch in order (`GridBatch`).
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -14,7 +14,15 @@ from schemas.enums import ActorKind, DeadLetterKind, Level
 from schemas.inbound import CaseUpdate, Patrol, Report, Scan
 
 EnvelopeKind = Literal[
-    "scan", "report", "patrol", "case_update", "dead_letter", "tick", "cluster", "watermark"
+    "scan",
+    "report",
+    "patrol",
+    "case_update",
+    "dead_letter",
+    "tick",
+    "cluster",
+    "watermark",
+    "finding",
 ]
 
 
@@ -70,6 +78,23 @@ class DeadLetterBody(BaseModel):
     event_id: str | None = None
 
 
+class HouseholdFinding(BaseModel):
+    """A household cross-check finding raised or withdrawn (issue 21), from the household
+    stage: the grid stage opens (or joins) its L0103 case, or withdraws it. `finding_id` is
+    the case's de-duplication key (a keyed hash, never a person's); `generation` orders the
+    finding's changes, so a replayed or older one is applied once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finding_id: str
+    kind: str
+    raised: bool
+    generation: int
+    rule: str
+    place_code: str | None = None
+    decisive_on: date | None = None
+
+
 class GridEnvelope(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -90,6 +115,7 @@ class GridEnvelope(BaseModel):
     # the latest event time the stream had counted when it was sent
     partition: int | None = None
     watermark: datetime | None = None
+    finding: HouseholdFinding | None = None  # findings: with `now`, the household stage's clock
 
 
 class GridBatch(BaseModel):

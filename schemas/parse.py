@@ -17,7 +17,15 @@ from pydantic_core import ErrorDetails
 
 from schemas.common import UNSUPPORTED_VERSION_ERROR, EventModel
 from schemas.enums import DeadLetterKind
-from schemas.inbound import EVENT_MODELS, STATE_MODELS, GridRecord, InboundEvent, StateRecord
+from schemas.inbound import (
+    EVENT_MODELS,
+    STATE_MODELS,
+    GridRecord,
+    InboundEvent,
+    PresenceObservation,
+    ResidentRecord,
+    StateRecord,
+)
 from schemas.limits import DEFAULT_LIMITS, Limits
 
 MAX_KEY_BYTES = 256
@@ -78,6 +86,38 @@ def parse_state(
     if isinstance(record, GridRecord):
         _check_polygon(record, limits)
     return name, record
+
+
+def parse_resident(
+    key: bytes | None, value: bytes | None, limits: Limits = DEFAULT_LIMITS
+) -> tuple[str, ResidentRecord | None]:
+    """Validate one civic.residents.v1 record (compacted, keyed by person code): the key
+    (in clear: the caller hashes it) and the record, or None for a tombstone."""
+    name = _decode_key(key)
+    if not name:
+        raise IntakeError(DeadLetterKind.BAD_KEY, "key is missing; state is keyed by person_code")
+    if value is None:
+        return name, None
+    record = _validate(ResidentRecord, value, limits)
+    _check_key({"person_code": record.person_code}, key)
+    return name, record
+
+
+def parse_presence(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+    limits: Limits = DEFAULT_LIMITS,
+    received_at: datetime | None = None,
+) -> PresenceObservation:
+    """Validate one civic.presence.v1 observation, held to the same key, CloudEvents and
+    `occurred_at` rules as every inbound event."""
+    event = _validate(PresenceObservation, value, limits)
+    _check_key({"person_code": event.person_code}, key)
+    _check_cloudevents(event, headers)
+    if received_at is not None:
+        _check_window(event, received_at, limits)
+    return event
 
 
 _M = TypeVar("_M", bound=BaseModel)

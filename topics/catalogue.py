@@ -112,6 +112,16 @@ BY_GRID = TopicSpec(
     "internal",
     "validated, masked inbound events repartitioned by grid for the grid stage",
 )
+BY_PERSON = TopicSpec(
+    "civic.internal.by-person.v1",
+    "bucket of the person's hash",
+    None,
+    None,
+    False,
+    _EVENT_RETENTION_MS,
+    "internal",
+    "household registrations and observations, hashed, repartitioned by person (issue 21)",
+)
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     SCANS,
@@ -130,6 +140,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     ASSESSMENTS,
     DEADLETTER,
     BY_GRID,
+    BY_PERSON,
 )
 _BY_NAME = {spec.name: spec for spec in CATALOGUE}
 

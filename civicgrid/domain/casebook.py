@@ -969,6 +969,27 @@ class CaseBook:
             "sla_started_at": at,
         }
 
+    def open_finding(self, facts: ReportFacts, now: datetime) -> list[Effect]:
+        """Open a case for a household cross-check finding (issue 21): registered and
+        dispatched at once, like a report, but never joined by key or counted for a repeat
+        point: its `code` is the finding's key, which the caller joins by."""
+        out: list[Effect] = []
+        reasons = rules.network_reasons(facts.severity, facts.departments, facts.network_reasons)
+        self._open(out, facts, now, reasons, None)
+        return out
+
+    def withdraw(self, case_id: str, now: datetime, reason: str, event_id: str) -> list[Effect]:
+        """Cancel an open case whose cause is gone (a household finding that new evidence
+        withdrew), and take back the task its handlers hold; a settled case stays."""
+        case = self._cases.get(case_id)
+        if case is None or not case.state.is_open:
+            return []
+        out: list[Effect] = []
+        self._step(out, case, SystemStep.WITHDRAW, None, now, reason, event_id)
+        if case.state in SLA_RUNNING:
+            out.append(Withdrawn(case, reason))
+        return out
+
     def cluster_alert(self, grid_ids: Iterable[str], category: str, now: datetime) -> list[Effect]:
         """Lift the category's open grid matters in the clustered grids onto the network."""
         grids = sorted(set(grid_ids))

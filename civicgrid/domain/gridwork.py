@@ -6,8 +6,9 @@ a replayed batch produces the same rows and the same case versions.
 """
 
 import base64
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,12 @@ class Message:
 
 # the placeholder of a snapshot not (or not yet) published; see BatchPlan.case_changed
 _FOLDED = Message(topics.CASES.name, None, b"")
+
+# Household cross-check findings (issue 21) open cases of this category, "reported" by
+# the reconciliation itself; their report ids are derived from the finding and generation.
+HOUSEHOLD_CATEGORY = "L0103"
+HOUSEHOLD_REPORTER = "household-check"
+_FINDINGS = uuid.UUID("6f1d2c3a-8b4e-5f60-9a7b-0c1d2e3f4a5b")
 
 # A record of the internal topic stays under this many bytes: well inside the producer's
 # 1 MB request limit. An envelope alone can be larger (a dead letter carrying a 900 KB value
@@ -146,6 +153,8 @@ class BatchPlan:
     # a joined report's snapshot, by case: its place in `messages`, filled when the batch
     # ends unless a later version of the case replaces it (docs/contract.md)
     joined: dict[str, tuple[int, Case]] = field(default_factory=dict)
+    # household findings applied (issue 21): household_cases rows
+    household_cases: list[tuple[Any, ...]] = field(default_factory=list)
 
     def case_changed(self, case: Case, folds: bool) -> None:
         """Queue the case's snapshot for civic.cases.v1. A version that only joined a report
@@ -241,15 +250,20 @@ class GridWork:
         already_seen: set[str],
         book: CaseBook,
         embedded: Iterable[ReportVectors] = (),
+        findings: Mapping[str, tuple[str | None, int]] | None = None,
     ) -> BatchPlan:
         """`embedded`: the reports' vectors from `embed`; a report without them is encoded
-        here, at the encoder's cost."""
+        here, at the encoder's cost. `findings`: for the batch's household findings, the
+        case each opened and the last generation applied (`household_cases`)."""
         plan = BatchPlan()
         seen = set(already_seen)
         vectors = {item.event_id: item for item in embedded}
+        applied = dict(findings or {})
         for envelope in envelopes:
             if envelope.kind == "dead_letter":
                 self._dead_letter_from_intake(plan, envelope)
+            elif envelope.kind == "finding":
+                self._finding(plan, envelope, book, applied)
             elif envelope.kind == "cluster":
                 assert envelope.now is not None
                 assert envelope.category is not None
@@ -267,6 +281,74 @@ class GridWork:
                 self._event(plan, envelope, seen, book, vectors)
         plan.finish()
         return plan
+
+    def _finding(
+        self,
+        plan: BatchPlan,
+        envelope: GridEnvelope,
+        book: CaseBook,
+        applied: dict[str, tuple[str | None, int]],
+    ) -> None:
+        """A household finding raised opens an L0103 case for the police, or joins the open
+        case of its key; one withdrawn cancels that case. Each change applies once, in
+        generation order: a replayed or older one is skipped."""
+        finding = envelope.finding
+        now = envelope.now
+        assert finding is not None
+        assert now is not None
+        case_id, generation = applied.get(finding.finding_id, (None, 0))
+        if finding.generation <= generation:
+            plan.counts["finding:replayed"] += 1
+            return
+        event_id = str(uuid.uuid5(_FINDINGS, f"{finding.finding_id}:{finding.generation}"))
+        case = None if case_id is None else book.get(case_id)
+        effects: list[Effect] = []
+        if finding.raised and case is not None and case.state.is_open:
+            plan.counts["finding:joined"] += 1
+        elif finding.raised:
+            effects = book.open_finding(self._finding_facts(envelope, event_id), now)
+            opened = next(e.case for e in effects if isinstance(e, CaseChanged))
+            case_id = opened.case_id
+            plan.counts["finding:opened"] += 1
+        elif case is not None:
+            reason = f"household finding withdrawn ({finding.kind}): {finding.rule}"
+            effects = book.withdraw(case.case_id, now, reason, event_id)
+            plan.counts["finding:withdrawn"] += 1
+        applied[finding.finding_id] = (case_id, finding.generation)
+        plan.household_cases.append(
+            (
+                finding.finding_id,
+                case_id,
+                envelope.grid_id,
+                finding.kind,
+                finding.raised,
+                finding.generation,
+                now,
+            )
+        )
+        self._apply(plan, effects, event_id, envelope)
+
+    def _finding_facts(self, envelope: GridEnvelope, event_id: str) -> ReportFacts:
+        finding = envelope.finding
+        assert finding is not None
+        assert envelope.now is not None
+        category = self.taxonomy.get(HOUSEHOLD_CATEGORY)
+        return ReportFacts(
+            event_id=event_id,
+            occurred_at=envelope.now,
+            grid_id=envelope.grid_id,
+            code=finding.finding_id,
+            lat=None,
+            lon=None,
+            category=category.code,
+            severity=category.severity,
+            departments=category.departments,
+            limit=category.limit,
+            reporter_hash=HOUSEHOLD_REPORTER,
+            # the police station acts on it: a linkage task to the lead department
+            network_reasons=(f"household cross-check: {finding.kind}",),
+            resident=False,
+        )
 
     def _event(
         self,

@@ -41,6 +41,9 @@ class SystemStep(StrEnum):
     ESCALATE = "escalate"
     # a resident's 不满意 soon after closing reopens the case (the city's policy window)
     REOPEN_DISSATISFIED = "reopen_dissatisfied"
+    # a household cross-check finding whose cause new evidence removed (issue 21): its case
+    # is cancelled by the core, with the reason in its history
+    WITHDRAW = "withdraw"
 
 
 Step = CaseAction | SystemStep
@@ -99,6 +102,7 @@ def _rules() -> dict[tuple[CaseState, Step], Rule]:
     allow((S.CLOSED,), SystemStep.REOPEN_DISSATISFIED, S.DISPATCHED)
     open_states = tuple(state for state in CaseState if state.is_open)
     allow(open_states, A.CANCEL, S.CANCELLED, frozenset({_OPERATOR}))
+    allow(open_states, SystemStep.WITHDRAW, S.CANCELLED)
     allow(_EXTENDABLE, A.EXTEND, None, frozenset({_OPERATOR}))
     allow(_EXTENDABLE, A.REQUEST_EXTENSION, None, _HANDLERS)
     allow(_EXTENDABLE, A.APPROVE_EXTENSION, None, frozenset({_OPERATOR}))

@@ -349,7 +349,20 @@ def mask_id(hashed: str) -> str:
 
 # Fields that name a person in any inbound value (SPEC §2); case updates' actor_id too: in a
 # record that failed to parse, its actor_kind cannot be trusted to tell an office holder.
-_IDENTITY_FIELDS = frozenset({"reporter_id", "scanner_id", "worker_id", "actor_id", "worker_ids"})
+# civic.residents.v1 / civic.presence.v1 (issue 21): the person code, household number and
+# observing grid worker are hashed at intake like the others, so in a dead letter too.
+_IDENTITY_FIELDS = frozenset(
+    {
+        "reporter_id",
+        "scanner_id",
+        "worker_id",
+        "actor_id",
+        "worker_ids",
+        "person_code",
+        "household_id",
+        "observer_id",
+    }
+)
 # A JSON member: a string key, then a string, an array of scalars or a bare literal value.
 _MEMBER = re.compile(
     r'"((?:[^"\\]|\\.){1,100})"(\s*:\s*)'

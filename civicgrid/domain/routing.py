@@ -216,10 +216,16 @@ def _protected_key(record: RawRecord, hasher: KeyedHasher | None) -> bytes | Non
     if record.key is None:
         return None
     text = record.key.decode("utf-8", "surrogateescape")
-    if record.topic == topics.PATROLS.name:
+    if record.topic in _PERSON_KEYED:
         hashed = WITHHELD if hasher is None else hasher.hash(text)
         return hashed.encode()
     return mask_text(text).encode("utf-8", "surrogateescape")
+
+
+# topics keyed by a person's id: the dead letter's key is its keyed hash
+_PERSON_KEYED = frozenset(
+    {topics.PATROLS.name, topics.RESIDENTS.name, topics.PRESENCE.name}
+)
 
 
 def _kept(value: bytes | None) -> bytes | None:
