@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-import orjson
+from pydantic import TypeAdapter
 
 from civicgrid.domain.householdflow import FindingState, ResidentItem, Transition
 from civicgrid.domain.households import Sighting
@@ -68,8 +68,8 @@ ON CONFLICT (person_hash) DO UPDATE SET dirty = true WHERE NOT household_persons
 _APPLY_RESIDENTS = """
 INSERT INTO household_residents (person_hash, src_partition, src_offset, forgotten, born_on,
     registrations)
-SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::boolean[], $5::date[],
-    $6::jsonb[])
+SELECT p, sp, so, f, b, r::jsonb FROM unnest($1::text[], $2::int[], $3::bigint[],
+    $4::boolean[], $5::date[], $6::text[]) AS u(p, sp, so, f, b, r)
 ON CONFLICT (person_hash) DO UPDATE SET
     src_partition = excluded.src_partition, src_offset = excluded.src_offset,
     forgotten = excluded.forgotten, born_on = excluded.born_on,
@@ -124,10 +124,15 @@ async def write_residents(
     )
 
 
+_REGISTRATIONS = TypeAdapter(tuple[Registration, ...])
+
+
 def _registrations(record: ResidentRecord | None) -> str:
+    """The entries as JSON text, cast to jsonb in SQL (a list per row would otherwise be
+    taken for one more dimension of the array)."""
     if record is None:
         return "[]"
-    return orjson.dumps([r.model_dump(mode="json") for r in record.registrations]).decode()
+    return _REGISTRATIONS.dump_json(record.registrations).decode()
 
 
 async def sweep(connection: asyncpg.Connection, partition: int) -> None:
@@ -164,7 +169,7 @@ async def load_persons(connection: asyncpg.Connection, persons: Sequence[str]) -
         "WHERE person_hash = ANY($1) AND NOT forgotten",
         list(persons),
     ):
-        entries = tuple(Registration.model_validate(r) for r in orjson.loads(registrations))
+        entries = _REGISTRATIONS.validate_json(registrations)
         residents[person] = ResidentRecord.model_construct(
             schema_version=1, person_code=person, born_on=born_on, registrations=entries
         )
@@ -224,7 +229,7 @@ async def write_findings(
         await connection.executemany(
             """INSERT INTO household_findings (person_hash, finding_id, kind, subject, rule,
                    place_code, grid_id, decisive_on, thresholds, evidence, households, found_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                ON CONFLICT (person_hash, finding_id) DO UPDATE SET
                    rule = excluded.rule, place_code = excluded.place_code,
                    grid_id = excluded.grid_id, decisive_on = excluded.decisive_on,

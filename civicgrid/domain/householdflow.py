@@ -189,7 +189,10 @@ def decode(values: Iterable[bytes]) -> Decoded:
             if tag == "s":
                 sightings.append(tuple(item[1:]))
             elif tag == "r":
-                record = None if item[4] is None else ResidentRecord.model_validate(item[4])
+                raw = item[4]
+                record = (
+                    None if raw is None else ResidentRecord.model_validate_json(orjson.dumps(raw))
+                )
                 residents.append(ResidentItem(item[1], item[2], item[3], record))
             elif tag == "sweep":
                 sweeps.append(item[1])
@@ -227,9 +230,9 @@ def finding_row(person: str, fid: str, finding: Finding, found_at: datetime) -> 
         finding.place_code,
         finding.grid_id,
         finding.decisive_on,
-        orjson.dumps(dict(finding.thresholds)).decode(),
-        orjson.dumps(evidence).decode(),
-        orjson.dumps(list(finding.households)).decode(),
+        dict(finding.thresholds),  # jsonb: the pool's codec encodes them
+        evidence,
+        list(finding.households),
         found_at,
     )
 

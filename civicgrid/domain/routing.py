@@ -223,9 +223,7 @@ def _protected_key(record: RawRecord, hasher: KeyedHasher | None) -> bytes | Non
 
 
 # topics keyed by a person's id: the dead letter's key is its keyed hash
-_PERSON_KEYED = frozenset(
-    {topics.PATROLS.name, topics.RESIDENTS.name, topics.PRESENCE.name}
-)
+_PERSON_KEYED = frozenset({topics.PATROLS.name, topics.RESIDENTS.name, topics.PRESENCE.name})
 
 
 def _kept(value: bytes | None) -> bytes | None:

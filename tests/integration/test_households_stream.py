@@ -1,0 +1,195 @@
+"""The household reconciliation end to end (issue 21): a small simulated town through a real
+broker, PostgreSQL and worker; its findings open L0103 cases for the police station, which
+are dispatched and closed like any case, and a finding new evidence removes is withdrawn.
+No person identifier is in clear in PostgreSQL, on a topic or in the worker's log."""
+
+import asyncio
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from civicgrid.domain.households import Sighting, reconcile, thresholds_for
+from civicgrid.domain.privacy import KeyedHasher, protect_presence, protect_resident
+from civicgrid.embedded.stack import Endpoints
+from civicgrid.workerproc import WorkerProcess
+from evaluation.households import stream
+from evaluation.households.town import build_town
+from schemas.inbound import PresenceObservation, ResidentRecord
+from tests.support.database import fetch, fetchval, wait_until
+from tests.support.events import TAIZHOU
+from tests.support.kafka import publish, read_topic
+from topics import catalogue as topics
+
+KEY = "test-key-0123456789abcdef"
+CLEAR_IDS = re.compile(r"\b(?:[PVN]\d{6}|HH\d{5})\b")
+
+
+def _expected(
+    residents: list[stream.Record], presence: list[stream.Record], town_places: dict
+) -> dict[str, object]:
+    """The pure rules on the same records, hashed as intake hashes them: finding id -> finding."""
+    from civicgrid.domain.householdflow import finding_id
+
+    hasher = KeyedHasher(KEY.encode())
+    people = {
+        r.person_code: r
+        for r in (
+            protect_resident(ResidentRecord.model_validate_json(orjson.dumps(v)), hasher)
+            for *_, v in residents
+        )
+    }
+    seen: dict[str, list[Sighting]] = {}
+    for *_, value in presence:
+        observation = protect_presence(
+            PresenceObservation.model_validate_json(orjson.dumps(value)), hasher
+        )
+        seen.setdefault(observation.person_code, []).append(Sighting.of(observation))
+    since = min(s.day for ss in seen.values() for s in ss)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    found = reconcile(people, seen, town_places, today, thresholds_for(stream.CITY), since)
+    return {finding_id(hasher, f): f for f in found if f.grid_id is not None}
+
+
+def _update(case_id: str, actor: str, kind: str, action: str) -> dict[str, object]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": datetime.now(TAIZHOU).isoformat(),
+        "schema_version": 1,
+        "case_id": case_id,
+        "actor_id": actor,
+        "actor_kind": kind,
+        "action": action,
+    }
+
+
+def test_town_findings_open_dispatch_close_and_withdraw(
+    endpoints: Endpoints, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    town = build_town(7, communities=1, households=250)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    shift = stream.shift_to(today)
+    residents = stream.resident_records(town, shift)
+    presence = [o.record for o in stream.observations(town, shift)]
+    expected = _expected(residents, presence, town.places)
+    assert len(expected) >= 8  # the seed plants living-apart, unregistered, not deregistered
+
+    bootstrap, url = endpoints.kafka_bootstrap, endpoints.database_url
+    asyncio.run(publish(bootstrap, stream.state_records(town)))
+    asyncio.run(publish(bootstrap, residents + presence))
+    worker = start_worker(
+        CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS="600",  # the town's 18 months: a backfill
+        CIVICGRID_HOUSEHOLD_QUIET_SECONDS="1",
+    )
+    worker.wait_ready()
+
+    # every finding raised once, each an L0103 case dispatched to the police
+    raised = "SELECT count(*) FROM household_finding_state WHERE raised"
+    assert asyncio.run(wait_until(url, raised, len(expected), wait_s=180)) == len(expected)
+    states = asyncio.run(fetch(url, "SELECT finding_id, kind FROM household_finding_state"))
+    assert {r["finding_id"]: r["kind"] for r in states} == {
+        fid: f.kind.value  # type: ignore[attr-defined]
+        for fid, f in expected.items()
+    }
+    cases_sql = "SELECT count(*) FROM cases WHERE category = 'L0103' AND state = 'DISPATCHED'"
+    assert asyncio.run(wait_until(url, cases_sql, len(expected))) == len(expected)
+    linked = asyncio.run(
+        fetch(
+            url,
+            "SELECT h.finding_id, c.case_id, c.grid_id, c.data->>'code' AS code FROM "
+            "household_cases h JOIN cases c USING (case_id)",
+        )
+    )
+    assert {r["finding_id"] for r in linked} == set(expected)
+    assert all(r["code"] == r["finding_id"] for r in linked)  # the case's key is the finding's
+    tasks = asyncio.run(read_topic(bootstrap, topics.DISPATCH_NETWORK.name, len(expected)))
+    assert len(tasks) == len(expected)
+    assert {t[1]["lead_department"] for t in tasks} == {"police"}
+
+    # the police station handles one, the street checks it: closed like any case
+    first = sorted(linked, key=lambda r: r["case_id"])[0]["case_id"]
+    steps = [
+        (stream.POLICE_STATION, "department", "accept"),
+        (stream.POLICE_STATION, "department", "handle"),
+        (stream.STREET_OPERATOR, "operator", "check_pass"),
+    ]
+    updates = [(topics.CASE_UPDATES.name, first, _update(first, *step)) for step in steps]
+    asyncio.run(publish(bootstrap, updates))
+    state = f"SELECT state FROM cases WHERE case_id = '{first}'"
+    assert asyncio.run(wait_until(url, state, "CLOSED")) == "CLOSED"
+
+    # new evidence removes a cause: someone registered nowhere is registered where they live
+    hasher = KeyedHasher(KEY.encode())
+    clear = {hasher.hash(code): code for code in town.residents.keys() | town.sightings.keys()}
+    unregistered = next(
+        f
+        for f in expected.values()
+        if f.kind.value == "unregistered"  # type: ignore[attr-defined]
+    )
+    person = clear[unregistered.subject]  # type: ignore[attr-defined]
+    registered = {
+        "person_code": person,
+        "registrations": [
+            {
+                "household_id": "HH99999",
+                "place_code": unregistered.place_code,  # type: ignore[attr-defined]
+                "role": "head",
+                "status": "registered",
+                "registered_on": today.isoformat(),
+            }
+        ],
+    }
+    asyncio.run(publish(bootstrap, [(topics.RESIDENTS.name, person, registered)]))
+    withdrawn = "SELECT count(*) FROM household_finding_state WHERE NOT raised"
+    assert asyncio.run(wait_until(url, withdrawn, 1, wait_s=60)) == 1
+    cancelled = (
+        "SELECT count(*) FROM cases WHERE category = 'L0103' AND state = 'CANCELLED' "
+        "AND case_id IN (SELECT case_id FROM household_cases WHERE NOT raised)"
+    )
+    assert asyncio.run(wait_until(url, cancelled, 1)) == 1
+    reason = asyncio.run(
+        fetchval(
+            url,
+            "SELECT reason FROM case_history WHERE state = 'CANCELLED' AND reason LIKE "
+            "'household finding withdrawn%'",
+        )
+    )
+    assert reason is not None
+    assert "unregistered" in reason
+
+    # every presence offset is accounted for, and no person identifier is in clear
+    offsets = (
+        'SELECT count(*) FROM (SELECT topic, partition, "offset" FROM household_sightings '
+        'UNION SELECT topic, partition, "offset" FROM duplicate_deliveries '
+        'UNION SELECT topic, partition, "offset" FROM dead_letters) a '
+        f"WHERE topic = '{topics.PRESENCE.name}'"
+    )
+    assert asyncio.run(fetchval(url, offsets)) == len(presence)
+    tables = (
+        "household_persons",
+        "household_residents",
+        "household_sightings",
+        "household_findings",
+        "household_finding_state",
+        "household_cases",
+        "cases",
+        "case_history",
+        "dispatches",
+        "dead_letters",
+    )
+    for table in tables:
+        dump = asyncio.run(fetchval(url, f"SELECT string_agg(t::text, ' ') FROM {table} t"))
+        assert not CLEAR_IDS.search(dump or ""), table
+    for topic in (
+        topics.BY_PERSON.name,
+        topics.BY_GRID.name,
+        topics.CASES.name,
+        topics.DISPATCH_NETWORK.name,
+    ):
+        for key, value in asyncio.run(read_topic(bootstrap, topic, 10**9, wait_s=3)):
+            assert not CLEAR_IDS.search(f"{key!r} {value}"), topic
+    log = worker.log_path.read_text(encoding="utf-8", errors="replace")
+    assert not CLEAR_IDS.search(log)
