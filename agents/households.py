@@ -205,7 +205,7 @@ class HouseholdStage:
             await store.mark_reconciled(connection, persons, now)
         for change in changes:
             metrics.HOUSEHOLD_FINDINGS.labels(
-                kind=change.kind, change="raised" if change.raised else "withdrawn"
+                kind=change.kind, action="raised" if change.raised else "withdrawn"
             ).inc()
         return len(persons)
 

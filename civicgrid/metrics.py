@@ -32,7 +32,7 @@ UNAUTHORISED_SCANS = Counter(
 HOUSEHOLD_FINDINGS = Counter(
     "civicgrid_household_findings",
     "Household cross-check findings raised or withdrawn (issue 21)",
-    ["kind", "change"],
+    ["kind", "action"],
 )
 HOUSEHOLD_RECONCILED = Counter(
     "civicgrid_household_persons_reconciled", "Persons the household reconciliation re-ran"

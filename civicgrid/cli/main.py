@@ -9,6 +9,7 @@ from civicgrid.cli.city import city_group, simulate_command
 from civicgrid.cli.classifier import classifier_group
 from civicgrid.cli.classify import classify_command
 from civicgrid.cli.demo import demo_command
+from civicgrid.cli.households import households_group
 from civicgrid.cli.schemas_cmd import schemas_group
 from civicgrid.cli.service import migrate_command, run_command, topics_group
 from civicgrid.cli.sla import sla_group
@@ -34,6 +35,7 @@ for command in (
     cases_command,
     sla_group,
     assess_group,
+    households_group,
     api_command,
     apikey_group,
     operator_group,

@@ -4,14 +4,20 @@ are dispatched and closed like any case, and a finding new evidence removes is w
 No person identifier is in clear in PostgreSQL, on a topic or in the worker's log."""
 
 import asyncio
+import csv
+import io
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
+from click.testing import CliRunner
 
+from civicgrid.cli.main import cli
 from civicgrid.domain.households import Sighting, reconcile, thresholds_for
 from civicgrid.domain.privacy import KeyedHasher, protect_presence, protect_resident
 from civicgrid.embedded.stack import Endpoints
@@ -67,7 +73,7 @@ def _update(case_id: str, actor: str, kind: str, action: str) -> dict[str, objec
 
 
 def test_town_findings_open_dispatch_close_and_withdraw(
-    endpoints: Endpoints, start_worker: Callable[..., WorkerProcess]
+    endpoints: Endpoints, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     town = build_town(7, communities=1, households=250)
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
@@ -193,3 +199,37 @@ def test_town_findings_open_dispatch_close_and_withdraw(
             assert not CLEAR_IDS.search(f"{key!r} {value}"), topic
     log = worker.log_path.read_text(encoding="utf-8", errors="replace")
     assert not CLEAR_IDS.search(log)
+
+    # the station's report: the town's households and people, findings by kind
+    households = {
+        e.household_id
+        for r in town.residents.values()
+        for e in r.registrations
+        if e.status.value == "registered"
+    } | {"HH99999"}
+    people = {
+        hasher.hash(code)
+        for code, r in town.residents.items()
+        if any(e.status.value == "registered" for e in r.registrations)
+    }
+    people |= {hasher.hash(person)}
+    people |= {f.subject for f in expected.values() if f.kind.value != "not_a_dwelling"}  # type: ignore[attr-defined]
+    report = CliRunner().invoke(
+        cli,
+        ["households", "report", "--station", stream.POLICE_STATION, "--csv"],
+        env={"CIVICGRID_DATABASE_URL": url, "CIVICGRID_DATA_DIR": str(tmp_path / "cli")},
+    )
+    assert report.exit_code == 0, report.output
+    lines = list(csv.DictReader(io.StringIO(report.output)))
+    assert {r["households_checked"] for r in lines} == {str(len(households))}
+    assert {r["people_checked"] for r in lines} == {str(len(people))}
+    by_kind = {r["kind"]: r for r in lines}
+    raised_kinds = Counter(f.kind.value for f in expected.values())  # type: ignore[attr-defined]
+    assert sum(int(r["findings_raised"]) for r in lines) == len(expected) - 1
+    assert by_kind["unregistered"]["findings_withdrawn"] == "1"
+    assert by_kind["unregistered"]["cases_cancelled"] == "1"
+    assert sum(int(r["cases_closed"]) for r in lines) == 1
+    assert sum(int(r["cases_open"]) for r in lines) == len(expected) - 2
+    for kind, count in raised_kinds.items():
+        standing = int(by_kind[kind]["findings_raised"]) + int(by_kind[kind]["findings_withdrawn"])
+        assert standing == count, kind
