@@ -35,11 +35,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.hotpoint
 
-# a few minutes, small counts, one run each: checks the harness; NOT figures to quote.
 # The household reconciliation from an empty database (issue 21): minutes, so not in `bench`.
 bench-households: $(STAMP)
 	$(BIN)/python -m benchmarks.households_load
 
+# a few minutes, small counts, one run each: checks the harness; NOT figures to quote.
 # Writes benchmarks/results/quick/RESULTS.md, never over the full run's RESULTS.md.
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick --runs 1 --no-profile --no-taizhou
