@@ -44,7 +44,8 @@ from topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 
-CHUNK_PERSONS = 2000  # persons reconciled per transaction
+CHUNK_PERSONS = 500  # persons reconciled per transaction (~0.5 s of the loop's CPU)
+_YIELD_EVERY = 100  # persons: the rules run on the event loop, which must keep heartbeating
 
 
 class Places(Mapping[str, Place]):
@@ -75,6 +76,7 @@ class HouseholdStage:
         self.runtime = runtime
         self.lock = asyncio.Lock()
         self.last_input = 0.0  # monotonic time of the last take written
+        self.ingesting = False
         # monotonic: the oldest unreconciled touch; at start, what a predecessor left dirty
         self.dirty_since: float | None = time.monotonic()
         self.last_pass = time.monotonic()
@@ -116,14 +118,22 @@ class HouseholdStage:
                 for partition in sorted(sweeps):
                     await store.sweep(connection, partition)
 
-        async with self.lock:
-            await with_retry("household stage", write, stalled=self.runtime.stalled)
+        self.ingesting = True
+        try:
+            async with self.lock:
+                await with_retry("household stage", write, stalled=self.runtime.stalled)
+        finally:
+            self.ingesting = False
         self.last_input = time.monotonic()
         if residents or sightings or sweeps:
             self.dirty_since = self.dirty_since or self.last_input
 
     def due(self, now: float) -> bool:
+        """Quiet (no take for a while: behind a backlog a person is reconciled once, with
+        everything they have) or a touched person has waited too long."""
         settings = self.runtime.settings
+        if self.ingesting:
+            return False
         if self.dirty_since is None:
             # now and then even without input: partitions assigned by a rebalance may hold
             # persons their previous owner left dirty
@@ -132,7 +142,9 @@ class HouseholdStage:
         return quiet or now - self.dirty_since >= settings.household_max_delay_seconds
 
     async def reconcile(self) -> int:
-        """Reconcile every dirty person of the owned partitions; return how many."""
+        """Reconcile the dirty persons of the owned partitions; return how many. Takes may
+        be written between chunks; a pass ends after the chunks the dirty count at its start
+        needs (persons touched meanwhile wait for the next pass)."""
         partitions = self.owned()
         if not partitions:
             return 0
@@ -140,19 +152,20 @@ class HouseholdStage:
         assert pool is not None
         done = 0
         started = time.perf_counter()
-        async with self.lock:
-            self.dirty_since = None
-            async with pool.acquire() as connection:
-                since = await store.observed_since(connection)
-            while True:
+        self.dirty_since = None
+        async with pool.acquire() as connection:
+            since = await store.observed_since(connection)
+            dirty = await store.dirty_count(connection, partitions)
+        for _ in range(dirty // CHUNK_PERSONS + 1):
+            async with self.lock:
                 count = await with_retry(
                     "household reconciliation",
                     lambda: self._chunk(partitions, since),
                     stalled=self.runtime.stalled,
                 )
-                done += count
-                if count < CHUNK_PERSONS:
-                    break
+            done += count
+            if count < CHUNK_PERSONS:
+                break
         self.passes += 1
         self.last_pass = time.monotonic()
         metrics.HOUSEHOLD_RECONCILED.inc(done)
@@ -178,7 +191,9 @@ class HouseholdStage:
             state = await store.load_persons(connection, persons)
             rows = []
             touched: dict[str, Finding | None] = {}
-            for person in persons:
+            for n, person in enumerate(persons):
+                if n and n % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
                 for fid in state.findings.get(person, ()):
                     touched.setdefault(fid, None)
                 for finding in reconcile_person(

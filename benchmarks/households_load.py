@@ -158,7 +158,7 @@ def main() -> None:
         f"{len(history):,} + {len(fresh):,} observations, built in {built:.1f} s"
     )
     env = worker_env() | {
-        "CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS": "600",  # 18 months of history: a backfill
+        "CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS": "800",  # 18 months and older records: a backfill
         "CIVICGRID_HOUSEHOLD_QUIET_SECONDS": "1",
     }
     with bench_stack("civicgrid-bench-households-") as bench:

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         default=0.02, gt=0, le=10, description="longest wait to fill a batch"
     )
     household_max_delay_seconds: float = Field(
-        default=60.0,
+        default=300.0,
         gt=0,
         le=86_400,
         description="longest a touched person waits for the household reconciliation (issue 21)",

@@ -154,6 +154,14 @@ async def dirty_persons(
     return [row[0] for row in rows]
 
 
+async def dirty_count(connection: asyncpg.Connection, partitions: Sequence[int]) -> int:
+    value = await connection.fetchval(
+        "SELECT count(*) FROM household_persons WHERE dirty AND partition = ANY($1)",
+        list(partitions),
+    )
+    return int(value or 0)
+
+
 @dataclass
 class PersonsState:
     residents: dict[str, ResidentRecord]

@@ -33,8 +33,9 @@ from schemas.parse import IntakeError, parse_presence, parse_resident
 from topics import catalogue as topics
 
 # Persons are spread over this many keys of the by-person topic; a person's bucket (and so
-# partition) never changes. Many buckets per partition keep the partitions even.
-BUCKETS = 256
+# partition) never changes. A few buckets per partition keep the partitions even and the records
+# large (a bucket's share of an intake batch: ~300 observations of 5,000).
+BUCKETS = 16
 
 
 def bucket_of(person_hash: str) -> int:

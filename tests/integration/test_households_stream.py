@@ -87,7 +87,7 @@ def test_town_findings_open_dispatch_close_and_withdraw(
     asyncio.run(publish(bootstrap, stream.state_records(town)))
     asyncio.run(publish(bootstrap, residents + presence))
     worker = start_worker(
-        CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS="600",  # the town's 18 months: a backfill
+        CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS="800",  # the town's 18 months and more: a backfill
         CIVICGRID_HOUSEHOLD_QUIET_SECONDS="1",
     )
     worker.wait_ready()
