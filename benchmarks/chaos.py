@@ -1,7 +1,7 @@
 """`make chaos`: the fault scenarios at full size; writes benchmarks/results/chaos.md.
 
 Run: .venv/bin/python -m benchmarks.chaos [--events N] [--kills K] [--postgres-down S]
-[--hot-reports R] [--only SCENARIO,...]
+[--hot-reports R] [--drain S] [--only SCENARIO,...]
 
 One 50,000-event simulated stream, played twice without faults (the reference) and once per
 scenario: the worker SIGKILLed at random moments 10 times; PostgreSQL stopped for 30 s
@@ -43,7 +43,7 @@ def say(started: float) -> Say:
     return show
 
 
-async def main(plan: Plan, work: Path, faults: list[Fault]) -> list[Outcome]:
+async def main(plan: Plan, work: Path, faults: list[Fault], output: Path) -> list[Outcome]:
     show = say(time.monotonic())
     show(f"generating a {plan.events:,}-event stream")
     stream = Stream.make(plan)
@@ -56,6 +56,8 @@ async def main(plan: Plan, work: Path, faults: list[Fault]) -> list[Outcome]:
         verdict = "PASS" if outcome.passed else "FAIL " + "; ".join(outcome.problems())
         show(f"{fault.value}: {outcome.cases.describe()}; {verdict}")
         outcomes.append(outcome)
+        # written after every scenario: a long run stopped midway still leaves its results
+        await asyncio.to_thread(output.write_text, table(plan, outcomes))
     return outcomes
 
 
@@ -182,6 +184,13 @@ def cli() -> int:
     parser.add_argument("--postgres-down", type=float, default=30.0)
     parser.add_argument("--hot-reports", type=int, default=2000)
     parser.add_argument(
+        "--drain",
+        type=float,
+        default=900.0,
+        help="longest wait, after the last record is published, for every offset to be "
+        "accounted (a busy machine needs more)",
+    )
+    parser.add_argument(
         "--only", default=",".join(Fault), help="comma-separated scenarios (default: all)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -191,12 +200,12 @@ def cli() -> int:
         kills=args.kills,
         postgres_down_s=args.postgres_down,
         hot_reports=args.hot_reports,
+        drain_s=args.drain,
     )
     faults = [Fault(name.strip()) for name in args.only.split(",")]
-    with tempfile.TemporaryDirectory(prefix="civicgrid-chaos-") as work:
-        outcomes = asyncio.run(main(plan, Path(work), faults))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(table(plan, outcomes))
+    with tempfile.TemporaryDirectory(prefix="civicgrid-chaos-") as work:
+        outcomes = asyncio.run(main(plan, Path(work), faults, args.output))
     print(f"wrote {args.output}", file=sys.stderr)
     return 0 if all(o.passed for o in outcomes) else 1
 
