@@ -90,8 +90,9 @@ async def send_all(app: Any, messages: Sequence[Message]) -> list[Refused]:
     return refused
 
 
-# a batch record, then its envelopes one per record, then their dead letters
-_REFUSAL_ROUNDS = 3
+# a batch record, then its envelopes one per record, then their dead letters, then those
+# dead letters with their originals cut to the last resort's few KB
+_REFUSAL_ROUNDS = 4
 
 
 async def deliver_internal(app: Any, messages: Sequence[Message]) -> None:

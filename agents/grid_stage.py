@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from agents.delivery import fail_stop, holding, send_all, with_retry
@@ -258,12 +259,24 @@ class GridStage:
             await self._dead_letter(envelope, why)
 
     async def _dead_letter(self, envelope: GridEnvelope, why: str) -> None:
+        """Its dead letter, committed; one whose output the broker refuses too is cut again
+        (`refusals.letter_for`: to the last resort's few KB) before the worker gives up."""
         letter = letter_for(envelope, f"grid stage: {why}")
-        if letter is None:  # a tick: nothing to dead-letter, the next tick retries
-            return
-        await with_retry(
-            "dead-lettering", lambda: self._commit([letter]), self._down, self.runtime.stalled
-        )
+        for _ in range(2):
+            if letter is None:  # a tick: nothing to dead-letter, the next tick retries
+                return
+            try:
+                await with_retry(
+                    "dead-lettering",
+                    partial(self._commit, [letter]),
+                    self._down,
+                    self.runtime.stalled,
+                )
+                return
+            except DeadLetterError as refused:
+                log.error("the broker refused a dead letter; cutting its original", exc_info=True)
+                letter = letter_for(letter, f"grid stage: {reason(refused)}")
+        raise StopError("the broker refuses even a dead letter cut to a few KB")
 
 
 def correlation_id(envelope: GridEnvelope) -> str:

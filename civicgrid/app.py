@@ -156,6 +156,8 @@ def create_app(settings: Settings, kafka: KafkaConnection) -> CivicApp:
         producer_max_batch_size=262144,
         # every output topic is written with acks from all in-sync replicas
         producer_acks=-1,
+        # a record over it is refused by the client before it is sent (issue 16, item 2)
+        producer_max_request_size=settings.producer_max_request_bytes,
         stream_buffer_maxsize=16384,
         stream_wait_empty=False,
         table_standby_replicas=0,

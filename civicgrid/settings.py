@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         description="BENCHMARK ONLY: one fixed category for every report, no encoder "
         "(benchmarks/ sets it to price the classifier); never in production",
     )
+    producer_max_request_bytes: int = Field(
+        default=1_000_000,
+        ge=16 * 1024,
+        le=100 * 1024 * 1024,
+        description="largest record the worker sends (the producer's max_request_size); keep it "
+        "at or under the broker's message.max.bytes; a record over it is dead-lettered",
+    )
     encoder_threads: int = Field(
         default=1, ge=1, le=16, description="threads encoding report texts off the event loop"
     )

@@ -4,7 +4,9 @@ A record the broker will never take (larger than its limit, a topic it refuses) 
 retried forever, and every inbound topic stopped behind it (issue 16, item 2). The record at
 fault is found by halving the problem once: a refused batch record is sent again one
 envelope per record; a refused single envelope becomes a dead letter whose original is cut
-to `ORIGINAL_LIMIT` bytes, so it is accounted for and small enough to pass.
+to `ORIGINAL_LIMIT` bytes, so it is accounted for and small enough to pass; a dead letter
+refused even so is cut to `LAST_RESORT_LIMIT` (a broker or producer limit below ~90 KB:
+`CIVICGRID_PRODUCER_MAX_REQUEST_BYTES`, a topic's `max.message.bytes`).
 """
 
 import base64
@@ -18,10 +20,14 @@ from schemas.limits import DEFAULT_LIMITS
 # A dead letter keeps at most this much of its original (the default largest inbound value):
 # the full record is still at its topic, partition and offset for as long as the broker keeps it.
 ORIGINAL_LIMIT = DEFAULT_LIMITS.value_bytes
+# What a dead letter refused with an original of at most ORIGINAL_LIMIT keeps: ~5.5 KB in
+# base64, under any request limit the settings allow.
+LAST_RESORT_LIMIT = 4096
 
 
 def letter_for(envelope: GridEnvelope, reason: str) -> GridEnvelope | None:
-    """A dead letter in place of `envelope`, its original cut to `ORIGINAL_LIMIT` bytes;
+    """A dead letter in place of `envelope`, its original cut to `ORIGINAL_LIMIT` bytes
+    (a dead letter already, refused with an original that short: to `LAST_RESORT_LIMIT`);
     None for an envelope that has no inbound record (a tick: the next tick retries it)."""
     origin = envelope.origin
     if origin is None:
@@ -29,8 +35,9 @@ def letter_for(envelope: GridEnvelope, reason: str) -> GridEnvelope | None:
     if envelope.dead_letter is not None:  # a dead letter already: keep its kind and key
         letter = envelope.dead_letter
         original = base64.b64decode(letter.value) if letter.value is not None else b""
-        cut = _cut(original)
-        note = "" if cut == original else f" (original cut to its first {ORIGINAL_LIMIT} bytes)"
+        limit = ORIGINAL_LIMIT if len(original) > ORIGINAL_LIMIT else LAST_RESORT_LIMIT
+        cut = original[:limit]
+        note = "" if cut == original else f" (original cut to its first {limit} bytes)"
         body = DeadLetterBody(
             kind=letter.kind,
             message=f"{letter.message}; {reason}{note}",
@@ -40,7 +47,7 @@ def letter_for(envelope: GridEnvelope, reason: str) -> GridEnvelope | None:
         )
         return envelope.model_copy(update={"dead_letter": body})
     original = envelope.model_dump_json().encode()
-    cut = _cut(original)
+    cut = original[:ORIGINAL_LIMIT]
     note = "" if cut == original else f" (envelope cut to its first {ORIGINAL_LIMIT} bytes)"
     record = RawRecord(
         origin.topic, origin.partition, origin.offset, origin.published_at, None, cut, ()
@@ -64,7 +71,3 @@ def _single(message: Message, envelope: GridEnvelope) -> Message:
     value = GridBatch(envelopes=(envelope,)).model_dump_json().encode()
     partition = message.partition if envelope.grid_id == message.key else None
     return Message(message.topic, envelope.grid_id, value, partition)
-
-
-def _cut(value: bytes) -> bytes:
-    return value[:ORIGINAL_LIMIT]

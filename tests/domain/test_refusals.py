@@ -6,7 +6,12 @@ import uuid
 from datetime import UTC, datetime
 
 from civicgrid.domain.gridwork import MAX_BATCH_RECORD_BYTES, Message, by_grid_messages
-from civicgrid.domain.refusals import ORIGINAL_LIMIT, after_refusal, letter_for
+from civicgrid.domain.refusals import (
+    LAST_RESORT_LIMIT,
+    ORIGINAL_LIMIT,
+    after_refusal,
+    letter_for,
+)
 from schemas.enums import Channel, DeadLetterKind, Role
 from schemas.inbound import Report
 from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope, Origin
@@ -69,6 +74,29 @@ def test_a_refused_dead_letter_keeps_its_kind_and_a_cut_original() -> None:
     assert f"cut to its first {ORIGINAL_LIMIT} bytes" in letter.dead_letter.message
     assert letter.dead_letter.value is not None
     assert base64.b64decode(letter.dead_letter.value) == b"x" * ORIGINAL_LIMIT
+
+
+def test_a_dead_letter_refused_with_a_short_original_is_cut_to_the_last_resort() -> None:
+    # a producer or broker limit under ~90 KB refuses even a 64 KiB original in base64
+    # (CIVICGRID_PRODUCER_MAX_REQUEST_BYTES, a topic's max.message.bytes): the worker used
+    # to stop there ("the broker refuses even dead letters")
+    [record] = by_grid_messages([_oversize_letter(ORIGINAL_LIMIT)])
+    [replacement] = after_refusal(record, "MessageSizeTooLargeError")
+    assert len(replacement.value) < 2 * LAST_RESORT_LIMIT
+    [letter] = _envelopes([replacement])
+    assert letter.dead_letter is not None
+    assert letter.dead_letter.kind is DeadLetterKind.OVERSIZE
+    assert f"cut to its first {LAST_RESORT_LIMIT} bytes" in letter.dead_letter.message
+    assert letter.dead_letter.value is not None
+    assert base64.b64decode(letter.dead_letter.value) == b"x" * LAST_RESORT_LIMIT
+    # and a refused event's letter, refused in turn, is cut the same way
+    first = letter_for(_report(4), "MessageSizeTooLargeError")
+    assert first is not None
+    again = letter_for(first, "MessageSizeTooLargeError")
+    assert again is not None
+    assert again.dead_letter is not None
+    assert again.dead_letter.kind is DeadLetterKind.PROCESSING_ERROR
+    assert again.origin == first.origin
 
 
 def test_a_refused_event_becomes_a_processing_error_with_its_place_in_the_log() -> None:
