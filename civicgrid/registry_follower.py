@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from civicgrid import metrics
 from civicgrid.domain.cityview import CityView
+from civicgrid.domain.privacy import protect_state
 from civicgrid.domain.routing import RawRecord, dead_letter, published_at
 from civicgrid.errors import classify
 from civicgrid.kafka_connection import KafkaConnection
@@ -157,7 +158,7 @@ class RegistryFollower:
         """Apply one record; a refused one is a dead letter and changes nothing."""
         try:
             key, state = parse_state(tp.topic, record.key, record.value, self.limits)
-            self.appliers[tp.topic](key, state)
+            self.appliers[tp.topic](key, protect_state(state))
         except IntakeError as error:
             self._reject(tp, record, error.kind, error.message)
         except Exception as error:  # a bug must cost one dead letter, not the city view

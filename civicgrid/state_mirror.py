@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents.delivery import fail_stop, with_retry
 from civicgrid import metrics
 from civicgrid.db.mirror import Written, mirrored_offsets, write_batch
+from civicgrid.domain.privacy import protect_state
 from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, StateChange, one_by_one
 from civicgrid.errors import Disposition, classify
 from civicgrid.kafka_connection import KafkaConnection
@@ -171,4 +172,4 @@ def _change(topic: str, record: Any, limits: Limits) -> StateChange | None:
         key, state = parse_state(topic, record.key, record.value, limits)
     except IntakeError:
         return None
-    return StateChange(record.offset, key, state)
+    return StateChange(record.offset, key, protect_state(state))

@@ -8,7 +8,8 @@ The one masking rule, used by the pipeline (`protect_event`, dead letters) and t
   Unicode categories Cf, Mn, Me) inside a number are ignored, as a reader's eye does;
 - digit groups may be separated by one to three separator characters: any space (NBSP,
   ideographic space, thin space: category Zs), tab, any dash (hyphen, en and em dash,
-  full-width hyphen: category Pd, and the minus sign), or a dot (`.`, `．`, `·`, `・`).
+  full-width hyphen: category Pd, and the minus sign), an underscore, slash, backslash,
+  tilde, bracket or ー (half- and full-width), or a dot (`.`, `．`, `·`, `・`).
 
 A group of digit parts is searched for a run of whole parts that spells, digits only:
 
@@ -39,20 +40,28 @@ import orjson
 
 from schemas.enums import ActorKind
 from schemas.inbound import (
+    ActorRecord,
+    AttributeValue,
     CaseUpdate,
     GridRecord,
     InboundEvent,
     Patrol,
     PresenceObservation,
+    RegistryRecord,
     Report,
     ResidentRecord,
     Scan,
+    StateRecord,
 )
 
 _DIGIT = re.compile(r"\d")  # Python's \d is Unicode Nd, the same set as str.isdecimal
 _X = frozenset("XxＸｘ")
 _DOTS = frozenset(".．·・‧")
-_EXTRA_SEPARATORS = frozenset("\t\u2212\ufe63")  # tab, minus sign, small hyphen-minus
+# tab, minus sign, small hyphen-minus; and what people and file names put between digit
+# groups that is neither a space nor a dash (issue 16's hostile corpus): underscores, slashes,
+# tildes, brackets (`(139) 7120 0010`), the prolonged sound mark ー typed for a dash. Not the
+# comma: 13,912,345,678 is an amount.
+_EXTRA_SEPARATORS = frozenset("\t\u2212\ufe63_＿/／\\~～()（）ー")
 _INVISIBLE = frozenset({"Cf", "Mn", "Me"})
 _MAX_SEPARATORS = 3  # a gap longer than " - " ends the number
 _MAX_CHARS = 18  # the longest personal number (0086 + a mobile is 15)
@@ -193,10 +202,21 @@ def _matches(parts: list[_Part]) -> Iterator[tuple[int, ...]]:
             yield best[1]
 
 
+# Our own pseudonyms (KeyedHasher: "h:" and 32 hex digits) are not personal numbers, though
+# one in 300 or so holds eleven digits in a row that spell a mobile's ("…5b13584835452d…");
+# masking them would break the hash an operator searches for.
+_PSEUDONYM = re.compile(r"(?<![0-9A-Za-z])h:[0-9a-f]{32}(?![0-9A-Za-z])")
+
+
 def _masked_positions(text: str) -> list[int]:
     found: list[int] = []
+    hashes = [m.span() for m in _PSEUDONYM.finditer(text)] if "h:" in text else []
     match = _DIGIT.search(text)
     while match is not None:
+        inside = next((end for start, end in hashes if start <= match.start() < end), None)
+        if inside is not None:
+            match = _DIGIT.search(text, inside)
+            continue
         parts, end = _group(text, match.start())
         for positions in _matches(parts):
             found.extend(positions)
@@ -314,6 +334,38 @@ def protect_event(
             return event.model_copy(update={"actor_id": actor, "note": _mask_opt(event.note)})
 
 
+def protect_state(record: StateRecord | None) -> StateRecord | None:
+    """A state record's free text as the worker may keep, store and publish it: every name
+    a clerk typed (a grid's and its rungs', a code's, an actor's) and every string attribute
+    masked. The hostile corpus found a phone number in a grid's name in clear in
+    `mirror_grids`. Masking is deterministic, so a grid's community and an operator's still
+    compare equal. Ids are not free text: a grid worker's id stays as the roster gives it."""
+    match record:
+        case GridRecord():
+            grid_names = ("name", "community", "street", "district", "city")
+            return record.model_copy(update={n: mask_text(getattr(record, n)) for n in grid_names})
+        case RegistryRecord():
+            attributes = {k: _mask_attribute(v) for k, v in record.attributes.items()}
+            return record.model_copy(
+                update={"name": _mask_opt(record.name), "attributes": attributes}
+            )
+        case ActorRecord():
+            actor_names = ("name", "community", "street", "district")
+            return record.model_copy(update={n: _mask_opt(getattr(record, n)) for n in actor_names})
+    return record
+
+
+def _mask_attribute(value: AttributeValue) -> AttributeValue:
+    """A string masked; an integer that reads as a personal number (a phone column exported
+    as numbers) becomes its masked text; other values as they are."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        masked = mask_text(str(value))
+        return value if masked == str(value) else masked
+    return value
+
+
 def protect_grid(grid: GridRecord, hasher: KeyedHasher) -> GridRecord:
     """Hash worker ids the same way, so authorisation checks compare hashes with hashes."""
     return grid.model_copy(update={"worker_ids": tuple(hasher.hash(w) for w in grid.worker_ids)})
@@ -386,7 +438,7 @@ def protect_original(text: str, hasher: KeyedHasher | None) -> str:
     for member in _MEMBER.finditer(text):
         if _json_text(member.group(1)) not in _IDENTITY_FIELDS:
             continue
-        out.append(mask_text(text[done : member.start()]))
+        out.append(mask_escaped(text[done : member.start()]))
         name, colon, value = member.group(1), member.group(2), member.group(3)
         if value[0] in "[{":  # every scalar inside: an identity is no less one for its nesting
             hashed = _SCALAR.sub(lambda m: _pseudonym(m.group(0), hasher), value)
@@ -394,8 +446,43 @@ def protect_original(text: str, hasher: KeyedHasher | None) -> str:
             hashed = _pseudonym(value, hasher)
         out.append(f'"{name}"{colon}{hashed}')
         done = member.end()
-    out.append(mask_text(text[done:]))
+    out.append(mask_escaped(text[done:]))
     return "".join(out)
+
+
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|(.))", re.DOTALL)
+_SHORT_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
+
+
+def mask_escaped(text: str) -> str:
+    """`mask_text` on raw JSON text as its reader will see it: a JSON escape is the character
+    it stands for. The hostile corpus hid numbers behind escapes in dead letters' originals:
+    `"\\u0000321202 19850722 005X"` (the escape's zeros joined the digits, so no ID-card
+    number was seen), digits written `\\u0031\\u0033…`, separators written `\\u00a0`. Each
+    masked character's whole escape becomes `*`; then the raw text is masked as it reads."""
+    if "\\" not in text:
+        return mask_text(text)
+    decoded: list[str] = []
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for escape in _ESCAPE.finditer(text):
+        for i in range(at, escape.start()):
+            decoded.append(text[i])
+            spans.append((i, i + 1))
+        code, char = escape.group(1), escape.group(2)
+        decoded.append(chr(int(code, 16)) if code else _SHORT_ESCAPES.get(char, char))
+        spans.append((escape.start(), escape.end()))
+        at = escape.end()
+    for i in range(at, len(text)):
+        decoded.append(text[i])
+        spans.append((i, i + 1))
+    plain = "".join(decoded)
+    masked = mask_text(plain)
+    out: list[str] = []
+    for (start, end), before, after in zip(spans, plain, masked, strict=True):
+        out.append(text[start:end] if before == after else after)
+    # and as a reader of the raw bytes sees it: no number in clear either way
+    return mask_text("".join(out))
 
 
 def _json_text(literal: str) -> str:
