@@ -611,6 +611,9 @@ def updates(c: Corpus, topic: str, case_id: str, other_case: str) -> Iterator[Ho
         return Hostile(topic, key, raw, outcomes, why, kind)
 
     resident = c.person()
+    refused = c.update(case_id, actor_id=c.person(), actor_kind="resident", action="cancel")
+    yield rec(refused, (REFUSED_UPDATE,), "a resident cancelling", kind="unauthorised")
+    yield rec(refused, (DUPLICATE,), "the refused update resent")
     yield rec(
         c.update(case_id, actor_id=resident, actor_kind="operator", action="reopen"),
         (REFUSED_UPDATE,),

@@ -246,6 +246,12 @@ def test_a_hostile_corpus_is_accounted_for_and_leaks_nothing(
         went = tables.get(offset, frozenset())
         if went not in record.outcomes:
             wrong.append(f"state, {record.why}: {sorted(went)} {kinds.get(offset)}")
+    summary: dict[str, int] = {}
+    for offset in first_offsets + second_offsets + state_offsets:
+        went = "+".join(sorted(tables.get(offset, frozenset()))) or "(state applied)"
+        label = f"{went} {kinds.get(offset, '')}".strip()
+        summary[label] = summary.get(label, 0) + 1
+    print(f"\n{len(first) + len(second) + len(state_records)} hostile records:", summary)
     assert not wrong, "\n".join(wrong)
 
     assert worker.process is not None
