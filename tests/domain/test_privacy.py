@@ -402,7 +402,10 @@ def test_state_records_free_text_is_masked_and_ids_kept() -> None:
     ("original", "kept"),
     [  # the hostile corpus's: numbers behind JSON escapes in a dead letter's original
         ('{"d": "\\u0000321202 19850722 005X"}', '{"d": "\\u00003212** ******** 005X"}'),
-        ('{"d": "\\u0031\\u0033\\u00397120\\u0030010"}', '{"d": "\\u0031\\u0033\\u0039****\\u0030010"}'),
+        (
+            '{"d": "\\u0031\\u0033\\u00397120\\u0030010"}',
+            '{"d": "\\u0031\\u0033\\u0039****\\u0030010"}',
+        ),
         ('{"d": "139\\u00a07120\\u00a00010"}', '{"d": "139\\u00a0****\\u00a00010"}'),
         ('{"d": "\\n13971200010"}', '{"d": "\\n139****0010"}'),
         ('{"d": "\\\\u0031 x"}', '{"d": "\\\\u0031 x"}'),  # an escaped backslash: no escape
