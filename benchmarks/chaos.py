@@ -15,6 +15,7 @@ short tests in tests/reliability run. Exits 1 when any scenario fails.
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -98,6 +99,11 @@ def table(plan: Plan, outcomes: list[Outcome]) -> str:
         "second fault-free run must equal the first in the same way, since a case's content "
         "does not depend on arrival order;",
         "- **workers up**: worker processes alive with /health/ready 200 at the end.",
+        "",
+        f"This run: `python -m benchmarks.chaos {' '.join(sys.argv[1:])}`; load average "
+        f"(1/5/15 min) when written: {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+        f"{os.cpu_count()} cores (above the core count, other work shared the machine and "
+        "the times say little).",
         "",
         "| scenario | events in | rows | lost | duplicated | redelivered | resends flagged "
         "| dead letters | cases | reports = ref | same | other content | regrouped "
