@@ -28,8 +28,7 @@ from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.domain.privacy import KeyedHasher, case_link_secret
 from civicgrid.domain.taxonomy import Taxonomy
-from civicgrid.embedded.process import free_port
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.workerproc import ApiProcess, WorkerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api.md"
 DEMO_EVENTS = 3000
@@ -92,7 +91,6 @@ def measure(
 ) -> list[LoadFigure]:
     stack.fresh_broker()
     endpoints = stack.fresh_endpoints("api")
-    env = {**endpoints.environment(), **worker_env()}
     asyncio.run(publish_city(endpoints.kafka_bootstrap, generate_city("demo"), progress=False))
     worker = WorkerProcess(
         endpoints, work_dir / "api-worker", work_dir / "api-worker.log", worker_env()
@@ -104,11 +102,8 @@ def measure(
         published = sum(run.published.values())
         asyncio.run(demo.wait_accounted(endpoints.database_url, published, 180))
         codes = asyncio.run(_public_cases(endpoints.database_url))
-        api = demo.start_api(
-            {**env, "CIVICGRID_DATA_DIR": str(work_dir / "api")},
-            work_dir / "api.log",
-            free_port(),
-        )
+        api = ApiProcess(endpoints, work_dir / "api", work_dir / "api.log", worker_env()).start()
+        api.wait_ready(60)
         try:
             hasher = KeyedHasher(worker_env()["CIVICGRID_PSEUDONYM_KEY"].encode())
             requests = [f"{api.url}/open311/v2/requests/{c}.json" for c in codes]

@@ -2,12 +2,8 @@
 checked against PostgreSQL: every published offset must be accounted for."""
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,10 +26,10 @@ from civicgrid.db.public import create_api_key
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.domain.privacy import KeyedHasher, case_link_secret
 from civicgrid.domain.taxonomy import Taxonomy
-from civicgrid.embedded.process import spawn
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
 from civicgrid.kafka_connection import KafkaConnection
+from civicgrid.workerproc import ApiProcess
 from topics import catalogue as topics
 
 _TAIZHOU = timezone(timedelta(hours=8))
@@ -256,47 +252,11 @@ def print_next_steps(
     print("\n".join(lines))
 
 
-@dataclass
-class DemoApi:
-    """`civicgrid api` beside the demo's worker, so the printed URLs open while it serves."""
-
-    process: "subprocess.Popen[bytes]"
-    url: str
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
-def start_api(env: dict[str, str], log_path: Path, port: int, wait_s: float = 60.0) -> DemoApi:
-    process = spawn(
-        [sys.executable, "-m", "civicgrid", "api"],
-        log_path=log_path,
-        env={**os.environ, **env, "CIVICGRID_API_PORT": str(port)},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"civicgrid api exited with {process.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"{url}/open311/v2/services.json", timeout=1):
-                return DemoApi(process, url)
-        except OSError:
-            time.sleep(0.3)
-    process.kill()
-    raise TimeoutError(f"civicgrid api did not answer within {wait_s:.0f} s; see {log_path}")
-
-
 DEMO_OPERATOR = "demo-city"
 
 
 async def demo_links(
-    endpoints: Endpoints, api: DemoApi, hasher: KeyedHasher
+    endpoints: Endpoints, api: ApiProcess, hasher: KeyedHasher
 ) -> list[tuple[str, str]]:
     """The URLs to open: the API, its OpenAPI docs, the services, one closed public case's
     resident page (with its secret) and request, a partner key to file with, and the

@@ -1,5 +1,5 @@
-"""A `civicgrid run` worker as a child process: the demo, the tests, chaos and benchmarks
-all drive real worker processes, so they can be stopped, killed and restarted."""
+"""`civicgrid run` and `civicgrid api` as child processes: the demo, the tests, chaos and
+benchmarks all drive real service processes, so they can be stopped, killed and restarted."""
 
 import os
 import signal
@@ -10,13 +10,20 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Self
 
 from civicgrid.embedded.process import free_port, spawn
 from civicgrid.embedded.stack import Endpoints
 
 
 @dataclass
-class WorkerProcess:
+class ServiceProcess:
+    """One `civicgrid <command>` child on the given services, listening on a free port."""
+
+    command: ClassVar[str]
+    port_variable: ClassVar[str]
+    ready_path: ClassVar[str]
+
     endpoints: Endpoints
     data_dir: Path
     log_path: Path
@@ -24,25 +31,30 @@ class WorkerProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "WorkerProcess":
-        self.port = free_port()
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self.port = self.port or free_port()
         env = {
             **os.environ,
             **self.endpoints.environment(),
-            "CIVICGRID_WEB_PORT": str(self.port),
+            self.port_variable: str(self.port),
             "CIVICGRID_DATA_DIR": str(self.data_dir.resolve()),
             **self.extra_env,
         }
-        # the worker dies with whoever started it, like the embedded services
+        # the child dies with whoever started it, like the embedded services
         self.process = spawn(
-            [sys.executable, "-m", "civicgrid", "run"], log_path=self.log_path, env=env
+            [sys.executable, "-m", "civicgrid", self.command], log_path=self.log_path, env=env
         )
         return self
 
-    def health(self, path: str = "/health/ready") -> int | None:
-        """The HTTP status of a health endpoint, None when it does not answer."""
+    def health(self, path: str | None = None) -> int | None:
+        """The HTTP status of `path` (the readiness path by default), None when it does not
+        answer."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=1) as r:
+            with urllib.request.urlopen(self.url + (path or self.ready_path), timeout=1) as r:
                 return int(r.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
@@ -55,12 +67,20 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"the worker exited with code {self.process.returncode}; see {self.log_path}"
+                    f"civicgrid {self.command} exited with code {self.process.returncode};"
+                    f" see {self.log_path}"
                 )
             if self.health() == 200:
                 return
             time.sleep(0.3)
-        raise TimeoutError(f"the worker was not ready within {timeout:.0f} s; see {self.log_path}")
+        raise TimeoutError(
+            f"civicgrid {self.command} was not ready within {timeout:.0f} s; see {self.log_path}"
+        )
+
+    def wait(self) -> int:
+        """Until the child exits by itself (or by a signal to the whole group)."""
+        assert self.process is not None
+        return self.process.wait()
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM and wait: the clean way out."""
@@ -78,3 +98,21 @@ class WorkerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+@dataclass
+class WorkerProcess(ServiceProcess):
+    """`civicgrid run`: ready once its stages flow (`/health/ready`)."""
+
+    command: ClassVar[str] = "run"
+    port_variable: ClassVar[str] = "CIVICGRID_WEB_PORT"
+    ready_path: ClassVar[str] = "/health/ready"
+
+
+@dataclass
+class ApiProcess(ServiceProcess):
+    """`civicgrid api`: ready once it answers the Open311 service list."""
+
+    command: ClassVar[str] = "api"
+    port_variable: ClassVar[str] = "CIVICGRID_API_PORT"
+    ready_path: ClassVar[str] = "/open311/v2/services.json"

@@ -14,7 +14,7 @@ from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import echo_err, settings_or_exit, stack
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.runtime import pseudonym_key
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.workerproc import ApiProcess, WorkerProcess
 
 
 @click.command("demo")
@@ -53,17 +53,17 @@ def demo_command(events: int, seed: int, timeout: float, serve: bool | None) -> 
             example = facts["example_case"]
             serving = sys.stdin.isatty() if serve is None else serve
             api = (
-                demo.start_api(
-                    {
-                        **endpoints.environment(),
-                        "CIVICGRID_DATA_DIR": str(settings.data_dir.resolve()),
-                    },
+                ApiProcess(
+                    endpoints,
+                    settings.data_dir,
                     settings.data_dir.resolve() / "demo-api.log",
-                    settings.api_port,
-                )
+                    port=settings.api_port,
+                ).start()
                 if serving
                 else None
             )
+            if api:
+                api.wait_ready(60)
             try:
                 links = (
                     asyncio.run(
@@ -81,7 +81,7 @@ def demo_command(events: int, seed: int, timeout: float, serve: bool | None) -> 
                 )
                 if api:
                     echo_err("serving the worker and the API; press Ctrl-C to stop")
-                    api.process.wait()
+                    api.wait()
             except KeyboardInterrupt:
                 pass
             finally:
