@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import Any
 
 from agents.delivery import fail_stop, holding, send_all, with_retry
@@ -92,7 +93,7 @@ class HouseholdStage:
     async def ingest(self, events: Sequence[Any]) -> None:
         residents: list[tuple[ResidentItem, int]] = []
         sightings: list[tuple[Any, ...]] = []
-        sweeps: set[int] = set()
+        sweeps: dict[int, date] = {}
         for event in events:
             message = event.message
             try:
@@ -106,8 +107,8 @@ class HouseholdStage:
             owner = message.partition
             residents.extend((item, owner) for item in items.residents)
             sightings.extend((*row, owner) for row in items.sightings)
-            if items.sweeps:
-                sweeps.add(owner)
+            for day in items.sweeps:
+                sweeps[owner] = max(sweeps.get(owner, date.min), date.fromisoformat(day))
         pool = self.runtime.pool
         assert pool is not None
 
@@ -115,8 +116,9 @@ class HouseholdStage:
             async with pool.acquire() as connection, connection.transaction():
                 await store.write_residents(connection, residents)
                 await store.write_sightings(connection, sightings)
-                for partition in sorted(sweeps):
-                    await store.sweep(connection, partition)
+                for partition, day in sorted(sweeps.items()):
+                    start = datetime.combine(day, dt_time(), self.runtime.settings.zone)
+                    await store.sweep(connection, partition, start)
 
         self.ingesting = True
         try:

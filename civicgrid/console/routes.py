@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from civicgrid.console import session
 from civicgrid.console.scope import ACTIONS, Operator
 from civicgrid.db import console as store
+from civicgrid.db.console import HOUSEHOLD_CATEGORY
 from civicgrid.domain.open311 import state_words
 from schemas.enums import CaseAction
 from schemas.inbound import CaseUpdate
@@ -332,6 +333,9 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
             _action_form(csrf_field(request), case_code, action, taxonomy)
             for action in ACTIONS[operator.role.actor_kind]
         )
+        evidence = ""
+        if case["category"] == HOUSEHOLD_CATEGORY:
+            evidence = await _household_section(ctx.pool, operator, case["case_id"])
         deadline = case["deadline"].astimezone(zone) if case["deadline"] else None
         body = (
             f"{flash}<h1>{escape(case_code)} · {escape(category.zh)}</h1>"
@@ -341,6 +345,7 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
             f"网格 {escape(case['grid_id'])}</p>"
             f"<p>办理时限：{f'{deadline:%Y-%m-%d %H:%M}' if deadline else '无'}</p></div>"
             f'<h2>上报</h2><ul class="card">{report_items}</ul>'
+            f"{evidence}"
             f'<h2>办理过程</h2><ol class="timeline card">{steps}</ol>'
             f'<h2>操作</h2><div class="card" id="actions">{actions}</div>'
         )
@@ -451,6 +456,32 @@ def add_routes(app: FastAPI, context: Callable[[], "ApiContext"]) -> None:
             f"<th>等级</th></tr></thead><tbody>{lines}</tbody></table>"
         )
         return HTMLResponse(_layout(operator, "考核", body, "/console/assessment"))
+
+
+async def _household_section(pool: Any, operator: Operator, case_id: str) -> str:
+    """A household cross-check case's findings and evidence (issue 21): shown to the police
+    station whose territory holds the case only, and every showing audited."""
+    found = await store.household_evidence(pool, operator, case_id)
+    if found is None:
+        return '<h2>比对发现</h2><p class="card">核查证据仅对辖区派出所可见。</p>'
+    await store.audit(pool, operator, "view_household_evidence", case_id, f"{len(found)} findings")
+    items = []
+    for row in found:
+        lines = "".join(
+            f"<li>{escape(str(e['source']))} / {escape(str(e['kind']))} @ "
+            f"{escape(str(e['place_code'] or '—'))}: {e['days']} 天 "
+            f"({escape(str(e['first']))} – {escape(str(e['last']))})</li>"
+            for e in row["evidence"]
+        )
+        thresholds = ", ".join(f"{k}={v}" for k, v in row["thresholds"].items())
+        state = "" if row["raised"] else "（已撤销）"
+        items.append(
+            f"<li><strong>{escape(row['kind'])}</strong>{state} {escape(row['subject'])}: "
+            f"{escape(row['rule'])} · 地点 {escape(row['place_code'] or '—')} · "
+            f"决定日 {row['decisive_on']:%Y-%m-%d} · 阈值 {escape(thresholds)} · "
+            f"户 {escape(', '.join(row['households']))}<ul>{lines}</ul></li>"
+        )
+    return f'<h2>比对发现</h2><ul class="card">{"".join(items)}</ul>'
 
 
 def _score(value: float | None) -> str:

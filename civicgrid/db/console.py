@@ -244,3 +244,41 @@ async def assessment(pool: asyncpg.Pool, operator: Operator, day: date) -> list[
             *params,
         )
     )
+
+
+# Household cross-check findings (issue 21): their evidence is for the police alone, and
+# only for the grids of the station the operator is (its roster entry's territory).
+HOUSEHOLD_DEPARTMENT = "police"
+HOUSEHOLD_CATEGORY = "L0103"  # as civicgrid/domain/gridwork.py opens them
+
+
+def sees_household_evidence(operator: Operator) -> bool:
+    return operator.role is Role.DEPARTMENT and operator.scope == HOUSEHOLD_DEPARTMENT
+
+
+async def household_evidence(
+    pool: asyncpg.Pool, operator: Operator, case_id: str
+) -> list[asyncpg.Record] | None:
+    """The findings behind a case with their masked evidence, if the operator is a police
+    station whose territory (civic.actors.v1, as mirrored) holds the case's grid; None for
+    anyone else. A household's finding raised by several members is listed once."""
+    if not sees_household_evidence(operator):
+        return None
+    return list(
+        await pool.fetch(
+            """SELECT DISTINCT ON (f.finding_id) f.kind, f.subject, f.rule, f.place_code,
+                      f.decisive_on, f.thresholds, f.evidence, f.households, h.raised
+               FROM household_cases h
+               JOIN household_findings f USING (finding_id)
+               JOIN mirror_grids g ON g.grid_id = h.grid_id
+               JOIN mirror_actors a ON a.actor_id = $2
+               WHERE h.case_id = $1
+                 AND (cardinality(a.grids) = 0 OR g.grid_id = ANY(a.grids))
+                 AND (a.district IS NULL OR g.district = a.district)
+                 AND (a.street IS NULL OR g.street = a.street)
+                 AND (a.community IS NULL OR g.community = a.community)
+               ORDER BY f.finding_id, f.person_hash""",
+            case_id,
+            operator.operator_id,
+        )
+    )

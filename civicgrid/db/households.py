@@ -135,10 +135,14 @@ def _registrations(record: ResidentRecord | None) -> str:
     return _REGISTRATIONS.dump_json(record.registrations).decode()
 
 
-async def sweep(connection: asyncpg.Connection, partition: int) -> None:
-    """The daily sweep: every person the partition owns is reconciled again."""
+async def sweep(connection: asyncpg.Connection, partition: int, day_start: datetime) -> None:
+    """The daily sweep: every person the partition owns not reconciled since the day began
+    is reconciled again (one reconciled today, as a fresh load's are, is not)."""
     await connection.execute(
-        "UPDATE household_persons SET dirty = true WHERE partition = $1 AND NOT dirty", partition
+        "UPDATE household_persons SET dirty = true WHERE partition = $1 AND NOT dirty "
+        "AND (reconciled_at IS NULL OR reconciled_at < $2)",
+        partition,
+        day_start,
     )
 
 

@@ -6,11 +6,17 @@ No person identifier is in clear in PostgreSQL, on a topic or in the worker's lo
 import asyncio
 import csv
 import io
+import os
 import re
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from http.cookiejar import CookieJar
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,12 +31,14 @@ from civicgrid.workerproc import WorkerProcess
 from evaluation.households import stream
 from evaluation.households.town import build_town
 from schemas.inbound import PresenceObservation, ResidentRecord
+from tests.support.api import ApiProcess
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.events import TAIZHOU
 from tests.support.kafka import publish, read_topic
 from topics import catalogue as topics
 
 KEY = "test-key-0123456789abcdef"
+PASSWORD = "correct horse battery"
 CLEAR_IDS = re.compile(r"\b(?:[PVN]\d{6}|HH\d{5})\b")
 
 
@@ -58,6 +66,27 @@ def _expected(
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     found = reconcile(people, seen, town_places, today, thresholds_for(stream.CITY), since)
     return {finding_id(hasher, f): f for f in found if f.grid_id is not None}
+
+
+def _add_operator(endpoints: Endpoints, name: str, role: str, scope: str) -> None:
+    env = {**os.environ, **endpoints.environment(), "CIVICGRID_PSEUDONYM_KEY": KEY}
+    argv = ["operator", "add", name, "--role", role, "--scope", scope, "--password-stdin"]
+    added = subprocess.run(
+        [sys.executable, "-m", "civicgrid", *argv],
+        input=PASSWORD.encode() + b"\n",
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr.decode()[-2000:]
+
+
+def _session(base: str, name: str) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    form = urllib.parse.urlencode({"operator_id": name, "password": PASSWORD}).encode()
+    opener.open(f"{base}/console/login", form, timeout=10)
+    return opener
 
 
 def _update(case_id: str, actor: str, kind: str, action: str) -> dict[str, object]:
@@ -165,6 +194,44 @@ def test_town_findings_open_dispatch_close_and_withdraw(
     )
     assert reason is not None
     assert "unregistered" in reason
+
+    # the evidence is the police station's alone, and every view of it is audited
+    api = ApiProcess(
+        endpoints, tmp_path / "api", tmp_path / "api.log", {"CIVICGRID_PSEUDONYM_KEY": KEY}
+    )
+    api.start()
+    try:
+        for name, role, scope in (
+            (stream.POLICE_STATION, "department", "police"),
+            (stream.STREET_OPERATOR, "street", stream.STREET),
+        ):
+            _add_operator(endpoints, name, role, scope)
+        api.wait_ready()
+        case_id, code = asyncio.run(
+            fetch(
+                url,
+                "SELECT c.case_id, c.case_code FROM household_cases h JOIN cases c "
+                "USING (case_id) WHERE h.raised AND c.is_open ORDER BY c.case_id LIMIT 1",
+            )
+        )[0]
+        police = _session(api.url, stream.POLICE_STATION).open(f"{api.url}/console/cases/{code}")
+        page = police.read().decode()
+        assert "比对发现" in page
+        assert "h:" in page  # the subject, masked
+        assert "仅对辖区派出所可见" not in page
+        street = _session(api.url, stream.STREET_OPERATOR).open(f"{api.url}/console/cases/{code}")
+        other = street.read().decode()
+        assert "仅对辖区派出所可见" in other
+        assert "h:" not in other.split("比对发现", 1)[1].split("办理过程", 1)[0]
+    finally:
+        api.stop()
+    audits = asyncio.run(
+        fetch(
+            url,
+            "SELECT operator_id, case_id FROM console_audit WHERE what = 'view_household_evidence'",
+        )
+    )
+    assert [(a["operator_id"], a["case_id"]) for a in audits] == [(stream.POLICE_STATION, case_id)]
 
     # every presence offset is accounted for, and no person identifier is in clear
     offsets = (
