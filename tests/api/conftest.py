@@ -6,12 +6,10 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
@@ -19,13 +17,11 @@ from playwright.async_api import Browser, async_playwright
 from civicgrid.city.generate import generate_city
 from civicgrid.city.model import City
 from civicgrid.city.publish import publish_city
-from civicgrid.cli.common import prepare
-from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from tests.support.api import ApiProcess
 from tests.support.cases import Driver
+from tests.support.stack import fresh_stack
 
 KEY = "test-key-0123456789abcdef"
 
@@ -50,57 +46,33 @@ class Stack:
 @pytest.fixture(scope="package")
 def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("open311")
-    name = f"civicgrid_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
-    server = EmbeddedBroker(base / "broker")
-    server.start()
-    worker: WorkerProcess | None = None
-    api: ApiProcess | None = None
-    try:
-        url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        endpoints = Endpoints(
-            KafkaConnection.plaintext(server.bootstrap),
-            url,
-            embedded_kafka=True,
-            embedded_postgres=False,
-        )
-        asyncio.run(prepare(endpoints, partitions=4))
+    with fresh_stack(postgres_server, base) as endpoints:
         city = generate_city("demo", 7)
         asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
         env = {"CIVICGRID_PSEUDONYM_KEY": KEY}
         worker = WorkerProcess(endpoints, base / "worker", base / "worker.log", env).start()
         api = ApiProcess(endpoints, base / "api", base / "api.log", env).start()
-        keys = [_create_key(endpoints, name, env) for name in ("partner-app", "resident-app")]
-        worker.wait_ready()
-        api.wait_ready()
-        grid = city.grids[0]
-        codes = list(city.iter_codes([grid.grid_id]))
-        yield Stack(
-            endpoints,
-            api,
-            keys[0],
-            keys[1],
-            Driver(endpoints.kafka_bootstrap, url),
-            [c.code for c in codes if c.kind == "street_light"],
-            next(c.code for c in codes if c.kind == "doorplate"),
-            (grid.centre[1], grid.centre[0]),
-            grid.grid_id,
-            city,
-        )
-    finally:
-        for process in (api, worker):
-            if process is not None:
-                process.stop()
-        server.stop()
-        asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+        try:
+            keys = [_create_key(endpoints, name, env) for name in ("partner-app", "resident-app")]
+            worker.wait_ready()
+            api.wait_ready()
+            grid = city.grids[0]
+            codes = list(city.iter_codes([grid.grid_id]))
+            yield Stack(
+                endpoints,
+                api,
+                keys[0],
+                keys[1],
+                Driver(endpoints.kafka_bootstrap, endpoints.database_url),
+                [c.code for c in codes if c.kind == "street_light"],
+                next(c.code for c in codes if c.kind == "doorplate"),
+                (grid.centre[1], grid.centre[0]),
+                grid.grid_id,
+                city,
+            )
+        finally:
+            api.stop()
+            worker.stop()
 
 
 def _create_key(endpoints: Endpoints, name: str, env: dict[str, str]) -> str:

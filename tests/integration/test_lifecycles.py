@@ -8,13 +8,11 @@ tests' reach: the tests are the clock, through tick envelopes with a `now` they 
 import asyncio
 import csv
 import io
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -22,17 +20,15 @@ from click.testing import CliRunner
 from civicgrid.city.generate import generate_city
 from civicgrid.city.publish import publish_city
 from civicgrid.city.roster import actor_records, community_operator, department_actor
-from civicgrid.cli.common import prepare
 from civicgrid.cli.main import cli
-from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.workerproc import WorkerProcess
 from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, TAIZHOU, Driver, read_all
 from tests.support.database import fetch, wait_until
 from tests.support.intake import metric_sum, scrape
 from tests.support.kafka import NO_BROKER
 from tests.support.replay import recompute
+from tests.support.stack import fresh_stack
 from topics import catalogue as topics
 
 
@@ -54,20 +50,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("lifecycles")
-    name = f"civicgrid_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(postgres_server, f'CREATE DATABASE "{name}"'))
-    server = EmbeddedBroker(base / "broker")
-    server.start()
-    worker: WorkerProcess | None = None
-    try:
-        url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        endpoints = Endpoints(
-            KafkaConnection.plaintext(server.bootstrap),
-            url,
-            embedded_kafka=True,
-            embedded_postgres=False,
-        )
-        asyncio.run(prepare(endpoints, partitions=4))
+    with fresh_stack(postgres_server, base) as endpoints:
         city = generate_city("demo", 7)
         asyncio.run(publish_city(endpoints.kafka_bootstrap, city, progress=False))
         worker = WorkerProcess(
@@ -79,21 +62,14 @@ def stack(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 "CIVICGRID_SLA_CHECK_SECONDS": "86400",
             },
         ).start()
-        worker.wait_ready()
-        yield Stack(endpoints, Driver(endpoints.kafka_bootstrap, url), _grids(city), worker.port)
-    finally:
-        if worker is not None:
+        try:
+            worker.wait_ready()
+            url = endpoints.database_url
+            yield Stack(
+                endpoints, Driver(endpoints.kafka_bootstrap, url), _grids(city), worker.port
+            )
+        finally:
             worker.stop()
-        server.stop()
-        asyncio.run(_admin(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 def _grids(city: Any) -> Iterator[Grid]:
