@@ -16,6 +16,7 @@ from civicgrid.domain.routing import RawRecord, dead_letter
 from schemas.enums import DeadLetterKind
 from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope
 from schemas.limits import DEFAULT_LIMITS
+from schemas.parse import MAX_KEY_BYTES
 
 # A dead letter keeps at most this much of its original (the default largest inbound value):
 # the full record is still at its topic, partition and offset for as long as the broker keeps it.
@@ -38,10 +39,11 @@ def letter_for(envelope: GridEnvelope, reason: str) -> GridEnvelope | None:
         limit = ORIGINAL_LIMIT if len(original) > ORIGINAL_LIMIT else LAST_RESORT_LIMIT
         cut = original[:limit]
         note = "" if cut == original else f" (original cut to its first {limit} bytes)"
+        key = None if letter.key is None else base64.b64decode(letter.key)[:MAX_KEY_BYTES]
         body = DeadLetterBody(
             kind=letter.kind,
             message=f"{letter.message}; {reason}{note}",
-            key=letter.key,
+            key=None if key is None else base64.b64encode(key).decode("ascii"),
             value=None if letter.value is None else base64.b64encode(cut).decode("ascii"),
             event_id=letter.event_id,
         )

@@ -21,7 +21,7 @@ from schemas.enums import DeadLetterKind, Role
 from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
 from schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
 from schemas.limits import DEFAULT_LIMITS, EARLIEST, LATEST, VALUE_BYTES_CEILING, Limits
-from schemas.parse import IntakeError, parse_inbound
+from schemas.parse import MAX_KEY_BYTES, IntakeError, parse_inbound
 from topics import catalogue as topics
 
 CASE_GRID_SEPARATOR = "~"  # case ids are "<grid_id>~<n>": an update names its grid
@@ -79,7 +79,7 @@ def dead_letter(
         dead_letter=DeadLetterBody(
             kind=kind,
             message=_storable(message),
-            key=_b64(_protected_key(record, hasher)),
+            key=_b64(_kept_key(_protected_key(record, hasher))),
             value=_b64(_kept(_protected_bytes(record.value, hasher))),
         ),
     )
@@ -231,6 +231,13 @@ def _kept(value: bytes | None) -> bytes | None:
     masking, so no number is cut out of its mask): a 900 KB description's dead letter once
     made a 1.2 MB internal record, which the broker refuses, and stopped all intake."""
     return None if value is None else value[:VALUE_BYTES_CEILING]
+
+
+def _kept_key(key: bytes | None) -> bytes | None:
+    """At most the first MAX_KEY_BYTES of a dead letter's key (a longer key is refused
+    anyway): the hostile corpus's 900 KB key made a 1.2 MB dead letter that no cut of its
+    original shrank, so the broker refused it for good and the worker stopped on it."""
+    return None if key is None else key[:MAX_KEY_BYTES]
 
 
 def _storable(message: str) -> str:

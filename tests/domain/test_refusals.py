@@ -5,16 +5,20 @@ import base64
 import uuid
 from datetime import UTC, datetime
 
+from civicgrid.domain.cityview import CityView
 from civicgrid.domain.gridwork import MAX_BATCH_RECORD_BYTES, Message, by_grid_messages
+from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.refusals import (
     LAST_RESORT_LIMIT,
     ORIGINAL_LIMIT,
     after_refusal,
     letter_for,
 )
+from civicgrid.domain.routing import RawRecord, route
 from schemas.enums import Channel, DeadLetterKind, Role
 from schemas.inbound import Report
 from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope, Origin
+from schemas.parse import MAX_KEY_BYTES
 from topics import catalogue as topics
 
 
@@ -119,3 +123,26 @@ def test_an_envelope_without_a_record_has_nothing_to_dead_letter() -> None:
     assert letter_for(tick, "MessageSizeTooLargeError") is None
     [record] = by_grid_messages([tick])
     assert after_refusal(record, "MessageSizeTooLargeError") == []
+
+
+def test_a_huge_key_cannot_make_a_dead_letter_no_cut_shrinks() -> None:
+    # the hostile corpus's 900 KB key: its dead letter was 1.2 MB whatever the original's cut,
+    # the broker refused it for good, and the worker stopped on it (and again after a restart)
+    record = RawRecord(topics.REPORTS.name, 0, 5, None, b"A" * 900_000, b'{"x": 1}', ())
+    envelope = route(record, CityView(), KeyedHasher(b"k" * 32), datetime.now(UTC))
+    assert envelope.dead_letter is not None
+    assert envelope.dead_letter.key is not None
+    assert len(base64.b64decode(envelope.dead_letter.key)) == MAX_KEY_BYTES
+    [message] = by_grid_messages([envelope])
+    assert len(message.value) < 4 * LAST_RESORT_LIMIT
+    # a letter made before the cut (a foreign record, an older worker) is cut when refused
+    long_key = envelope.model_copy(
+        update={
+            "dead_letter": envelope.dead_letter.model_copy(
+                update={"key": base64.b64encode(b"A" * 900_000).decode()}
+            )
+        }
+    )
+    [big] = by_grid_messages([long_key])
+    [replacement] = after_refusal(big, "MessageSizeTooLargeError")
+    assert len(replacement.value) < 4 * LAST_RESORT_LIMIT

@@ -34,6 +34,7 @@ class Hostile:
     outcomes: tuple[frozenset[str], ...]  # any of these
     why: str
     kind: str | None = None  # the dead letter's kind, when sure
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 # ---- personal numbers, made here and searched for by their digits -----------------------
@@ -536,6 +537,18 @@ def events(c: Corpus, topics: dict[str, str]) -> Iterator[Hostile]:
         "a patrol keyed by its worker's id in another form",
         key=None,
     )
+    # keys far past any limit: Tansu takes them whole
+    yield rec(rt, c.report(), (DEAD,), "a 900 KB key", key=b"A" * 900_000, kind="bad_key")
+    yield rec(st, c.scan(), (DEAD,), "a 300 KB key of digits", key=c.pn().encode() * 20_000)
+    # headers: CloudEvents that disagree, bytes that are not text, a 500 KB header
+    for headers, outcomes, why in [
+        ((("ce_type", b"civic.scan.v1"),), (DEAD,), "a report whose ce_type says scan"),
+        ((("ce_id", str(uuid.uuid4()).encode()),), (DEAD, EVENT), "a ce_id not its event_id"),
+        ((("ce_specversion", b"\xff\xfe"),), (DEAD, EVENT), "a header of invalid UTF-8"),
+        ((("x-note", c.pn().encode() * 40_000),), (DEAD, EVENT), "a 500 KB header"),
+        ((("ce_type", b""), ("ce_type", b"x")), (DEAD, EVENT), "ce_type twice"),
+    ]:
+        yield Hostile(rt, code, _j(c.report()), outcomes, why, None, headers)
     # tombstones on event topics
     yield rec(rt, None, (DEAD,), "a tombstone on reports")
     yield rec(st, None, (DEAD,), "a tombstone with an empty key on scans", key=b"")

@@ -79,7 +79,10 @@ async def send(bootstrap: str, records: Sequence[Hostile]) -> list[Offset]:
     try:
         placed = []
         for record in records:  # one at a time: the order within a partition is the corpus's
-            meta = await (await producer.send(record.topic, record.value, key=record.key))
+            sent = await producer.send(
+                record.topic, record.value, key=record.key, headers=list(record.headers) or None
+            )
+            meta = await sent
             placed.append((meta.topic, meta.partition, meta.offset))
         return placed
     finally:
