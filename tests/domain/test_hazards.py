@@ -60,3 +60,37 @@ def test_a_broken_thing_still_counts_as_a_problem_of_its_own() -> None:
     # problem of a report; a clause about a gas smell only names the danger.
     assert not hazards.mentioned("井盖被偷了")
     assert hazards.mentioned("闻到煤气味")
+
+
+@pytest.mark.parametrize(
+    ("text", "hazard"),
+    [
+        ("地下车库进水了，里面还有几个人在挪车", "people_in_flood"),
+        ("下穿通道的水已经没过腰了", "people_in_flood"),
+        ("小孩掉进河里了，快来人", "person_in_danger"),
+        ("路灯杆漏电，有人被电到了", "exposed_wire"),
+        ("楼道里充电的电动车着火了", "fire_or_smoke"),
+        ("高压线断了掉在路上", "fallen_cable"),
+    ],
+)
+def test_present_dangers_of_session_5_are_recognised(text: str, hazard: str) -> None:
+    assert hazard in _detect(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "万一着火了怎么办",  # feared, not happening
+        "我担心花盆会掉下来砸到人",
+        "以前起过一次火，现在没事",  # over
+        "去年冒过烟",
+        "整条巷子都被电动车堵了",  # 被电 is not an electric shock here
+        "楼下有人给电瓶车充电，电线挂在外面",  # a charging lead, not an overhead line
+        "屋里的电线像蜘蛛网一样挂在天花板上",  # indoor wiring
+        "树叶一直往下掉，扫都扫不完",  # leaves hurt no-one
+        "麻烦把挡窗户的树枝锯掉",  # a request to remove, nothing falling
+        "河里水很脏，下面有人钓鱼",
+    ],
+)
+def test_feared_past_and_look_alike_dangers_raise_nothing(text: str) -> None:
+    assert _detect(text) == ()
