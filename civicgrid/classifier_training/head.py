@@ -86,7 +86,11 @@ def fingerprint(examples: Sequence[Labelled], encoder_name: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def fit(examples: Sequence[Labelled], encoder: Encoder, c: float = C) -> Head:
+def fit(
+    examples: Sequence[Labelled], encoder: Encoder, c: float = C, urgency: Head | None = None
+) -> Head:
+    """A head on `examples`; its urgency head is `urgency`'s (a retrain keeps the corpus
+    head's, retrain.py) or, for a corpus head, its own weights."""
     from sklearn.linear_model import LogisticRegression
 
     labels = sorted({example.category for example in examples})
@@ -106,14 +110,26 @@ def fit(examples: Sequence[Labelled], encoder: Encoder, c: float = C) -> Head:
         "labels": labels,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    weights = model.coef_.astype(np.float32)
+    bias = model.intercept_.astype(np.float32)
+    urgency_weights, urgency_bias = weights, bias
+    if urgency is not None:
+        if tuple(labels) != urgency.labels or urgency.urgency_weights is None:
+            raise ValueError("the urgency head must be a corpus head over the same labels")
+        urgency_weights, urgency_bias = urgency.urgency_weights, urgency.urgency_bias
+        meta["urgency_from"] = urgency.meta.get("urgency_from", urgency.meta["trained_on"])
+    else:
+        meta["urgency_from"] = meta["trained_on"]
     return Head(
         labels=tuple(labels),
-        weights=model.coef_.astype(np.float32),
-        bias=model.intercept_.astype(np.float32),
+        weights=weights,
+        bias=bias,
         example_ids=tuple(examples[i].id for i in kept),
         example_labels=targets[kept],
         example_vectors=vectors[kept],
         meta=meta,
+        urgency_weights=urgency_weights,
+        urgency_bias=urgency_bias,
     )
 
 
@@ -129,6 +145,7 @@ def _kept_examples(examples: Sequence[Labelled]) -> list[int]:
 
 def save(head: Head, path: Path = MODEL_PATH) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    urgency = head.urgency_weights
     with path.open("wb") as handle:
         np.savez_compressed(
             handle,
@@ -138,6 +155,8 @@ def save(head: Head, path: Path = MODEL_PATH) -> None:
             example_ids=np.array(head.example_ids),
             example_labels=head.example_labels.astype(np.int16),
             example_vectors=head.example_vectors.astype(np.float16),
+            urgency_weights=head.weights if urgency is None else urgency,
+            urgency_bias=head.bias if head.urgency_bias is None else head.urgency_bias,
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from civicgrid.classifier_training import head
 from civicgrid.classifier_training.head import Labelled
-from civicgrid.domain.classifier import Head
+from civicgrid.domain.classifier import Head, packaged_head
 from civicgrid.domain.embedding import Encoder
 
 # A correction weighs as much as a written example of the corpus: both are real wording.
@@ -57,8 +57,21 @@ def corpus_sample(per_category: int | None, seed: int = 1) -> list[Labelled]:
     ]
 
 
-def retrain(corrections: Sequence[Correction], encoder: Encoder, base: Sequence[Labelled]) -> Head:
-    """A head trained on `base` (the corpus, `corpus_sample`) plus the corrections."""
+def retrain(
+    corrections: Sequence[Correction],
+    encoder: Encoder,
+    base: Sequence[Labelled],
+    urgency: Head | None = None,
+) -> Head:
+    """A head trained on `base` (the corpus, `corpus_sample`) plus the corrections. Its urgency
+    head (what caution reads) is `urgency`'s, by default the packaged corpus head's, unchanged:
+    P1 recall fell from 92 % to 88 % on a second city's reports when caution read only the
+    retrained head, which learns the city's ordinary matters and so puts less weight on the
+    urgent categories where it is unsure."""
     extra = examples(corrections)
-    trained = head.fit([*base, *extra], encoder)
+    if urgency is None:
+        urgency = packaged_head()
+    if urgency.labels != tuple(sorted({e.category for e in [*base, *extra]})):
+        urgency = None  # a corpus sample without every category (tests): its own
+    trained = head.fit([*base, *extra], encoder, urgency=urgency)
     return replace(trained, meta=trained.meta | {"corrections": len(extra)})

@@ -110,6 +110,11 @@ class Head:
     example_labels: np.ndarray  # index into labels, per example
     example_vectors: Matrix  # examples x dim
     meta: dict[str, Any]
+    # The head trained on the corpus alone, over the same labels, kept unchanged when a city's
+    # corrections retrain the head (retrain.py): caution reads the urgent categories' weight
+    # from both, so corrections that sharpen ordinary categories cannot switch caution off.
+    urgency_weights: Matrix | None = None
+    urgency_bias: Matrix | None = None
 
     @property
     def version(self) -> str:
@@ -118,6 +123,11 @@ class Head:
     def logits(self, vectors: Matrix) -> Matrix:
         out: Matrix = vectors @ self.weights.T + self.bias
         return out
+
+    def urgency_probs(self, vector: Matrix) -> list[float] | None:
+        if self.urgency_weights is None or self.urgency_bias is None:
+            return None
+        return _softmax(vector @ self.urgency_weights.T + self.urgency_bias, {})
 
     def nearest(self, vector: Matrix, k: int = NEAREST) -> list[tuple[str, str, float]]:
         if not len(self.example_ids):
@@ -143,7 +153,13 @@ def load_head(path: Path | Any) -> Head:
             example_labels=stored["example_labels"].astype(np.int64),
             example_vectors=stored["example_vectors"].astype(np.float32),
             meta=meta,
+            urgency_weights=_optional(stored, "urgency_weights"),
+            urgency_bias=_optional(stored, "urgency_bias"),
         )
+
+
+def _optional(stored: Any, name: str) -> Matrix | None:
+    return stored[name].astype(np.float32) if name in stored else None
 
 
 @cache
@@ -276,7 +292,7 @@ class Classifier:
             not found
             and (severity is not Severity.P1 or unsure)
             and len(main_text(description)) >= CAUTION_MIN_CHARS
-            and self._caution(probs, departments, reasons)
+            and self._caution(probs, self.head.urgency_probs(vectors[lead]), departments, reasons)
         )
         if cautious:
             severity = Severity.P1
@@ -300,11 +316,22 @@ class Classifier:
             secondary=tuple(secondary),
         )
 
-    def _caution(self, probs: list[float], departments: list[str], reasons: list[str]) -> bool:
+    def _caution(
+        self,
+        probs: list[float],
+        corpus_probs: list[float] | None,
+        departments: list[str],
+        reasons: list[str],
+    ) -> bool:
         """Whether the urgent categories together are likely enough to treat the report as
         urgent; if so the likeliest one's lead department joins, so that the network dispatch
-        reaches the owner of the danger, and the grid worker verifies on the spot."""
+        reaches the owner of the danger, and the grid worker verifies on the spot. The weight
+        is the larger of the head's and the corpus head's (`Head.urgency_probs`)."""
         urgent = sum(probs[i] for i in self._urgent)
+        if corpus_probs is not None:
+            corpus_urgent = sum(corpus_probs[i] for i in self._urgent)
+            if corpus_urgent > urgent:
+                urgent, probs = corpus_urgent, corpus_probs
         if urgent < self._caution_above:
             return False
         index = max(self._urgent, key=probs.__getitem__)

@@ -213,3 +213,26 @@ def test_without_vectors_or_an_encoder_the_classifier_says_so() -> None:
 def test_caution_never_fires_on_a_fragment() -> None:
     result = _two_label_classifier(caution_above=0.3).classify("灯盖", vectors=_unit())
     assert (result.severity, result.needs_verification) == (Severity.P3, False)
+
+
+def test_caution_reads_the_corpus_heads_urgent_weight_when_the_head_is_surer() -> None:
+    # A retrained head sure of 01037 (P3); the corpus head it kept still gives 01002 (P1) ~0.4.
+    sure = np.zeros((2, DIM), dtype=np.float32)
+    sure[1, 0] = 5.0
+    corpus = np.zeros((2, DIM), dtype=np.float32)
+    corpus[1, 0] = 0.4
+    base = _two_label_classifier(caution_above=0.3).head
+    retrained = Head(**{**{f: getattr(base, f) for f in Head.__slots__}, "weights": sure})
+    alone = Classifier(retrained, Taxonomy.default(), caution_above=0.3)
+    assert alone.classify("路口那个灯盖坏了", vectors=_unit()).severity is Severity.P3
+    kept = Head(
+        **{
+            **{f: getattr(retrained, f) for f in Head.__slots__},
+            "urgency_weights": corpus,
+            "urgency_bias": np.zeros(2, dtype=np.float32),
+        }
+    )
+    result = Classifier(kept, Taxonomy.default(), caution_above=0.3).classify(
+        "路口那个灯盖坏了", vectors=_unit()
+    )
+    assert (result.category, result.severity) == ("01037", Severity.P1)

@@ -2,8 +2,10 @@
 
 from collections import Counter
 
+import numpy as np
+
 from civicgrid.classifier_training import retrain
-from civicgrid.classifier_training.head import WRITTEN_WEIGHT
+from civicgrid.classifier_training.head import WRITTEN_WEIGHT, Labelled, fit
 from civicgrid.classifier_training.retrain import Correction
 
 
@@ -24,3 +26,44 @@ def test_a_quick_corpus_sample_covers_every_category_evenly() -> None:
     assert len(per_category) == 36
     assert set(per_category.values()) == {3}
     assert retrain.corpus_sample(3) == sample  # repeatable: the same file from the same data
+
+
+class _Encoder:
+    """Deterministic vectors per text: enough for a head to fit, no model needed."""
+
+    name = "test-encoder"
+
+    def embed(self, texts: list[str]) -> "np.ndarray":
+        from civicgrid.domain.embedding import DIM
+
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row, ord(text[0]) % 8] = 1.0
+            out[row, 8 + len(text) % 8] = 1.0
+        return out
+
+
+def test_a_retrained_head_keeps_the_corpus_heads_urgency() -> None:
+    base = [
+        Labelled(f"b{i}", text, code)
+        for i, (text, code) in enumerate(
+            [
+                ("井盖没了", "01002"),
+                ("井盖碎了一块", "01002"),
+                ("路灯不亮", "01037"),
+                ("路灯一闪一闪", "01037"),
+            ]
+        )
+    ]
+    encoder = _Encoder()
+    corpus_head = fit(base, encoder, urgency=None)
+    corrections = [
+        Correction("u1", "r1", "沙井盖冇咗", "01002"),
+        Correction("u2", "r2", "街灯唔着", "01037"),
+    ]
+    trained = retrain.retrain(corrections, encoder, base, urgency=corpus_head)
+    assert trained.urgency_weights is not None
+    assert corpus_head.urgency_weights is not None
+    assert np.array_equal(trained.urgency_weights, corpus_head.weights)
+    assert not np.array_equal(trained.weights, corpus_head.weights)
+    assert trained.meta["urgency_from"] == corpus_head.meta["trained_on"]
