@@ -16,9 +16,9 @@ from civicgrid.classifier_training.vectors import DiskCachedEncoder
 from civicgrid.domain.classifier import Classifier, packaged_head
 from civicgrid.domain.taxonomy import Taxonomy
 
-INDEPENDENT = (
-    Path(__file__).resolve().parents[2] / "evaluation" / "classifier" / "independent.jsonl"
-)
+EVALUATION = Path(__file__).resolve().parents[2] / "evaluation" / "classifier"
+INDEPENDENT = EVALUATION / "independent.jsonl"
+FRESH = EVALUATION / "fresh.jsonl"
 
 
 def main(argv: list[str]) -> None:
@@ -34,6 +34,8 @@ def main(argv: list[str]) -> None:
     columns: dict[str, evaluate.Scores] = {}
     if INDEPENDENT.exists():
         columns["independent"] = evaluate.score(classifier, evaluate.independent_set(INDEPENDENT))
+    if FRESH.exists():
+        columns["fresh"] = evaluate.score(classifier, evaluate.independent_set(FRESH))
     columns["dev"] = evaluate.score(classifier, as_examples(head.dev_examples()))
     columns["handwritten"] = evaluate.score(classifier, corpus.handwritten())
     if "--no-simulator" not in argv:
@@ -50,6 +52,8 @@ def main(argv: list[str]) -> None:
         "",
         "- independent: `evaluation/classifier/independent.jsonl`, written by another engineer",
         "  apart from the generator and the training corpus; never trained or tuned on.",
+        "- fresh: `evaluation/classifier/fresh.jsonl`, 262 reports written in session 5 before",
+        "  any of its tuning (provenance in evaluation/classifier/README.md); only scored.",
         "- dev: the generated corpus's held-out cores (a sample) and one written report in five",
         "  of the styled corpus with its variants; settings were chosen here.",
         "- handwritten: 40 reports written apart from the generator, never trained on.",
@@ -61,7 +65,9 @@ def main(argv: list[str]) -> None:
         if speed["reports_per_s"] == speed["reports_per_s"]
         else "Throughput not measured in this run (--no-bench): `benchmarks/bench_classify.py`.",
     ]
-    evaluate.write_report(columns, notes, next(iter(columns)))
+    evaluate.write_report(
+        columns, notes, tuple(n for n in ("independent", "fresh") if n in columns)
+    )
     for name, scores in columns.items():
         print(
             f"{name} n={scores.n} category={scores.accuracy:.3f} "

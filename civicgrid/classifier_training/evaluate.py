@@ -110,12 +110,21 @@ def independent_set(path: Path) -> list[Example]:
     return out
 
 
-def write_report(columns: dict[str, Scores], notes: list[str], confusion_of: str) -> None:
-    """`columns`: set name -> scores; the confusion picture is drawn for `confusion_of`."""
+def write_report(
+    columns: dict[str, Scores], notes: list[str], confusion_of: str | tuple[str, ...]
+) -> None:
+    """`columns`: set name -> scores; a confusion picture is drawn for each set of
+    `confusion_of` (the first as classifier_confusion.png, the others with their name)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    _confusion_png(
-        columns[confusion_of].confusion, RESULTS / "classifier_confusion.png", confusion_of
-    )
+    drawn = (confusion_of,) if isinstance(confusion_of, str) else confusion_of
+    if not drawn:
+        drawn = (next(iter(columns)),)
+    pngs = {
+        name: "classifier_confusion.png" if number == 0 else f"classifier_confusion_{name}.png"
+        for number, name in enumerate(drawn)
+    }
+    for name, png in pngs.items():
+        _confusion_png(columns[name].confusion, RESULTS / png, name)
 
     def row(metric: str, value: Callable[[Scores], float], target: str = "") -> str:
         cells = " | ".join(f"{value(scores):.3f}" for scores in columns.values())
@@ -136,7 +145,7 @@ def write_report(columns: dict[str, Scores], notes: list[str], confusion_of: str
         "",
         *notes,
         "",
-        f"| metric | {' | '.join(columns)} | target (independent) |",
+        f"| metric | {' | '.join(columns)} | target (independent, fresh) |",
         f"|---|{'---|' * len(columns)}---|",
         row("category accuracy", lambda s: s.accuracy, ">= 0.92"),
         row("severity accuracy", lambda s: s.severity_accuracy, ">= 0.92"),
@@ -164,7 +173,7 @@ def write_report(columns: dict[str, Scores], notes: list[str], confusion_of: str
             for code in categories
         ),
         "",
-        f"Confusion matrix of {confusion_of}: `classifier_confusion.png`.",
+        "Confusion matrices: " + ", ".join(f"{name} `{png}`" for name, png in pngs.items()) + ".",
         "",
     ]
     (RESULTS / "classifier.md").write_text("\n".join(lines), "utf-8")
