@@ -33,6 +33,8 @@ class Scores:
     confusion: dict[tuple[str, str], int]
     severity_accuracy: float = 0.0
     by_category: dict[str, float] = field(default_factory=dict)
+    p1_recall_by_source: dict[str, float] = field(default_factory=dict)
+    raised_by_source: dict[str, float] = field(default_factory=dict)
 
 
 def score(classifier: Classifier, examples: list[Example]) -> Scores:
@@ -40,6 +42,8 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
     right_by_source: Counter[str] = Counter()
     total_by_source: Counter[str] = Counter()
     p1_hit = p1_true = p1_said = raised = verify = severity_right = 0
+    # per style: [P1 reports, P1 said P1, other reports, others raised to P1]
+    urgent_by_source: dict[str, list[int]] = {}
     severity = {category.code: category.severity for category in Taxonomy.default()}
     # one batch for the encoder, then each report on its own vectors
     vectors = classifier.embed([example.text for example in examples])
@@ -56,6 +60,9 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
         p1_said += said_p1
         p1_hit += example.p1 and said_p1
         raised += said_p1 and not example.p1
+        counts = urgent_by_source.setdefault(source, [0, 0, 0, 0])
+        counts[0 if example.p1 else 2] += 1
+        counts[1 if example.p1 else 3] += said_p1
         verify += result.needs_verification
     n = len(examples)
     return Scores(
@@ -73,6 +80,8 @@ def score(classifier: Classifier, examples: list[Example]) -> Scores:
             code: confusion[(code, code)] / sum(c for (t, _), c in confusion.items() if t == code)
             for code in sorted({t for t, _ in confusion})
         },
+        p1_recall_by_source={s: c[1] / c[0] for s, c in sorted(urgent_by_source.items()) if c[0]},
+        raised_by_source={s: c[3] / c[2] for s, c in sorted(urgent_by_source.items()) if c[2]},
     )
 
 
@@ -161,6 +170,22 @@ def write_report(
         f"|---|{'---|' * len(columns)}",
         *(
             f"| {style} | {' | '.join(cell(s.by_source, style) for s in columns.values())} |"
+            for style in styles
+        ),
+        "",
+        "P1 recall / non-P1 raised to P1, by style:",
+        "",
+        f"| style | {' | '.join(columns)} |",
+        f"|---|{'---|' * len(columns)}",
+        *(
+            f"| {style} | "
+            + " | ".join(
+                f"{cell(s.p1_recall_by_source, style)} / {cell(s.raised_by_source, style)}"
+                if style in s.by_source
+                else ""
+                for s in columns.values()
+            )
+            + " |"
             for style in styles
         ),
         "",
