@@ -95,6 +95,7 @@ def test_nothing_personal_in_clear_after_the_demo(
     env = {
         **os.environ,
         "CIVICGRID_KAFKA_BROKER": broker,
+        "CIVICGRID_KAFKA_TANSU": "true",  # the fixture's broker: Tansu's client tuning
         "CIVICGRID_DATABASE_URL": database_url,
         "CIVICGRID_DATA_DIR": str(tmp_path / "demo"),
     }
