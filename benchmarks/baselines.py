@@ -2,6 +2,7 @@
 timed: from the first publish to the last output record (its broker timestamp)."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -15,7 +16,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.load import Record, publish_flat_out
-from benchmarks.pipeline import BUCKET_S, Drained, cpu_seconds, ids, rate_series, wait_drained
+from benchmarks.pipeline import (
+    BUCKET_S,
+    Drained,
+    cpu_seconds,
+    ids,
+    rate_series,
+    wait_drained,
+    worker_env,
+)
 from benchmarks.samework import CREATE_TABLE, TABLE
 from benchmarks.stack import PARTITIONS, BenchStack
 from civicgrid.kafka_connection import connection
@@ -136,14 +145,18 @@ def run_same_work(
     records: Sequence[Record],
     probe: Sequence[Record],
     log_dir: Path,
+    constant_classifier: bool = False,
 ) -> SameWork:
     """A same-work peer on a new broker and database, fed the pipeline run's own records,
-    published the same way to the same inbound topics."""
+    published the same way to the same inbound topics; with `constant_classifier`, the
+    worker's benchmark stub in the peer too (the stubbed pipeline run's like-for-like)."""
     stack.fresh_broker()
     endpoints = stack.fresh_endpoints(kind.replace("-", "_"))
     asyncio.run(_create_table(endpoints.database_url))
     log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / f"{kind}-{number}.log").open("ab") as log:
+    env = {**os.environ, **worker_env(constant_classifier)}
+    label = f"{kind}-{'stub' if constant_classifier else 'real'}-{number}"
+    with (log_dir / f"{label}.log").open("ab") as log:
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -153,6 +166,7 @@ def run_same_work(
                 endpoints.kafka_bootstrap,
                 endpoints.database_url,
             ],
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

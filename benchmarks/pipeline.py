@@ -249,7 +249,7 @@ class PipelineBench:
         worker, against the database the saturation phase filled: the cases and events of
         the run stay, the broker's growing topics do not."""
         result = PipelineRun()
-        endpoints = self._broker_with_city(None)
+        endpoints = self.broker_with_city(None)
         worker, result.startup_s = self._start(endpoints, f"worker-{number}", 1000 * number)
         spy: subprocess.Popen[bytes] | None = None
         try:
@@ -273,7 +273,7 @@ class PipelineBench:
                 spy.wait()
             worker.stop()
         for i, rate in enumerate(() if profile_to else self.latency_rates):
-            phase = self._broker_with_city(endpoints.database_url)
+            phase = self.broker_with_city(endpoints.database_url)
             seed = 1000 * number + 10 * (i + 1)
             worker, _ = self._start(phase, f"worker-{number}-{rate:.0f}", seed)
             try:
@@ -285,7 +285,7 @@ class PipelineBench:
                 worker.stop()
         return result
 
-    def _broker_with_city(self, database_url: str | None) -> Endpoints:
+    def broker_with_city(self, database_url: str | None) -> Endpoints:
         """A new broker with the city published to it; a new database unless one is given."""
         self.stack.fresh_broker()
         asyncio.run(publish_city(self.stack.bootstrap, self.city, progress=False))

@@ -3,10 +3,12 @@
 Each inbound record of the city's mix goes through the project's own code, as the intake and
 grid stages run it: `routing.route` (parse with schemas/parse.py, mask with
 civicgrid/domain/privacy.py, enrich and place from the registry), then, for reports,
-`GridWork.classify` (Classifier.default()). The peer keeps one row per event id in
-`peer_events`. What the peers leave out (the case book, authorisation of case updates,
-escalation, SLA timers, the output and dispatch topics, dead-letter rows, the transactional
-offset/row commit) is listed in docs/performance.md.
+`GridWork.classify` with the worker's own classifier (`runtime.classifier`: the packaged head
+and encoder, or the constant stub when CIVICGRID_BENCH_CONSTANT_CLASSIFIER is set, as the
+harness sets it for the stubbed runs of the worker and the peers alike). The peer keeps one
+row per event id in `peer_events`. What the peers leave out (the case book, authorisation of
+case updates, escalation, SLA timers, the output and dispatch topics, dead-letter rows, the
+transactional offset/row commit) is listed in docs/performance.md.
 """
 
 from collections.abc import Sequence
@@ -16,15 +18,16 @@ from typing import Any
 
 import orjson
 
+from civicgrid import runtime
 from civicgrid.city.model import City
 from civicgrid.city.publish import city_records
 from civicgrid.domain.cityview import CityView
-from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.gridwork import GridWork, ReportVectors
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.registry_follower import city_appliers
+from civicgrid.settings import Settings
 from schemas.internal import GridEnvelope
 from schemas.limits import DEFAULT_LIMITS
 from schemas.parse import parse_state
@@ -60,7 +63,8 @@ class Stages:
     def for_city(cls, city: City) -> "Stages":
         taxonomy = Taxonomy.default()
         hasher = KeyedHasher(PSEUDONYM_KEY)
-        return cls(city_view(city), GridWork(Classifier.default(taxonomy), taxonomy), hasher)
+        classifier = runtime.classifier(Settings(), taxonomy)
+        return cls(city_view(city), GridWork(classifier, taxonomy), hasher)
 
     def rows(self, records: Sequence[RawRecord]) -> list[dict[str, Any]]:
         """Rows for a batch, the reports' texts encoded in one call as the grid stage does;

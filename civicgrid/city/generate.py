@@ -16,7 +16,7 @@ from civicgrid.city.codes import grid_codes, kind_counts
 from civicgrid.city.model import City, Grid, Lattice
 from civicgrid.city.names import CITY, DISTRICTS, community_names, street_names
 
-Scale = Literal["demo", "taizhou"]
+Scale = Literal["demo", "demo10x", "taizhou"]
 
 _CENTRE_LAT, _CENTRE_LON = 32.45, 119.92
 _METRES_PER_DEGREE = 111_320.0
@@ -35,6 +35,8 @@ class _Layout:
 
 _LAYOUTS: dict[str, _Layout] = {
     "demo": _Layout((1, 1), (2, 1), (1, 3), (3, 3), (3, 2), 0.5),
+    # ten times the demo (360 grids, 31,219 codes): the middle of the benchmarks' cost curve
+    "demo10x": _Layout((1, 1), (2, 5), (2, 3), (6, 6), (3, 2), 0.5),
     "taizhou": _Layout((2, 3), (4, 4), (4, 3), (11, 12), (3, 2), 0.86),
 }
 

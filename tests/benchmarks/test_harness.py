@@ -2,12 +2,17 @@
 
 import os
 import time
+from pathlib import Path
 
 import orjson
 
+from benchmarks.costcurve import CostPoint, reports_only
 from benchmarks.load import simulated
 from benchmarks.pipeline import cpu_seconds
+from benchmarks.report import Results, write
 from benchmarks.samework import Stages, city_view, raw
+from benchmarks.scaleout import inbound_records
+from benchmarks.stats import Figure
 from civicgrid import runtime
 from civicgrid.city.generate import generate_city
 from civicgrid.domain.classifier import ConstantClassifier, packaged_head
@@ -52,3 +57,50 @@ def test_the_benchmark_switch_stubs_the_workers_classifier_and_is_off_by_default
     stub = runtime.classifier(Settings(bench_constant_classifier=True), taxonomy)
     assert isinstance(stub, ConstantClassifier)
     assert stub.classify("路灯不亮").category == next(iter(taxonomy)).code
+
+
+def test_the_ten_times_city_sits_between_the_demo_and_taizhou() -> None:
+    demo, ten = generate_city("demo"), generate_city("demo10x")
+    assert len(ten.grids) == 10 * len(demo.grids)
+    assert 9 * demo.code_total < ten.code_total < 11 * demo.code_total
+    assert len({g.grid_id for g in ten.grids}) == len(ten.grids)
+
+
+def test_a_workers_inbound_records_are_summed_over_topics_from_its_metrics() -> None:
+    text = "\n".join(
+        [
+            "# HELP civicgrid_events_in_total Inbound messages consumed",
+            "# TYPE civicgrid_events_in_total counter",
+            'civicgrid_events_in_total{topic="civic.reports.v1"} 120.0',
+            'civicgrid_events_in_total{topic="civic.scans.v1"} 880.0',
+            'civicgrid_events_in_created{topic="civic.scans.v1"} 1.7e9',
+            'civicgrid_events_out_total{topic="civic.cases.v1"} 5.0',
+        ]
+    )
+    assert inbound_records(text) == 1000.0
+
+
+def test_reports_only_gives_the_count_asked_for_all_reports() -> None:
+    city = generate_city("demo")
+    records = reports_only(city, 300, seed=3)
+    assert len(records) == 300
+    assert {r.topic for r in records} == {topics.REPORTS.name}
+
+
+def test_the_report_writes_the_cost_curves_and_the_scale_out_lines(tmp_path: Path) -> None:
+    points = [
+        CostPoint("registry", "demo", 3159, 36, 0.5, 2, 1000, 0.2, 150 * 2**20, 160 * 2**20),
+        CostPoint("registry", "taizhou", 994_746, 6624, 0.0, 1, 1000, 0.5, 380 * 2**20, 2**29),
+        CostPoint("cases", "0 reports/grid", 3159, 36, 1.0, 3, 1000, 0.2, 150 * 2**20, 2**28),
+        CostPoint("cases", "50 reports/grid", 3159, 36, 30.0, 41, 1000, 0.3, 160 * 2**20, 2**28),
+    ]
+    assert points[0].cpu_us_per_event == 200.0
+    results = Results("quick", curves=points, scale_out={"real classifier": ["2 workers: ..."]})
+    results.figures.append(
+        Figure("x", "ev/s", runs=[1.0, 3.0, 2.0], baseline="y", baseline_runs=[1.0])
+    )
+    text = write(results, tmp_path, "").read_text()
+    assert (tmp_path / "bench_cost_curves.png").stat().st_size > 10_000
+    assert "| cases | 50 reports/grid | 3,159 | 36 | 30.0 (41) | 1,000 | 300 |" in text
+    assert "- real classifier: 2 workers: ..." in text
+    assert "| x (ev/s) | 2.00 (1.00–3.00, 3 runs) | y: 1.00 (1 run) | 2.00 |" in text
