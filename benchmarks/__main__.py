@@ -74,10 +74,10 @@ FULL = Sizes(
     saturation_events=2_000,
     stub_events=20_000,
     baseline_events=30_000,
-    latency_seconds=15.0,
+    latency_seconds=10.0,
     sink_rows=200_000,
     taizhou_events=2_000,
-    rates=(20.0,),
+    rates=(25.0,),
     stub_rates=(500.0, 1000.0, 2000.0),
     cost_events=3_000,
     case_fills=(0, 50, 150, 400),
@@ -452,6 +452,21 @@ def same_work_figures(results: report.Results, arms: Sequence["Arm"]) -> None:
                     higher_is_better=False,
                 )
             )
+        if arm.label == "real classifier":
+            # the fixed cost a slow run spreads over few events (polling, timers, heartbeats)
+            idle = {
+                "pipeline worker": [100 * r.idle for r in arm.pipeline],
+                **{PEERS[kind]: [100 * p.idle for p in runs] for kind, runs in arm.same.items()},
+            }
+            for label, values in idle.items():
+                results.figures.append(
+                    Figure(
+                        f"idle CPU, nothing to read: {label}",
+                        "% of one core",
+                        runs=values,
+                        higher_is_better=False,
+                    )
+                )
         for kind, runs in arm.same.items():
             short = [p for p in runs if p.drained.rows < p.drained.expected]
             if short:

@@ -20,6 +20,7 @@ from benchmarks.pipeline import (
     BUCKET_S,
     Drained,
     cpu_seconds,
+    idle_cores,
     ids,
     rate_series,
     wait_drained,
@@ -128,6 +129,7 @@ class SameWork:
     kind: str
     drained: Drained
     cpu_s: float  # the peer process's CPU from the first publish to the last row
+    idle: float = 0.0  # its CPU per second with nothing to read, before the load
 
     @property
     def rate(self) -> float:
@@ -177,6 +179,7 @@ def run_same_work(
         warmed = asyncio.run(wait_drained(endpoints.database_url, 0.0, ids(probe), TABLE))
         if warmed.rows < len(probe):
             raise RuntimeError(f"{kind} peer did not start; see {log_dir}")
+        idle = idle_cores(process.pid)
         before = cpu_seconds(process.pid)
         since = asyncio.run(publish_flat_out(endpoints.kafka_bootstrap, records))
         drained = asyncio.run(wait_drained(endpoints.database_url, since, ids(records), TABLE))
@@ -188,7 +191,7 @@ def run_same_work(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    return SameWork(kind, drained, used)
+    return SameWork(kind, drained, used, idle)
 
 
 async def _create_table(database_url: str) -> None:

@@ -27,6 +27,15 @@ from civicgrid.workerproc import WorkerProcess
 BUCKET_S = 0.5  # resolution of the throughput-over-time plot
 _STALL_S = 60.0  # no new row for this long: the pipeline lost events or stopped
 _WARM_UP_S = 3.0  # paced events before a latency phase's measured ones
+IDLE_S = 3.0  # a started process's CPU with nothing to read, before its load
+
+
+def idle_cores(pid: int, seconds: float = IDLE_S) -> float:
+    """The process's CPU per second while it waits for records (polling, timers, heartbeats):
+    a fixed cost that a slow run spreads over few events."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
 
 
 def worker_env(constant_classifier: bool = False) -> dict[str, str]:
@@ -82,6 +91,7 @@ class PipelineRun:
     latencies: list[Latency] = field(default_factory=list)
     rss_bytes: int = 0
     cpu_s: float = 0.0  # the worker's CPU from the first publish to the last row, saturation
+    idle: float = 0.0  # the worker's CPU per second with nothing to read, before saturation
 
     @property
     def cpu_ms_per_event(self) -> float:
@@ -255,6 +265,7 @@ class PipelineBench:
         try:
             assert worker.process is not None
             records = self.records(number)
+            result.idle = idle_cores(worker.process.pid)
             if profile_to is not None:
                 spy = profile(worker.process.pid, profile_to)
             before = cpu_seconds(worker.process.pid)

@@ -1,5 +1,6 @@
 """Figures as the median of several runs, with their spread and the target they answer to."""
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    # the smallest value with at least q % of the values at or below it (ceil, not round:
+    # round(k + 0.5) rounds half to even and took one rank too high for odd k)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered) / 100) - 1))
     return ordered[rank]
 
 

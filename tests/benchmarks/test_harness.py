@@ -6,13 +6,14 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.__main__ import latency_figures
 from benchmarks.costcurve import CostPoint, reports_only
 from benchmarks.load import simulated
-from benchmarks.pipeline import cpu_seconds
+from benchmarks.pipeline import Latency, PipelineRun, cpu_seconds
 from benchmarks.report import Results, write
 from benchmarks.samework import Stages, city_view, raw
 from benchmarks.scaleout import inbound_records
-from benchmarks.stats import Figure
+from benchmarks.stats import Figure, percentile
 from civicgrid import runtime
 from civicgrid.city.generate import generate_city
 from civicgrid.domain.classifier import ConstantClassifier, packaged_head
@@ -104,3 +105,29 @@ def test_the_report_writes_the_cost_curves_and_the_scale_out_lines(tmp_path: Pat
     assert "| cases | 50 reports/grid | 3,159 | 36 | 30.0 (41) | 1,000 | 300 |" in text
     assert "- real classifier: 2 workers: ..." in text
     assert "| x (ev/s) | 2.00 (1.00–3.00, 3 runs) | y: 1.00 (1 run) | 2.00 |" in text
+
+
+def test_latency_figures_keep_the_two_arms_apart_and_only_the_real_one_answers_the_target(
+    tmp_path: Path,
+) -> None:
+    def run(rate: float, ms: float) -> PipelineRun:
+        return PipelineRun(latencies=[Latency(rate, [ms] * 99 + [10 * ms], [ms] * 10)])
+
+    results = Results("full")
+    latency_figures(results, "real classifier", [run(25.0, 80.0)], (25.0,))
+    latency_figures(results, "classifier stubbed", [run(1000.0, 90.0)], (1000.0,))
+    p99 = {f.name: f for f in results.figures if "commit p99" in f.name}
+    assert p99["latency to Postgres commit p99 at 25 ev/s, real classifier"].value == 80.0
+    stubbed = p99["latency to Postgres commit p99 at 1,000 ev/s, classifier stubbed"]
+    assert stubbed.value == 90.0
+    assert stubbed.met is None  # the SPEC's target is the real pipeline's
+    assert results.latency["classifier stubbed"]["commit"][1000.0]["p99"] == 90.0
+    write(results, tmp_path, "")
+    assert (tmp_path / "bench_latency.png").stat().st_size > 10_000
+
+
+def test_nearest_rank_percentiles() -> None:
+    hundred = [float(v) for v in range(1, 101)]
+    assert [percentile(hundred, q) for q in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([1.0, 2.0], 99) == 2.0
