@@ -31,6 +31,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# every figure of benchmarks/results/RESULTS.md: 3 runs of both classifier arms (pipeline,
+# same-work peers, two workers), the bare forwarders, latency, cost curves, Taizhou scale.
+# About 25-30 min on a quiet 2-core machine (docs/performance.md): run it alone.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.hotpoint

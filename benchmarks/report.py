@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on a build machine
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from benchmarks.costcurve import CostPoint
 from benchmarks.profiles import Profile
@@ -150,6 +151,7 @@ def plot_cost_curves(points: Sequence[CostPoint], path: Path) -> None:
         rss.legend(fontsize=8, loc="lower right")
         if axis == "registry" and xs:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # the points are labelled instead
             for p in chosen:
                 ax.annotate(
                     p.label,
@@ -203,8 +205,11 @@ def write(results: Results, out_dir: Path, changes: str) -> Path:
         f"Written by `make bench` ({results.mode} mode) on {when}; {machine()}. Every figure "
         "is the median of its runs with min and max; the baselines ran in the same invocation "
         "against the same embedded Tansu build and PostgreSQL server (a fresh broker for each "
-        "pipeline run and each same-work peer run, fed that pipeline run's own records). What "
-        "each peer does and does not do: docs/performance.md, 'Like with like'.",
+        "pipeline run, same-work peer run and two-worker run, fed that pipeline run's own "
+        "records), each with the real classifier and again with it stubbed to a constant. "
+        "What each peer does and does not do: docs/performance.md, 'Like with like'. CPU per "
+        "event is the process's /proc CPU over the rows: it includes the idle cost per second "
+        "(the 'idle CPU' rows), which a slow run spreads over few events.",
         "",
         *(
             ["**Quick mode**: small sizes to check the harness, not figures to quote.", ""]
