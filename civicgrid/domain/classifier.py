@@ -328,17 +328,19 @@ class Classifier:
         reaches the owner of the danger, and the grid worker verifies on the spot. The weight
         is the larger of the head's and the corpus head's (`Head.urgency_probs`)."""
         urgent = sum(probs[i] for i in self._urgent)
+        source = ""
         if corpus_probs is not None:
             corpus_urgent = sum(corpus_probs[i] for i in self._urgent)
-            if corpus_urgent > urgent:
-                urgent, probs = corpus_urgent, corpus_probs
+            if corpus_urgent > urgent + 1e-6:
+                urgent, probs, source = corpus_urgent, corpus_probs, " (corpus head)"
         if urgent < self._caution_above:
             return False
         index = max(self._urgent, key=probs.__getitem__)
         likeliest = self._taxonomy.get(self.head.labels[index])
         reasons.append(
             f"possible {likeliest.code} {likeliest.zh} p={probs[index]:.2f}: urgent categories "
-            f"p={urgent:.2f} >= {self._caution_above}: severity P1, grid worker verifies (核实)"
+            f"p={urgent:.2f}{source} >= {self._caution_above}: "
+            "severity P1, grid worker verifies (核实)"
         )
         if likeliest.lead not in departments:
             departments.append(likeliest.lead)

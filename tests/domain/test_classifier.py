@@ -236,3 +236,4 @@ def test_caution_reads_the_corpus_heads_urgent_weight_when_the_head_is_surer() -
         "路口那个灯盖坏了", vectors=_unit()
     )
     assert (result.category, result.severity) == ("01037", Severity.P1)
+    assert any("(corpus head)" in reason for reason in result.reasons)
