@@ -24,8 +24,10 @@ Partition = tuple[str, int]
 
 
 def watched_topics() -> frozenset[str]:
-    """The topics whose lag means work not done: the inbound ones and the grid stage's."""
-    return frozenset(spec.name for spec in topics.inbound_events()) | {topics.BY_GRID.name}
+    """The topics whose lag means work not done: the inbound ones (the household topics
+    too) and the grid and household stages'."""
+    inbound = (*topics.inbound_events(), *topics.household_topics())
+    return frozenset(spec.name for spec in inbound) | {topics.BY_GRID.name, topics.BY_PERSON.name}
 
 
 def partition_lags(

@@ -78,15 +78,22 @@ _CASES = "SELECT count(*) FROM household_cases WHERE raised AND case_id IS NOT N
 
 
 async def _until_reconciled(
-    url: str, sightings: int, persons: int, since: float, wait_s: float
+    url: str, sightings: int, persons: int, since: float, wait_s: float, pid: int
 ) -> dict[str, float]:
-    """Seconds (from `since`) to every sighting stored, and to the reconciliation done."""
+    """Seconds (from `since`) to every sighting stored, and to the reconciliation done, and
+    the worker's CPU seconds at each."""
     marks: dict[str, float] = {}
+    last = 0.0
     connection = await asyncpg.connect(url)
     try:
         while time.monotonic() - since < wait_s:
-            if "stored" not in marks and await connection.fetchval(_STORED) >= sightings:
+            stored = await connection.fetchval(_STORED)
+            if time.monotonic() - last > 30:
+                last = time.monotonic()
+                print(f"  {last - since:.0f} s: {stored:,} of {sightings:,} stored", flush=True)
+            if "stored" not in marks and stored >= sightings:
                 marks["stored"] = time.monotonic() - since
+                marks["stored_cpu"] = cpu_seconds(pid)
             if "stored" in marks:
                 known = await connection.fetchval(_PERSONS)
                 dirty = await connection.fetchval(_DIRTY)
@@ -94,6 +101,7 @@ async def _until_reconciled(
                 cases = await connection.fetchval(_CASES)
                 if known >= persons and dirty == 0 and cases == raised:
                     marks["reconciled"] = time.monotonic() - since
+                    marks["reconciled_cpu"] = cpu_seconds(pid)
                     return marks
             await asyncio.sleep(POLL_S)
     finally:
@@ -141,7 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--households", type=int, default=HOUSEHOLDS)
-    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--no-check", action="store_true", help="skip the pure-rules check")
     args = parser.parse_args()
 
@@ -155,7 +163,8 @@ def main() -> None:
     people = town.people
     print(
         f"town seed {args.seed}: {len(town.grid_of_household):,} households, {people:,} people, "
-        f"{len(history):,} + {len(fresh):,} observations, built in {built:.1f} s"
+        f"{len(history):,} + {len(fresh):,} observations, built in {built:.1f} s",
+        flush=True,
     )
     env = worker_env() | {
         "CIVICGRID_OCCURRED_AT_MAX_AGE_DAYS": "800",  # 18 months and older records: a backfill
@@ -167,7 +176,10 @@ def main() -> None:
         published = asyncio.run(
             _publish(bench.bootstrap, stream.state_records(town) + residents + history)
         )
-        print(f"published {len(residents) + len(history):,} records in {published:.1f} s")
+        print(
+            f"published {len(residents) + len(history):,} records in {published:.1f} s",
+            flush=True,
+        )
         work = bench.root / "worker"
         worker = WorkerProcess(endpoints, work, bench.root / "worker.log", env)
         start = time.monotonic()
@@ -180,7 +192,9 @@ def main() -> None:
             cpu_ready = cpu_seconds(pid)
             # every person with a registration or an observation before today
             known = len({key for _, key, _ in residents} | {key for _, key, _ in history})
-            marks = asyncio.run(_until_reconciled(url, len(history), known, start, args.timeout))
+            marks = asyncio.run(
+                _until_reconciled(url, len(history), known, start, args.timeout, pid)
+            )
             cpu_full = cpu_seconds(pid)
             findings = asyncio.run(_scalar(url, _RAISED))
 
@@ -189,7 +203,7 @@ def main() -> None:
             fresh_people = len({key for _, key, _ in fresh})
             total = len(history) + len(fresh)
             everyone = len({key for _, key, _ in residents} | {k for _, k, _ in history + fresh})
-            inc = asyncio.run(_until_reconciled(url, total, everyone, t0, args.timeout))
+            inc = asyncio.run(_until_reconciled(url, total, everyone, t0, args.timeout, pid))
             cpu_inc = cpu_seconds(pid) - cpu_full
             findings_after = asyncio.run(_scalar(url, _RAISED))
             stream_kinds = asyncio.run(_stream_kinds(url))
@@ -218,7 +232,7 @@ sessions' work** (wall-clock figures are noisy; CPU seconds from /proc).
 | phase | wall s from worker start | worker CPU s |
 |---|---|---|
 | worker ready (registry of {len(town.places):,} places) | {ready:.1f} | {cpu_ready:.1f} |
-| every observation stored | {marks["stored"]:.1f} | |
+| every observation stored | {marks["stored"]:.1f} | {marks["stored_cpu"]:.1f} |
 | whole town reconciled, {findings:,} findings, each an L0103 case | \
 {marks["reconciled"]:.1f} | {cpu_full:.1f} |
 

@@ -20,7 +20,8 @@ def test_lag_is_highwater_minus_committed() -> None:
 
 
 def test_watched_topics_are_the_inbound_and_grid_stage_topics() -> None:
-    assert watched_topics() == {spec.name for spec in topics.inbound_events()} | {BY_GRID}
+    inbound = {spec.name for spec in (*topics.inbound_events(), *topics.household_topics())}
+    assert watched_topics() == inbound | {BY_GRID, topics.BY_PERSON.name}
 
 
 def test_series_of_partitions_no_longer_owned_are_removed() -> None:
