@@ -19,7 +19,7 @@ from civicgrid.domain.classifier import (
     load_head,
     packaged_head,
 )
-from civicgrid.domain.embedding import E5Encoder
+from civicgrid.domain.embedding import E5Encoder, limit_blas_threads
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
@@ -58,6 +58,9 @@ def classifier(settings: Settings, taxonomy: Taxonomy) -> Classifier:
     default encoder, its OpenMP threads set before the engine starts: the event loop and the
     broker client share the machine's cores with it."""
     os.environ["OMP_NUM_THREADS"] = str(settings.encoder_omp_threads)
+    # numpy's own BLAS: its products (the nearest-example search) are small, and OpenBLAS's
+    # threads only spun against the encoder and the loop (embedding.limit_blas_threads)
+    limit_blas_threads(1)
     head = (
         packaged_head()
         if settings.classifier_model is None

@@ -56,6 +56,7 @@ _SECOND = re.compile(
     r"另外|还有就是|还有个|还有一个|还有|顺便说一下|顺便说下|顺便|再一个|再就是|对了"
 )
 MODEL_FILE = "data/classifier_head.npz"
+Neighbour = tuple[str, str, float]  # a labelled example's id, its category, the similarity
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,15 @@ class Classification:
 
 
 @dataclass(frozen=True, slots=True)
+class Encoded:
+    """What `classify` needs from the encoder for one report, made by `Classifier.encode`:
+    the vectors of `Classifier.texts` and the nearest labelled examples of the leading one."""
+
+    vectors: Matrix
+    nearest: tuple[Neighbour, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Head:
     """The linear head over sentence vectors, and the labelled examples it was trained on
     (their vectors, to name the nearest ones in the reasons)."""
@@ -129,7 +139,7 @@ class Head:
             return None
         return _softmax(vector @ self.urgency_weights.T + self.urgency_bias, {})
 
-    def nearest(self, vector: Matrix, k: int = NEAREST) -> list[tuple[str, str, float]]:
+    def nearest(self, vector: Matrix, k: int = NEAREST) -> list[Neighbour]:
         if not len(self.example_ids):
             return []
         similarity = self.example_vectors @ vector
@@ -139,6 +149,13 @@ class Head:
             (self.example_ids[i], self.labels[int(self.example_labels[i])], float(similarity[i]))
             for i in top
         ]
+
+    def nearest_many(self, vectors: Matrix, k: int = NEAREST) -> list[list[Neighbour]]:
+        """`nearest` of each row. One product per row, not one for the batch: a matrix product
+        rounds the last bit otherwise than a matrix-vector one, which reordered the tied
+        neighbours of 5 in 1,285 reports (an example and its variant with the same vector);
+        with numpy's BLAS on one thread a row costs ~50 us against ~40 ms to encode it."""
+        return [self.nearest(vector, k) for vector in vectors]
 
 
 def load_head(path: Path | Any) -> Head:
@@ -213,8 +230,9 @@ class Classifier:
     @classmethod
     def default(cls, taxonomy: Taxonomy | None = None, model: Path | None = None) -> "Classifier":
         """The packaged head (or the model file at `model`) with the default encoder."""
-        from civicgrid.domain.embedding import E5Encoder
+        from civicgrid.domain.embedding import E5Encoder, limit_blas_threads
 
+        limit_blas_threads(1)  # its products are small: more threads only spin (embedding.py)
         head = packaged_head() if model is None else load_head(model)
         return cls(head, taxonomy or Taxonomy.default(), E5Encoder())
 
@@ -238,6 +256,18 @@ class Classifier:
             start += len(texts)
         return out
 
+    def encode(self, descriptions: Sequence[str]) -> list[Encoded]:
+        """Everything `classify` computes from vectors, for a batch: the texts' vectors in one
+        encoder call (each report's segments with it) and every report's nearest labelled
+        examples (`Head.nearest_many`). This is the classifier's whole cost; the pipeline's
+        shell runs it in its encoder threads, off the event loop."""
+        vectors = self.embed(descriptions)
+        if not vectors:
+            return []
+        leads = np.stack([rows[_lead(len(rows))] for rows in vectors])
+        nearest = self.head.nearest_many(leads)
+        return [Encoded(rows, tuple(near)) for rows, near in zip(vectors, nearest, strict=True)]
+
     def classify(
         self,
         description: str,
@@ -245,9 +275,13 @@ class Classifier:
         category_hint: str | None = None,
         element_kind: str | None = None,
         vectors: Matrix | None = None,
+        nearest: Sequence[Neighbour] | None = None,
     ) -> Classification:
+        """`vectors` (and `nearest`): from `encode`; without them the report is encoded here.
+        Given vectors without their nearest examples, the search is made here."""
         if vectors is None:
-            vectors = self.embed([description])[0]
+            (encoded,) = self.encode([description])
+            vectors, nearest = encoded.vectors, encoded.nearest
         reasons: list[str] = []
         kept, denied = textfeatures.kept_clauses(description)
         if denied:
@@ -257,12 +291,12 @@ class Classifier:
         # The first matter a resident names is the one they call about; the added ones follow
         # a connective. Dev: the report's category from its first segment 0.884, from the
         # whole text 0.865 (the "second" style 0.881 against 0.754).
-        lead = 1 if len(logits) > 1 else 0
+        lead = _lead(len(logits))
         probs = _softmax(logits[lead], bonus)
         best = max(range(len(probs)), key=probs.__getitem__)
         labels = self.head.labels
         reasons.append(f"text: {labels[best]} p={probs[best]:.2f} (head {self.head.version})")
-        near = self.head.nearest(vectors[lead])
+        near = self.head.nearest(vectors[lead]) if nearest is None else nearest
         if near:
             reasons.append(
                 "nearest labelled: " + ", ".join(f"{i} {code} {s:.2f}" for i, code, s in near)
@@ -392,6 +426,12 @@ class Classifier:
         return [self.head.labels[i] for i in sorted(sure, key=sure.__getitem__, reverse=True)]
 
 
+def _lead(texts: int) -> int:
+    """The row of the report's leading matter: its first segment when it has several (the
+    report as a whole is row 0, its segments follow)."""
+    return 1 if texts > 1 else 0
+
+
 def _softmax(row: Matrix, bonus: dict[int, float]) -> list[float]:
     scores = [float(value) for value in row]
     for index, extra in bonus.items():
@@ -410,6 +450,9 @@ class ConstantClassifier(Classifier):
     def embed(self, descriptions: Sequence[str]) -> list[Matrix]:
         return [np.zeros((1, 1), dtype=np.float32) for _ in descriptions]
 
+    def encode(self, descriptions: Sequence[str]) -> list[Encoded]:
+        return [Encoded(vectors, ()) for vectors in self.embed(descriptions)]
+
     def classify(
         self,
         description: str,
@@ -417,6 +460,7 @@ class ConstantClassifier(Classifier):
         category_hint: str | None = None,
         element_kind: str | None = None,
         vectors: Matrix | None = None,
+        nearest: Sequence[Neighbour] | None = None,
     ) -> Classification:
         category = next(iter(self._taxonomy))
         return Classification(

@@ -7,7 +7,9 @@ keeps a bounded cache by text hash (resent reports repeat their text) and is cal
 shell off the event loop (it releases the GIL); the pure planner only receives the vectors.
 """
 
+import ctypes
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -18,6 +20,51 @@ import numpy.typing as npt
 
 DIM = 384
 Matrix = npt.NDArray[np.float32]
+log = logging.getLogger(__name__)
+
+# numpy's OpenBLAS, as the wheels ship it (scipy-openblas, 64-bit ints) or as a distribution
+# builds it; each exports a setter of its thread count
+_BLAS_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_blas_limited: int | None = None
+
+
+def limit_blas_threads(threads: int = 1) -> int | None:
+    """Make numpy's OpenBLAS use `threads` threads; returns how many it had (None: no OpenBLAS
+    found). The classifier's products are small (the nearest-example search is 2,160 x 384
+    per report) and OpenBLAS splits each over every core: on the 2 shared cores a product cost
+    1.5 ms of CPU (3 ms wall) with 2 threads against 50 us with 1, its threads spinning against
+    the encoder's and the event loop's. Environment variables cannot do it: OpenBLAS reads them
+    once, when numpy is imported, long before a worker knows its settings."""
+    global _blas_limited
+    if _blas_limited == threads:
+        return threads
+    for library in _loaded_openblas():
+        for name in _BLAS_SETTERS:
+            setter = getattr(library, name, None)
+            getter = getattr(library, name.replace("set_num", "get_num"), None)
+            if setter is None:
+                continue
+            before = int(getter()) if getter is not None else None
+            setter.argtypes = [ctypes.c_int]
+            setter(threads)
+            _blas_limited = threads
+            return before
+    log.info("no OpenBLAS found in the process; BLAS threads left as they are")
+    return None
+
+
+def _loaded_openblas() -> list[ctypes.CDLL]:
+    """The OpenBLAS libraries this process has loaded (numpy loads its own on import)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:  # not Linux: nothing to find this way
+        return []
+    return [ctypes.CDLL(path) for path in sorted(paths) if ".so" in path]
 
 
 class Encoder(Protocol):

@@ -31,7 +31,7 @@ from civicgrid.domain.case import (
     Withdrawn,
 )
 from civicgrid.domain.casebook import JOINED, CaseBook, Reclassification, ReportFacts
-from civicgrid.domain.classifier import Classification, Classifier
+from civicgrid.domain.classifier import Classification, Classifier, Neighbour
 from civicgrid.domain.embedding import Matrix
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.scoring import CountKey, count_key
@@ -122,10 +122,13 @@ def _sized_runs(parts: list[bytes], limit: int) -> Iterable[list[bytes]]:
 
 @dataclass(frozen=True, slots=True)
 class ReportVectors:
-    """The encoder's vectors of one report's texts (`Classifier.texts`), made by the shell."""
+    """What the classifier computes from one report's vectors (`Classifier.encode`: the
+    vectors of `Classifier.texts` and the nearest labelled examples), made by the shell in
+    its encoder threads, so the plan on the event loop does no vector work."""
 
     event_id: str
     vectors: Matrix
+    nearest: tuple[Neighbour, ...] | None = None  # None: searched in the plan
 
 
 @dataclass
@@ -207,13 +210,14 @@ class GridWork:
         self.hasher = hasher
 
     def embed(self, envelopes: Iterable[GridEnvelope]) -> list[ReportVectors]:
-        """The encoder's vectors for the batch's reports, in one batch: the expensive part of
-        classifying, which the shell runs in a thread before the plan."""
+        """The classifier's vector work for the batch's reports, in one batch (one encoder
+        call, one nearest-example product): the expensive part of classifying, which the
+        shell runs in a thread before the plan."""
         reports = [e.report for e in envelopes if e.report is not None]
-        vectors = self.classifier.embed([report.description for report in reports])
+        encoded = self.classifier.encode([report.description for report in reports])
         return [
-            ReportVectors(str(report.event_id), rows)
-            for report, rows in zip(reports, vectors, strict=True)
+            ReportVectors(str(report.event_id), item.vectors, item.nearest)
+            for report, item in zip(reports, encoded, strict=True)
         ]
 
     def classify(
@@ -228,6 +232,7 @@ class GridWork:
             category_hint=report.category_hint,
             element_kind=kind,
             vectors=vectors.vectors if vectors is not None else None,
+            nearest=vectors.nearest if vectors is not None else None,
         )
 
     def _counted_category(self, envelope: GridEnvelope, classification: Classification) -> str:

@@ -3,9 +3,9 @@ burst once kept one transaction open for 3.5 minutes, /health/live timed out and
 case's 2,004 history snapshots took 77 MB."""
 
 import asyncio
-import itertools
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,28 +21,28 @@ from topics import catalogue as topics
 
 REPORTS = 2_000
 BURST = "小区门口的窨井盖不见了，很危险，晚上有人差点掉下去"
+PROBE_TIMEOUT_S = 2.0
 
 
 class LivenessProbe(threading.Thread):
-    """Asks /health/live every 0.2 s (1 s timeout) while the worker works."""
+    """Asks /health/live every 0.2 s while the worker works, and times each answer."""
 
     def __init__(self, worker: WorkerProcess) -> None:
         super().__init__(daemon=True)
-        self.worker = worker
-        self.answered: list[float] = [time.monotonic()]  # when each 200 came
-        self.asked = 0
+        self.url = f"http://127.0.0.1:{worker.port}/health/live"
+        self.seconds: list[float] = []  # each probe's time to its 200 (PROBE_TIMEOUT_S: no answer)
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
-            self.asked += 1
-            if self.worker.health("/health/live") == 200:
-                self.answered.append(time.monotonic())
+            asked = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=PROBE_TIMEOUT_S) as answer:
+                    ok = answer.status == 200
+            except OSError:
+                ok = False
+            self.seconds.append(time.monotonic() - asked if ok else PROBE_TIMEOUT_S)
             self.done.wait(0.2)
-
-    def longest_silence(self) -> float:
-        ends = [*self.answered, time.monotonic()]
-        return max(b - a for a, b in itertools.pairwise(ends))
 
 
 def test_two_thousand_reports_on_one_code_are_handled_promptly(
@@ -87,16 +87,28 @@ def test_two_thousand_reports_on_one_code_are_handled_promptly(
         )
     )
     assert (case["reports"], case["duplicates"]) == (REPORTS, REPORTS - 1)
-    # Before: one transaction open for 3.5 minutes at 95 % CPU. The case book now costs
-    # ~0.1 CPU s for these reports; what remains is classification (the embedding classifier's
-    # nearest-example search, ~25 ms a report, runs in the plan on the event loop: measured
-    # 85 s in all and /health/live silent 59 s on a loaded machine, docs/performance.md, "A
-    # hot point"). These bounds catch the book going superlinear again, not that cost.
-    assert took < 180, f"{REPORTS} reports took {took:.0f} s"
-    assert probe.asked > 5
-    silence = probe.longest_silence()
-    assert silence < 120, f"/health/live silent for {silence:.1f} s"
-    print(f"hot point: {REPORTS} reports in {took:.1f} s, /health/live silent {silence:.1f} s")
+    ranked = sorted(probe.seconds)
+    slowest = ranked[-1] if ranked else PROBE_TIMEOUT_S
+    print(
+        f"hot point: {REPORTS} reports in {took:.1f} s; /health/live p50 "
+        f"{ranked[len(ranked) // 2]:.3f} s, p90 {ranked[len(ranked) * 9 // 10]:.3f} s, "
+        f"slowest {slowest:.2f} s ({len(ranked)} probes)"
+    )
+    # Before: one transaction open for 3.5 minutes at 95 % CPU (the case book, since made
+    # O(log n) a report); then, with the embedding classifier, 55-85 s and /health/live silent
+    # for up to 59 s: the nearest-example search ran in the plan, on the event loop, its numpy
+    # product spread by OpenBLAS over both shared cores (~25 ms a report). It now runs in the
+    # encoder's thread with BLAS on one thread, and the plan costs well under 1 ms a report:
+    # 10-20 s (load average 9-20 on the 2 shared cores) where main took 55-89 s, its
+    # probes answered in 1.0 s at the median (here 0.02 s), a loop busy with plans.
+    assert took < 45, f"{REPORTS} reports took {took:.0f} s"
+    assert len(ranked) > 5
+    median = ranked[len(ranked) // 2]
+    assert median < 0.5, f"/health/live answered in {median:.2f} s at the median"
+    assert slowest < PROBE_TIMEOUT_S, (
+        f"/health/live: {sum(s >= PROBE_TIMEOUT_S for s in ranked)} of "
+        f"{len(ranked)} probes unanswered within {PROBE_TIMEOUT_S} s"
+    )
 
     history = asyncio.run(fetchval(url, "SELECT sum(pg_column_size(snapshot)) FROM case_history"))
     assert history < 2_000_000, f"case_history snapshots take {history:,} bytes"
