@@ -113,16 +113,20 @@ class Steps:
         print(f"    {line}", file=sys.stderr, flush=True)
 
 
-def classification(runs: int, steps: Steps) -> Figure:
-    figure = Figure("classification", "reports/s on one core")
+def classification(runs: int, steps: Steps) -> list[Figure]:
+    single = Figure("classification, one report at a time (CLI)", "reports/s on one core")
+    batch = Figure(
+        f"classification, batches of {bench_classify.BATCH} (grid stage)", "reports/s on one core"
+    )
     affinity = os.sched_getaffinity(0)
     try:
         for n in range(runs):
             result = steps.run(f"classification run {n + 1}/{runs}", bench_classify.run)
-            figure.runs.append(result["reports_per_s"])
+            single.runs.append(result["reports_per_s"])
+            batch.runs.append(result["batch_reports_per_s"])
     finally:
         os.sched_setaffinity(0, affinity)  # bench_classify pins this process to one CPU
-    return figure
+    return [single, batch]
 
 
 @dataclass
@@ -194,7 +198,7 @@ def main() -> None:
         + 2 * taizhou
     )
     results = report.Results("quick" if args.quick else "full")
-    results.figures.append(classification(runs, steps))
+    results.figures.extend(classification(runs, steps))
     work_dir = Path(tempfile.mkdtemp(prefix="civicgrid-bench-"))
     steps.say(f"worker and forwarder logs under {work_dir}; {scaleout.cores()}")
     demo = generate_city("demo")
