@@ -60,7 +60,7 @@ def classifier(settings: Settings, taxonomy: Taxonomy) -> Classifier:
     os.environ["OMP_NUM_THREADS"] = str(settings.encoder_omp_threads)
     # numpy's own BLAS: its products (the nearest-example search) are small, and OpenBLAS's
     # threads only spun against the encoder and the loop (embedding.limit_blas_threads)
-    limit_blas_threads(1)
+    log.info("numpy BLAS threads: %s -> 1", limit_blas_threads(1))
     head = (
         packaged_head()
         if settings.classifier_model is None
