@@ -65,6 +65,17 @@ _TOUCH_FROM_SIGHTINGS = """
 INSERT INTO household_persons (person_hash, partition, dirty)
 SELECT DISTINCT person_hash, owner, true FROM household_sightings_in
 ON CONFLICT (person_hash) DO UPDATE SET dirty = true WHERE NOT household_persons.dirty"""
+# A home visit is evidence about everyone registered at its place, not only about the
+# people on its sheet: the silence rule (应销未销) counts the visits that missed a person.
+_TOUCH_VISITED = """
+WITH visited AS (
+    SELECT DISTINCT place_code FROM household_sightings_in
+    WHERE source = 'home_visit' AND place_code IS NOT NULL
+)
+UPDATE household_persons p SET dirty = true
+FROM visited v, household_residents r
+WHERE r.registrations @> jsonb_build_array(jsonb_build_object('place_code', v.place_code))
+  AND NOT r.forgotten AND p.person_hash = r.person_hash AND NOT p.dirty"""
 _APPLY_RESIDENTS = """
 INSERT INTO household_residents (person_hash, src_partition, src_offset, forgotten, born_on,
     registrations)
@@ -92,6 +103,7 @@ async def write_sightings(connection: asyncpg.Connection, rows: Sequence[tuple[A
     )
     await connection.execute(_APPLY_SIGHTINGS)
     await connection.execute(_TOUCH_FROM_SIGHTINGS)
+    await connection.execute(_TOUCH_VISITED)
     await connection.execute("TRUNCATE household_sightings_in")
 
 

@@ -25,6 +25,10 @@ CREATE TABLE household_residents (
     registrations  jsonb       NOT NULL DEFAULT '[]',    -- household ids hashed
     updated_at     timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+-- who is registered at a place: a home visit there is evidence about them (the silence rule
+-- counts the visits that missed them), so it touches them too
+CREATE INDEX household_residents_places ON household_residents
+    USING gin (registrations jsonb_path_ops) WITH (fastupdate = off);
 
 -- civic.presence.v1: one row per event id (the de-duplication key, no window); the offset it
 -- was applied from, as `events` keeps it (a redelivery lands in duplicate_deliveries).
