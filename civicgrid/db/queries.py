@@ -16,8 +16,10 @@ from civicgrid.domain.lifecycle import SLA_RUNNING
 
 # Every inbound offset ends in exactly one of these three tables (a case update the state
 # machine refused is in events and dead_letters): the offsets that reached PostgreSQL.
+# civic.presence.v1's observations are stored in household_sightings (issue 21), not events
 ACCOUNTED_OFFSETS = """
     SELECT topic, partition, "offset" FROM events
+    UNION SELECT topic, partition, "offset" FROM household_sightings
     UNION SELECT topic, partition, "offset" FROM duplicate_deliveries
     UNION SELECT topic, partition, "offset" FROM dead_letters"""
 COUNT_ACCOUNTED = f"SELECT count(*) FROM ({ACCOUNTED_OFFSETS}) accounted"

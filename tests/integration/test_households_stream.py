@@ -24,6 +24,7 @@ import orjson
 from click.testing import CliRunner
 
 from civicgrid.cli.main import cli
+from civicgrid.db.queries import ACCOUNTED_OFFSETS
 from civicgrid.domain.households import Sighting, reconcile, thresholds_for
 from civicgrid.domain.privacy import KeyedHasher, protect_presence, protect_resident
 from civicgrid.embedded.stack import Endpoints
@@ -234,12 +235,7 @@ def test_town_findings_open_dispatch_close_and_withdraw(
     assert [(a["operator_id"], a["case_id"]) for a in audits] == [(stream.POLICE_STATION, case_id)]
 
     # every presence offset is accounted for, and no person identifier is in clear
-    offsets = (
-        'SELECT count(*) FROM (SELECT topic, partition, "offset" FROM household_sightings '
-        'UNION SELECT topic, partition, "offset" FROM duplicate_deliveries '
-        'UNION SELECT topic, partition, "offset" FROM dead_letters) a '
-        f"WHERE topic = '{topics.PRESENCE.name}'"
-    )
+    offsets = f"SELECT count(*) FROM ({ACCOUNTED_OFFSETS}) a WHERE topic = '{topics.PRESENCE.name}'"
     assert asyncio.run(fetchval(url, offsets)) == len(presence)
     tables = (
         "household_persons",
