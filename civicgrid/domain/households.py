@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from itertools import pairwise
 
 from civicgrid.domain.privacy import mask_id
 from schemas.enums import PresenceKind, PresenceSource, RegistrationStatus
@@ -36,8 +37,14 @@ class HouseholdThresholds:
 
     window_days: int = 270  # the look-back for where someone lives now
     still_here_days: int = 150  # seen this recently: still living here
-    apart_min_days: int = 2  # distinct days seen at the other place
-    apart_min_sources: int = 2  # from distinct sources (a visit and a scan, not two scans)
+    apart_min_days: int = 2  # distinct days of evidence: at the other place, or absent at home
+    apart_min_points: int = 6  # the evidence's weight, each source by its reliability:
+    visit_points: int = 3  # a census sheet's line: the household says they live here
+    rental_points: int = 3  # a rental registration: a contract to live here
+    utility_points: int = 1  # a month's bill: an account, not always its holder
+    scan_points: int = 1  # a day's gate scan: they were there, not that they sleep there
+    scan_max_points: int = 3  # scans support, they cannot outweigh the census
+    absent_points: int = 3  # a sheet at home saying "not living here"
     permit_days: int = 180  # the residence-permit period (居住证: six months)
     unregistered_min_days: int = 3
     child_max_years: int = 16
@@ -46,8 +53,10 @@ class HouseholdThresholds:
     child_min_span_days: int = 30  # a visiting grandchild stays days, not a month
     silent_days: int = 365  # no presence anywhere for this long
     silent_min_unanswered_visits: int = 4  # home visits to the household that missed the person
-    absent_min_visits: int = 2  # visit sheets saying "not living here": one may be a slip
-    absent_quiet_days: int = 120  # and no presence anywhere since
+    absent_quiet_days: int = 120  # no presence anywhere since, for the "gone" rule:
+    gone_min_points: int = 6  # "not living here" sheets (absent_points each: one may be a
+    missed_points: int = 1  # slip) and visits to the household that left the person off
+    away_min_missed: int = 1  # a quiet this long before, then back: someone who comes and goes
     dwelling_kinds: frozenset[str] = frozenset({"doorplate", "rental_house"})
 
     def applied(self, *names: str) -> dict[str, int]:
@@ -148,15 +157,43 @@ def _evidence(sightings: Sequence[Sighting]) -> tuple[Evidence, ...]:
     )
 
 
-def _first_day_meeting(sightings: Sequence[Sighting], min_days: int, min_sources: int) -> date:
-    days: set[date] = set()
-    sources: set[PresenceSource] = set()
-    for s in sorted(sightings, key=lambda s: s.day):
-        days.add(s.day)
-        sources.add(s.source)
-        if len(days) >= min_days and len(sources) >= min_sources:
+def _first_day_meeting(
+    t: HouseholdThresholds, seen: Sequence[Sighting], absent: Sequence[Sighting]
+) -> date:
+    """The day the living-apart evidence first reached its thresholds."""
+    ordered = sorted([*seen, *absent], key=lambda s: s.day)
+    for n, s in enumerate(ordered):
+        upto = ordered[: n + 1]
+        there = [x for x in upto if x.kind is PresenceKind.PRESENT]
+        gone = {x.day for x in upto if x.kind is PresenceKind.ABSENT}
+        days = len({x.day for x in there} | gone)
+        if (
+            any(x.source in _RESIDENCE for x in there)
+            and days >= t.apart_min_days
+            and _points(t, there) + t.absent_points * len(gone) >= t.apart_min_points
+        ):
             return s.day
-    return max(s.day for s in sightings)
+    return ordered[-1].day
+
+
+_LOOK_ALIKE = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "Z": "2", "S": "5"})
+
+
+def looks_alike(a: str, b: str) -> bool:
+    """Two place codes one typing slip apart: a digit typed as the letter it looks like, or
+    two neighbouring characters swapped. A census sheet or a register entry is typed by hand;
+    a scan's code is read from the QR code and is not."""
+    if a == b or len(a) != len(b):
+        return a == b
+    if a.translate(_LOOK_ALIKE) == b.translate(_LOOK_ALIKE):
+        return True
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return (
+        len(diff) == 2
+        and diff[1] == diff[0] + 1
+        and a[diff[0]] == b[diff[1]]
+        and a[diff[1]] == b[diff[0]]
+    )
 
 
 def _years(born_on: date, on: date) -> int:
@@ -193,6 +230,16 @@ class _Person:
             if s.kind is PresenceKind.PRESENT and self.is_dwelling(s.place_code)
         ]
         self.recent = [s for s in self.living if s.day > since]
+        # The registered places, and the codes seen that are one typing slip from one of them:
+        # a sheet with a mistyped doorplate, or a register entry with one, is still home.
+        self.registered = {r.place_code for r in self.active}
+        self.home_codes = set(self.registered) | {
+            s.place_code
+            for s in self.sightings
+            if s.place_code is not None
+            and s.place_code not in self.registered
+            and any(looks_alike(s.place_code, code) for code in self.registered)
+        }
 
     def is_dwelling(self, code: str | None) -> bool:
         place = self.places.get(code) if code is not None else None
@@ -314,26 +361,46 @@ def _not_deregistered(
     t = p.t
     present = [s.day for s in p.sightings if s.kind is PresenceKind.PRESENT]
     last_seen = max(present, default=None)
-    registered = {r.place_code for r in p.active}
+    home_codes = p.home_codes
     absent = [
         s
         for s in p.sightings
         if s.kind is PresenceKind.ABSENT
-        and s.place_code in registered
+        and s.place_code in home_codes
         and (last_seen is None or s.day > last_seen)
     ]
+    # Away for a long while before and back again (works away, studies away): for this person
+    # "not living here" tells an absence, not a departure, so only the long silence decides.
+    came_back = _came_back(p, visits, present, observed_since)
     quiet_from = max(
         home.registered_on, observed_since or home.registered_on, last_seen or home.registered_on
     )
     quiet_days = (p.as_of - quiet_from).days
-    missed = sorted(d for code in registered for d in visits.get(code, ()) if d > quiet_from)
     absent_days = sorted({s.day for s in absent})
-    if len(absent_days) >= t.absent_min_visits and quiet_days >= t.absent_quiet_days:
-        rule = f"{len(absent_days)} home visits say not living here, no presence anywhere since"
-        decisive = max(
-            absent_days[t.absent_min_visits - 1], quiet_from + timedelta(t.absent_quiet_days)
+    missed = sorted(d for code in p.registered for d in visits.get(code, ()) if d > quiet_from)
+    left_off = [d for d in missed if d not in set(absent_days)]
+    # The weight of "gone", day by day: sheets saying so, visits that left the person off.
+    weights = sorted(
+        [(d, t.absent_points) for d in absent_days] + [(d, t.missed_points) for d in left_off]
+    )
+    points, gone_on = 0, None
+    for d, w in weights:
+        points += w
+        if points >= t.gone_min_points:
+            gone_on = d
+            break
+    if not came_back and gone_on is not None and quiet_days >= t.absent_quiet_days:
+        rule = (
+            f"{len(absent_days)} home visits say not living here, {len(left_off)} left them "
+            f"off, no presence anywhere since"
         )
-        applied: tuple[str, ...] = ("absent_min_visits", "absent_quiet_days")
+        decisive = max(gone_on, quiet_from + timedelta(t.absent_quiet_days))
+        applied: tuple[str, ...] = (
+            "absent_points",
+            "missed_points",
+            "gone_min_points",
+            "absent_quiet_days",
+        )
     elif quiet_days >= t.silent_days and len(missed) >= t.silent_min_unanswered_visits:
         rule = f"no presence anywhere for {t.silent_days} days, {len(missed)} home visits missed"
         decisive = max(
@@ -347,29 +414,78 @@ def _not_deregistered(
     ]
 
 
+def _came_back(
+    p: _Person,
+    visits: Mapping[str, frozenset[date]],
+    present: Sequence[date],
+    observed_since: date | None,
+) -> bool:
+    """Whether the record shows a quiet of `absent_quiet_days` or more (from the start of
+    complete data, or between two presences), with a "not living here" sheet or
+    `away_min_missed` visits that left the person off, after which they were seen."""
+    t = p.t
+    days = sorted(set(present))
+    if observed_since is not None and days and observed_since < days[0]:
+        days.insert(0, observed_since)
+    home_visits = sorted({d for code in p.registered for d in visits.get(code, ())})
+    absent = {
+        s.day for s in p.sightings if s.kind is PresenceKind.ABSENT and s.place_code in p.home_codes
+    }
+    for before, after in pairwise(days):
+        if (after - before).days >= t.absent_quiet_days:
+            between = [d for d in home_visits if before < d < after]
+            if len(between) >= t.away_min_missed or any(before < d < after for d in absent):
+                return True
+    return False
+
+
+_RESIDENCE = frozenset(
+    {PresenceSource.HOME_VISIT, PresenceSource.RENTAL_REGISTRATION, PresenceSource.UTILITY_ACCOUNT}
+)
+
+
+def _points(t: HouseholdThresholds, seen: Sequence[Sighting]) -> int:
+    """The weight of the evidence that someone lives at a place: distinct days per source,
+    each source by its reliability, scans capped."""
+    days: defaultdict[PresenceSource, set[date]] = defaultdict(set)
+    for s in seen:
+        days[s.source].add(s.day)
+    scans = min(len(days[PresenceSource.VENUE_SCAN]) * t.scan_points, t.scan_max_points)
+    return (
+        scans
+        + len(days[PresenceSource.HOME_VISIT]) * t.visit_points
+        + len(days[PresenceSource.RENTAL_REGISTRATION]) * t.rental_points
+        + len(days[PresenceSource.UTILITY_ACCOUNT]) * t.utility_points
+    )
+
+
 def _living_apart(p: _Person) -> list[Finding]:
     t = p.t
-    registered = {r.place_code for r in p.active}
+    home = p.home_codes
     since = p.as_of - timedelta(days=t.window_days)
     absent = [
         s
         for s in p.sightings
-        if s.kind is PresenceKind.ABSENT and s.place_code in registered and s.day > since
+        if s.kind is PresenceKind.ABSENT and s.place_code in home and s.day > since
     ]
     elsewhere: defaultdict[str, list[Sighting]] = defaultdict(list)
     for s in p.recent:
-        if s.place_code is not None and s.place_code not in registered:
+        if s.place_code is not None and s.place_code not in home:
             elsewhere[s.place_code].append(s)
     best: tuple[int, str] | None = None
     for code, seen in elsewhere.items():
-        days = len({s.day for s in seen})
-        # A visit sheet saying "not living here" at home is a source of its own.
-        sources = len({s.source for s in seen}) + bool(absent)
+        # Scans alone show a visit, a workplace, a parent's flat: living needs the census,
+        # a rental contract or a bill there.
+        if not any(s.source in _RESIDENCE for s in seen):
+            continue
         moved = min(s.day for s in seen)
-        at_home = len({s.day for s in p.recent if s.place_code in registered and s.day >= moved})
-        # Where they mostly live since: a flat they stay at now and then is not a move.
-        if days >= t.apart_min_days and sources >= t.apart_min_sources and days > at_home:
-            best = max(best or (days, code), (days, code))
+        gone = {s.day for s in absent}
+        days = len({s.day for s in seen} | gone)
+        points = _points(t, seen) + t.absent_points * len(gone)
+        # Where they mostly live since: weighed the same way at home.
+        at_home = _points(t, [s for s in p.recent if s.place_code in home and s.day >= moved])
+        if days >= t.apart_min_days and points >= t.apart_min_points and points > at_home:
+            best = max(best or (points, code), (points, code))
     if best is None:
         return []
     code = best[1]
@@ -379,8 +495,18 @@ def _living_apart(p: _Person) -> list[Finding]:
             FindingKind.LIVING_APART,
             "registered at one place, living at another",
             code,
-            _first_day_meeting(seen, t.apart_min_days, t.apart_min_sources - bool(absent)),
-            ("window_days", "apart_min_days", "apart_min_sources"),
+            _first_day_meeting(t, seen, absent),
+            (
+                "window_days",
+                "apart_min_days",
+                "apart_min_points",
+                "visit_points",
+                "rental_points",
+                "utility_points",
+                "scan_points",
+                "scan_max_points",
+                "absent_points",
+            ),
             [*seen, *absent],
         )
     ]

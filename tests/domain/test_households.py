@@ -78,33 +78,67 @@ def run(
     return reconcile_person(P, r, sightings, PLACES, AS_OF, T, visits, observed_since)
 
 
-def test_living_apart_needs_enough_days_and_sources_and_names_them() -> None:
-    lives_at_b = [seen("B", d, VISIT if d == 40 else SCAN) for d in (40, 30, 20)]
+def test_living_apart_weighs_each_source_and_names_the_evidence() -> None:
+    lives_at_b = [seen("B", d, VISIT if d == 40 else SCAN) for d in (40, 30, 20, 10)]
     [finding] = run(resident(entry()), lives_at_b)
     assert finding.kind is FindingKind.LIVING_APART
     assert (finding.place_code, finding.grid_id) == ("B", "G2")
-    assert finding.decisive_on == AS_OF - timedelta(days=30)  # the second day, the second source
-    assert finding.thresholds == {"window_days": 270, "apart_min_days": 2, "apart_min_sources": 2}
-    assert {(e.source, e.days) for e in finding.evidence} == {(VISIT, 1), (SCAN, 2)}
+    # a census line (3 points) and three days of scans (1 each): 6 on the third scan's day
+    assert finding.decisive_on == AS_OF - timedelta(days=10)
+    assert finding.thresholds["apart_min_points"] == 6
+    assert finding.thresholds["visit_points"] == 3
+    assert {(e.source, e.days) for e in finding.evidence} == {(VISIT, 1), (SCAN, 3)}
     assert finding.households == ("h:hh1…",)
     assert P not in finding.masked_subject
+
+
+def test_living_apart_from_the_census_alone_children_and_the_elderly_who_never_scan() -> None:
+    [two_sheets] = run(resident(entry()), [seen("B", d, VISIT) for d in (120, 30)])
+    assert two_sheets.decisive_on == AS_OF - timedelta(days=30)
+    # one sheet at B and one at home saying "not living here": two households say so
+    one_and_absent = [seen("B", 60, VISIT), seen("A", 20, VISIT, PresenceKind.ABSENT)]
+    [finding] = run(resident(entry()), one_and_absent)
+    assert finding.decisive_on == AS_OF - timedelta(days=20)
+    assert run(resident(entry()), one_and_absent[:1]) == []  # one line is not enough
 
 
 @pytest.mark.parametrize(
     "sightings",
     [
-        [seen("B", d) for d in (40, 30, 20, 10)],  # one source only, however often
+        [seen("B", d) for d in range(10, 200, 7)],  # scans only: a parent's flat, every week
         [seen("B", 40, VISIT), seen("B", 40)],  # one day: a short stay
         [seen("SHOP", d, s) for d in (40, 30, 20) for s in (VISIT, SCAN)],  # the workplace
         [seen("B", d, VISIT if d == 40 else SCAN) for d in (400, 300, 200)],  # long ago
-        # lives at home mostly, stays at B now and then
-        [seen("B", d, VISIT if d == 40 else SCAN) for d in (40, 30, 20)]
-        + [seen("A", d) for d in (45, 35, 25, 15)],
-        [seen("B", -d, VISIT if d == 4 else SCAN) for d in (4, 3, 2)],  # dated in the future
+        # a nanny: scans at B most days and now and then on its sheet, on home's sheets too
+        [seen("B", d) for d in range(5, 200, 5)]
+        + [seen("B", 100, VISIT)]
+        + [seen("A", d, VISIT) for d in (190, 100, 10)],
+        # a short lease at B, then back home on the census
+        [seen("B", d, VISIT if d == 150 else SCAN) for d in (150, 140, 130, 120)]
+        + [seen("A", d, VISIT) for d in (60, 20)]
+        + [seen("A", d) for d in (50, 30)],
+        [seen("B", -d, VISIT) for d in (4, 3, 2)],  # dated in the future
     ],
 )
 def test_living_apart_noise_does_not_fire(sightings: list[Sighting]) -> None:
     assert run(resident(entry()), sightings) == []
+
+
+def test_a_mistyped_code_is_still_home() -> None:
+    places = PLACES | {
+        "TZ-07-D012": Place("TZ-07-D012", "doorplate", "G1"),
+        "TZ-07-D021": Place("TZ-07-D021", "doorplate", "G1"),
+    }
+    home = resident(entry("TZ-07-D012"))
+    # a sheet typed with two digits swapped lands on the neighbouring doorplate
+    typo = [seen("TZ-07-D021", d, VISIT) for d in (120, 30)]
+    assert reconcile_person(P, home, typo, places, AS_OF, T) == []
+    # the register's entry mistyped (O for 0): a data-quality finding, not a move
+    wrong = resident(entry("TZ-O7-D012"))
+    found = reconcile_person(
+        P, wrong, [seen("TZ-07-D012", d, VISIT) for d in (120, 30)], places, AS_OF, T
+    )
+    assert kinds(found) == [FindingKind.NOT_A_DWELLING]
 
 
 def test_unregistered_after_the_permit_period_but_not_before() -> None:
@@ -171,7 +205,26 @@ def test_not_deregistered_by_silence_needs_visits_that_missed_the_person() -> No
     absent = [seen("A", d, VISIT, PresenceKind.ABSENT) for d in (250, 150)]
     [finding] = run(r, absent, observed_since=date(2024, 1, 1))
     assert "2 home visits say not living here" in finding.rule
+    assert finding.decisive_on == AS_OF - timedelta(days=150)
     assert run(r, absent[1:], observed_since=date(2024, 1, 1)) == []  # one sheet may be a slip
+    # one sheet and three visits that left the person off weigh as much as two sheets
+    left_off = {"A": frozenset(AS_OF - timedelta(days=d) for d in (240, 200, 170, 150))}
+    [finding] = run(r, absent[1:], visits=left_off, observed_since=date(2024, 1, 1))
+    assert "1 home visits say not living here, 3 left them off" in finding.rule
+
+
+def test_someone_who_comes_and_goes_is_not_gone_on_sheets_alone() -> None:
+    """A student or a seasonal worker: away for months, home for the holidays, away again;
+    the family tells the visitor they do not live here."""
+    r = resident(entry())
+    visits = {"A": frozenset(AS_OF - timedelta(days=d) for d in (470, 400, 320, 230, 100, 40))}
+    holidays = [seen("A", d) for d in (500, 490, 150, 140)]
+    sheets = [seen("A", d, VISIT, PresenceKind.ABSENT) for d in (400, 100, 40)]
+    assert run(r, holidays + sheets, visits=visits, observed_since=date(2024, 1, 1)) == []
+    # the same sheets with no earlier absence (the data begin 200 days ago): gone
+    recent = AS_OF - timedelta(days=200)
+    [gone] = run(r, holidays[2:] + sheets[1:], visits=visits, observed_since=recent)
+    assert gone.kind is FindingKind.NOT_DEREGISTERED
 
 
 def test_data_quality_two_households_and_a_place_nobody_lives_in() -> None:
