@@ -321,11 +321,22 @@ def _data_quality(p: _Person) -> list[Finding]:
                 if place is None
                 else (f"registered place is a {place.kind}, not a dwelling")
             )
+            where = entry.place_code
+            # a register entry one typing slip from a dwelling the person is seen at: that
+            # dwelling is the likely entry, and its grid's station gets the case
+            slipped = sorted(
+                code
+                for code in p.home_codes - p.registered
+                if p.is_dwelling(code) and looks_alike(code, entry.place_code)
+            )
+            if place is None and slipped:
+                where = slipped[0]
+                rule += f", one typing slip from {where}, where the person is seen"
             findings.append(
                 p.finding(
                     FindingKind.NOT_A_DWELLING,
                     rule,
-                    entry.place_code,
+                    where,
                     entry.registered_on,
                     (),
                     subject=entry.household_id,

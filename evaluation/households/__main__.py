@@ -83,7 +83,9 @@ def score_town(seed: int) -> SeedScore:
         Counter(
             kind
             for kind, code in truth
-            if code in hashed and not sightings.get(hashed[code]) and code not in town.residents
+            if kind is not FindingKind.NOT_A_DWELLING
+            and not sightings.get(hasher.hash(code))
+            and code not in town.residents
         ),
     )
 

@@ -139,6 +139,8 @@ def test_a_mistyped_code_is_still_home() -> None:
         P, wrong, [seen("TZ-07-D012", d, VISIT) for d in (120, 30)], places, AS_OF, T
     )
     assert kinds(found) == [FindingKind.NOT_A_DWELLING]
+    assert (found[0].place_code, found[0].grid_id) == ("TZ-07-D012", "G1")  # routed to its grid
+    assert "one typing slip from TZ-07-D012" in found[0].rule
 
 
 def test_unregistered_after_the_permit_period_but_not_before() -> None:
