@@ -45,14 +45,21 @@ class BaselineConfig:
     warmup: int = 7
     seasons: int = 1
     weekday_prior: float = 0.0
+    """Weeks of pseudo-history pulling each category's day-of-week factor toward 1 (0: no
+    day-of-week factor). See ``WeekdayProfile``."""
     learn_z: float | None = None
     """A count over the bar at this z is learnt as that bar (None: the alert's own z)."""
     pooled_dispersion: bool = False
     """Floor each series' spread by its category's negative binomial over-dispersion, pooled
     over the category's series (``Dispersion``: one series' variance from a few weeks is
     noise), and judge a count by the negative binomial tail."""
-    """Weeks of pseudo-history pulling each category's day-of-week factor toward 1 (0: no
-    day-of-week factor). See ``WeekdayProfile``."""
+    pooled_levels: bool = False
+    """Shrink each series' learnt level toward the grid x category model of every series
+    (``Pool``: the grid's share of the city times the category's total), by empirical Bayes:
+    the weight of its own mean is the spread between series over that plus its own noise."""
+    citywide_prior: float = 0.0
+    """Pseudo-reports of the city-wide lift (``citywide_lift``; 0: none): a category up in
+    many grids together raises every grid's expectation of it that day."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha <= 1.0:
@@ -61,6 +68,8 @@ class BaselineConfig:
             raise ValueError("need 0 < cluster_z <= z, min_sigma > 0 and min_expected >= 0")
         if self.cluster_z_per_grid < 0:
             raise ValueError("cluster_z_per_grid must be >= 0")
+        if self.citywide_prior < 0:
+            raise ValueError("citywide_prior must be >= 0")
         if self.warmup < 0 or self.seasons < 1 or self.weekday_prior < 0:
             raise ValueError("warmup and weekday_prior must be >= 0 and seasons >= 1")
 
@@ -225,9 +234,23 @@ class SeriesBaseline:
         self, count: float, season: int = 0, factor: float = 1.0, dispersion: float = 0.0
     ) -> None:
         """Learn from one closed window."""
-        learnt = self.learnt(count, season, factor, dispersion) / factor
-        self._all.update(learnt, self.config.alpha)
-        self._seasons[season % self.config.seasons].update(learnt, self.config.alpha)
+        self.learn(self.learnt(count, season, factor, dispersion) / factor, season)
+
+    def learn(self, level: float, season: int = 0) -> None:
+        """Learn one window's level (its count, clipped and divided by its factors)."""
+        self._all.update(level, self.config.alpha)
+        self._seasons[season % self.config.seasons].update(level, self.config.alpha)
+
+    @property
+    def level(self) -> float:
+        """The learnt level over all seasons (before any factor)."""
+        return self._all.mean
+
+    @property
+    def effective_windows(self) -> float:
+        """How many windows the EWMA mean rests on: n while it is a plain average, then
+        (2 - alpha) / alpha."""
+        return min(float(self._all.n), (2.0 - self.config.alpha) / self.config.alpha)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state; the config is not included (it belongs to the deployment)."""
@@ -273,11 +296,15 @@ class Dispersion:
             return 0.0
         return max(self._num.mean / self._den.mean, 0.0)
 
-    def update(self, pairs: list[tuple[float, float]]) -> None:
-        """One window's (count, expectation) of the category's series."""
+    def update(self, pairs: list[tuple[float, float]] | list[tuple[float, float, float]]) -> None:
+        """One window's (count, expectation) of the category's series, or (count,
+        expectation, the expectation's own error variance): that error is taken out, so a
+        mean learnt from a few windows does not widen the spread for weeks after it has
+        settled (the bar adds each series' own error back)."""
         if pairs:
-            self._num.update(sum((x - m) ** 2 - m for x, m in pairs), DISPERSION_ALPHA)
-            self._den.update(sum(m * m for _, m in pairs), DISPERSION_ALPHA)
+            num = sum((p[0] - p[1]) ** 2 - p[1] - (p[2] if len(p) > 2 else 0.0) for p in pairs)
+            self._num.update(num, DISPERSION_ALPHA)
+            self._den.update(sum(p[1] * p[1] for p in pairs), DISPERSION_ALPHA)
 
     def to_dict(self) -> list[list[float]]:
         return [[e.mean, e.var, e.n] for e in (self._num, self._den)]
@@ -333,3 +360,130 @@ class WeekdayProfile:
         ewmas = [_Ewma(float(m), float(v), int(n)) for m, v, n in data]
         profile._all, profile._days = ewmas[0], ewmas[1:]
         return profile
+
+
+POOL_MIN_SERIES = 4
+"""Series a category needs (warmed up, with a level) before its pool is used."""
+
+
+class Pool:
+    """Every series' level read against the grid x category model (issue 24).
+
+    A series' own EWMA mean from two or three weeks is noisy: at a few reports a day and
+    negative binomial days its error is a fifth of the level or more, and a series that was
+    high by chance keeps its bar high for weeks. The model ``share[grid] * total[category]``
+    (the independence fit of the table of levels) rests on every series; a series' level is
+    pulled toward it by empirical Bayes: with ``tau2`` the category's squared coefficient of
+    variation of the true levels around the model (moment estimate, over its series) and
+    ``v`` the sampling variance of the series' own mean, ``(m + phi m^2) / n_eff``, its own
+    mean weighs ``tau2 p^2 / (tau2 p^2 + v)``. Fitted once per scored window from the
+    baselines after learning, and kept in the episode memory, so the stream's early checks,
+    which read only the baselines of series with a count, judge as the evaluation does.
+    ``expected`` is also each category's summed shrunk level (for the city-wide lift)."""
+
+    __slots__ = ("expected", "share", "tau2", "total")
+
+    def __init__(self) -> None:
+        self.share: dict[str, float] = {}
+        self.total: dict[str, float] = {}
+        self.tau2: dict[str, float] = {}
+        self.expected: dict[str, float] = {}
+
+    def prior(self, grid: str, category: str) -> float | None:
+        share, total = self.share.get(grid), self.total.get(category)
+        if share is None or total is None or category not in self.tau2:
+            return None
+        return share * total
+
+    def level(
+        self, grid: str, category: str, baseline: "SeriesBaseline", dispersion: float
+    ) -> float:
+        """The series' shrunk level; its own when the model does not cover it."""
+        return self.posterior(grid, category, baseline, dispersion)[0]
+
+    def posterior(
+        self, grid: str, category: str, baseline: "SeriesBaseline", dispersion: float
+    ) -> tuple[float, float]:
+        """The series' shrunk level and its error variance (the sampling variance of its
+        own mean times its weight); its own mean and that mean's variance when the model
+        does not cover it."""
+        own = baseline.level
+        noise = (own + dispersion * own * own) / max(baseline.effective_windows, 1.0)
+        prior = self.prior(grid, category)
+        if prior is None or prior <= 0 or baseline.windows_seen == 0:
+            return own, noise
+        between = self.tau2[category] * prior * prior
+        weight = between / (between + noise) if between + noise > 0 else 1.0
+        return weight * own + (1.0 - weight) * prior, weight * noise
+
+    @classmethod
+    def fit(
+        cls,
+        baselines: "dict[tuple[str, str], SeriesBaseline]",
+        dispersions: dict[str, float],
+    ) -> "Pool":
+        pool = cls()
+        levels = {s: b.level for s, b in baselines.items() if b.warmed_up and b.level > 0}
+        city = sum(levels.values())
+        if city <= 0:
+            return pool
+        grids: dict[str, float] = {}
+        totals: dict[str, float] = {}
+        for (grid, category), level in levels.items():
+            grids[grid] = grids.get(grid, 0.0) + level
+            totals[category] = totals.get(category, 0.0) + level
+        pool.share = {g: v / city for g, v in grids.items()}
+        spread: dict[str, list[float]] = {}
+        for (grid, category), level in levels.items():
+            prior = pool.share[grid] * totals[category]
+            phi = dispersions.get(category, 0.0)
+            n = max(baselines[(grid, category)].effective_windows, 1.0)
+            noise = (level + phi * level * level) / n
+            spread.setdefault(category, []).append(((level - prior) ** 2 - noise) / prior**2)
+        for category, values in spread.items():
+            if len(values) >= POOL_MIN_SERIES:
+                pool.total[category] = totals[category]
+                pool.tau2[category] = max(sum(values) / len(values), 0.0)
+        for (grid, category), baseline in baselines.items():
+            if baseline.warmed_up and category in pool.tau2:
+                level = pool.level(grid, category, baseline, dispersions.get(category, 0.0))
+                pool.expected[category] = pool.expected.get(category, 0.0) + level
+        return pool
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        return {
+            "share": dict(sorted(self.share.items())),
+            "total": dict(sorted(self.total.items())),
+            "tau2": dict(sorted(self.tau2.items())),
+            "expected": dict(sorted(self.expected.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, dict[str, float]]) -> "Pool":
+        pool = cls()
+        pool.share = {k: float(v) for k, v in data.get("share", {}).items()}
+        pool.total = {k: float(v) for k, v in data.get("total", {}).items()}
+        pool.tau2 = {k: float(v) for k, v in data.get("tau2", {}).items()}
+        pool.expected = {k: float(v) for k, v in data.get("expected", {}).items()}
+        return pool
+
+
+CITYWIDE_TRIM = 4
+"""Grids with the largest excess left out of a category's city-wide lift: a burst or a
+cluster (three grids) must not lift its own category's expectation everywhere."""
+
+
+def citywide_lift(cells: list[tuple[float, float]], expected_total: float, prior: float) -> float:
+    """A category's lift in one window: its count over its expectation in every grid but the
+    ``CITYWIDE_TRIM`` with the largest excess, with ``prior`` pseudo-reports at 1, never below
+    1. ``cells`` are (count, expectation) of the grids with a count; ``expected_total`` is the
+    expectation of every grid of the category, with a count or not. The lift only grows with
+    the counts, so the open window's lift so far is at most the closed window's."""
+    if prior <= 0 or expected_total <= 0:
+        return 1.0
+    # only grids with a count are trimmed: the stream's open window holds no others
+    counted = [c for c in cells if c[0] > 0]
+    top = sorted(counted, key=lambda c: (c[0] - c[1], c[0]), reverse=True)[:CITYWIDE_TRIM]
+    rest_count = sum(x for x, _ in cells) - sum(x for x, _ in top)
+    rest_expected = max(expected_total - sum(m for _, m in top), 0.0)
+    return max(1.0, (rest_count + prior) / (rest_expected + prior))

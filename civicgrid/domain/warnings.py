@@ -28,8 +28,10 @@ from civicgrid.domain.baseline import (
     DISPERSION_WINDOWS,
     BaselineConfig,
     Dispersion,
+    Pool,
     SeriesBaseline,
     WeekdayProfile,
+    citywide_lift,
     count_threshold,
 )
 from civicgrid.domain.repeats import RepeatPoints
@@ -168,6 +170,7 @@ class EarlyWarning:
         self._raised: _Raised | None = None
         self.weekdays: dict[str, WeekdayProfile] = {}
         self.dispersions: dict[str, Dispersion] = {}
+        self.pool = Pool()
 
     def add(self, grid_id: str, category: str, occurred_at: datetime) -> None:
         self.counter.add(grid_id, category, occurred_at)
@@ -183,6 +186,47 @@ class EarlyWarning:
         target = 1.0 if city is None else city.factor(weekday)
         profile = self.weekdays.get(category)
         return target if profile is None else profile.factor(weekday, target)
+
+    def factors(
+        self, windows: Sequence[WindowCount], dispersion: Mapping[str, float]
+    ) -> dict[Series, tuple[float, float, float]]:
+        """Per series of ``windows`` (all of one window), the factor its level is judged by,
+        the one it learns by, and the error variance of its expectation: the day-of-week
+        factor times the category's city-wide lift (both), times the series' pooled
+        shrinkage (judged only: the series keeps learning its own level); the error is the
+        pooled level's (``Pool.posterior``) with ``pooled_levels``, else 0."""
+        out: dict[Series, tuple[float, float, float]] = {}
+        if not windows:
+            return out
+        start = windows[0].window_start
+        week = {c: self.factor(c, start) for c in {w.category for w in windows}}
+        shrink: dict[Series, float] = {}
+        error: dict[Series, float] = {}
+        cells: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for w in windows:
+            series = (w.grid_id, w.category)
+            baseline = self.baselines.get(series)
+            error[series] = 0.0
+            if baseline is None or baseline.level <= 0 or not self.config.pooled_levels:
+                shrink[series] = 1.0
+            else:
+                phi = dispersion.get(w.category, 0.0)
+                pooled, error[series] = self.pool.posterior(w.grid_id, w.category, baseline, phi)
+                shrink[series] = pooled / baseline.level
+            if baseline is not None and baseline.warmed_up:
+                level = baseline.level * shrink[series] * week[w.category]
+                cells[w.category].append((float(w.count), level))
+        lift: dict[str, float] = {}
+        for category, factor in week.items():
+            total = self.pool.expected.get(category, 0.0) * factor
+            lift[category] = citywide_lift(
+                cells.get(category, []), total, self.config.citywide_prior
+            )
+        for w in windows:
+            series = (w.grid_id, w.category)
+            learn = week[w.category] * lift[w.category]
+            out[series] = (learn * shrink[series], learn, error[series] * learn * learn)
+        return out
 
     def season(self, window_start: datetime) -> int:
         local = window_start + self.counter.utc_offset
@@ -267,21 +311,25 @@ class EarlyWarning:
         zones = self._zones(cells, neighbours) if neighbours is not None else {}
         alerts = self._fresh(over, zones, cells, raised)
         totals: dict[str, float] = defaultdict(float)
-        spread: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        spread: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
         dispersion = self._dispersion()
+        factors = self.factors(windows, dispersion)
         for w in windows:
             series = (w.grid_id, w.category)
             baseline = self.baselines.setdefault(series, self._baseline(series))
-            season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
-            phi = dispersion.get(w.category, 0.0)
+            season = self.season(w.window_start)
+            factor, learn, error = factors[series]
+            phi = self._series_dispersion(baseline, season, factor, error, dispersion, w.category)
             learnt = baseline.learnt(w.count, season, factor, phi)
             if baseline.warmed_up:  # a series in warm-up says little about its category's week
-                totals[w.category] += learnt
+                # the week is learnt apart from the day's city-wide lift
+                totals[w.category] += learnt * self.factor(w.category, w.window_start) / learn
             # its spread is learnt from the third window: judged against a mean of a few
             # windows, the spread comes out wide, as the next count's is around such a mean
             if baseline.windows_seen >= DISPERSION_WINDOWS and learnt == w.count:
-                spread[w.category].append((w.count, baseline.expected(season, factor)))
-            baseline.update(w.count, season, factor, phi)
+                expected = baseline.expected(season, factor)
+                spread[w.category].append((w.count, expected, error))
+            baseline.learn(learnt / learn, season)
         if self.config.pooled_dispersion:
             for category, pairs in spread.items():
                 self.dispersions.setdefault(category, Dispersion()).update(pairs)
@@ -293,6 +341,8 @@ class EarlyWarning:
                     category, WeekdayProfile(self.config.weekday_prior)
                 )
                 profile.update(self.weekday(start), total)
+        if self.config.pooled_levels or self.config.citywide_prior > 0:
+            self.pool = Pool.fit(self.baselines, self._dispersion())
         self.windows_closed += 1
         self._active = {(a.grid_id, a.category) for a in over}
         # a cluster raised early stays in the episode memory even if the scan over the whole
@@ -350,10 +400,29 @@ class EarlyWarning:
             return {}
         return {c: d.value for c, d in self.dispersions.items()}
 
+    def _series_dispersion(
+        self,
+        baseline: SeriesBaseline,
+        season: int,
+        factor: float,
+        error: float,
+        dispersion: Mapping[str, float],
+        category: str,
+    ) -> float:
+        """The over-dispersion of the series' next count around its expectation: its
+        category's, plus its expectation's own error (``error / expected^2``), so the bar is
+        the predictive one: wider for a young or lone series, narrower once it has settled.
+        The error only counts once the category's dispersion is known."""
+        phi = dispersion.get(category, 0.0)
+        if phi <= 0 or error <= 0:
+            return phi
+        expected = baseline.expected(season, factor)
+        return phi + error / (expected * expected)
+
     def _anomaly(
-        self, w: WindowCount, baseline: SeriesBaseline, z: float, phi: float
+        self, w: WindowCount, baseline: SeriesBaseline, z: float, phi: float, factor: float
     ) -> RateAnomaly:
-        season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
+        season = self.season(w.window_start)
         return RateAnomaly(
             grid_ids=(w.grid_id,),
             category=w.category,
@@ -373,12 +442,16 @@ class EarlyWarning:
         cells: dict[str, dict[str, _Cell]] = defaultdict(dict)
         windows = list(windows)
         dispersion = self._dispersion()
+        factors = self.factors(windows, dispersion)
         for w in windows:
             baseline = self._baseline((w.grid_id, w.category))
-            season, factor = self.season(w.window_start), self.factor(w.category, w.window_start)
-            phi = dispersion.get(w.category, 0.0)
+            season, (factor, _, error) = (
+                self.season(w.window_start),
+                factors[(w.grid_id, w.category)],
+            )
+            phi = self._series_dispersion(baseline, season, factor, error, dispersion, w.category)
             if baseline.is_anomalous(w.count, season, factor=factor, dispersion=phi):
-                over.append(self._anomaly(w, baseline, self.config.z, phi))
+                over.append(self._anomaly(w, baseline, self.config.z, phi, factor))
             expected = baseline.expected(season, factor)
             if baseline.warmed_up and w.count > expected:
                 variance = baseline.variance(season, factor, phi)
@@ -458,6 +531,7 @@ class EarlyWarning:
             "clusters": {c: [sorted(s) for s in sets] for c, sets in self._clusters.items()},
             "weekdays": {c: p.to_dict() for c, p in sorted(self.weekdays.items())},
             "dispersions": {c: d.to_dict() for c, d in sorted(self.dispersions.items())},
+            "pool": self.pool.to_dict(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -476,3 +550,4 @@ class EarlyWarning:
         self.dispersions = {
             c: Dispersion.from_dict(data) for c, data in state.get("dispersions", {}).items()
         }
+        self.pool = Pool.from_dict(state.get("pool", {}))

@@ -5,8 +5,11 @@ import pytest
 
 from civicgrid.domain.baseline import (
     BaselineConfig,
+    Dispersion,
+    Pool,
     SeriesBaseline,
     WeekdayProfile,
+    citywide_lift,
     count_threshold,
 )
 
@@ -150,3 +153,52 @@ def test_a_weekday_factor_is_shrunk_toward_one_with_little_history() -> None:
     assert profile.factor(0) < 1.0
     restored = WeekdayProfile.from_dict(profile.to_dict(), 1.0)
     assert restored.factor(5) == profile.factor(5)
+
+
+def _settled(level: float, windows: int = 20) -> SeriesBaseline:
+    baseline = SeriesBaseline(BaselineConfig(warmup=3))
+    for _ in range(windows):
+        baseline.learn(level)
+    return baseline
+
+
+def test_a_series_high_by_chance_is_pulled_toward_its_grid_and_category() -> None:
+    # a 4 x 4 table of levels with the grid x category structure, one series twice as high
+    levels = {(f"g{g}", f"c{c}"): (1.0 + g) * (1.0 + c) for g in range(4) for c in range(4)}
+    levels[("g0", "c0")] = 2.0
+    baselines = {series: _settled(level) for series, level in levels.items()}
+    pool = Pool.fit(baselines, {c: 0.25 for _, c in levels})
+    # every other series fits the model exactly: the between-series spread is small, so the
+    # lone high series is shrunk most of the way toward the model's level
+    shrunk, error = pool.posterior("g0", "c0", baselines[("g0", "c0")], 0.25)
+    assert 1.0 < (pool.prior("g0", "c0") or 0) < 1.3  # the outlier is in the fit too
+    assert 1.0 < shrunk < 1.6
+    assert 0 < error < (2.0 + 0.25 * 4.0) / 19
+    # a busy series the model fits keeps its level
+    assert pool.level("g3", "c3", baselines[("g3", "c3")], 0.25) == pytest.approx(16.0, rel=0.05)
+    assert Pool.from_dict(json.loads(json.dumps(pool.to_dict()))).to_dict() == pool.to_dict()
+
+
+def test_the_citywide_lift_ignores_a_few_high_grids_and_follows_many() -> None:
+    quiet = [(2.0, 2.0)] * 12
+    # a burst and a cluster: four grids far up, the rest as expected -> no lift
+    assert (
+        citywide_lift([*quiet, (20.0, 2.0), (9.0, 2.0), (9.0, 2.0), (9.0, 2.0)], 32.0, 10.0) == 1.0
+    )
+    # every grid up by half: the lift follows, shrunk toward 1 by the pseudo-reports
+    up = [(3.0, 2.0)] * 16
+    assert citywide_lift(up, 32.0, 10.0) == pytest.approx((36 + 10) / (24 + 10))
+    # grids without a count hold the lift down through the expected total
+    assert citywide_lift([(3.0, 2.0)] * 4, 32.0, 10.0) == 1.0
+    assert citywide_lift(up, 32.0, 0.0) == 1.0
+
+
+def test_dispersion_takes_out_the_error_of_a_young_mean() -> None:
+    plain, corrected = Dispersion(), Dispersion()
+    pairs = [(0.0, 1.0), (3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]
+    for _ in range(5):
+        plain.update(pairs)
+        corrected.update([(x, m, 0.5) for x, m in pairs])
+    # sum((x - m)^2 - m) = 2 over sum(m^2) = 4; minus the error, 4 x 0.5
+    assert plain.value == pytest.approx(0.5)
+    assert corrected.value == 0.0
