@@ -423,7 +423,10 @@ class Pool:
         dispersions: dict[str, float],
     ) -> "Pool":
         pool = cls()
-        levels = {s: b.level for s, b in baselines.items() if b.warmed_up and b.level > 0}
+        # sorted: the stream reads its baselines in no fixed order, and float sums must not
+        # depend on it (a backfill learns exactly what the same month in order learns)
+        ordered = sorted(baselines.items())
+        levels = {s: b.level for s, b in ordered if b.warmed_up and b.level > 0}
         city = sum(levels.values())
         if city <= 0:
             return pool
@@ -444,7 +447,7 @@ class Pool:
             if len(values) >= POOL_MIN_SERIES:
                 pool.total[category] = totals[category]
                 pool.tau2[category] = max(sum(values) / len(values), 0.0)
-        for (grid, category), baseline in baselines.items():
+        for (grid, category), baseline in ordered:
             if baseline.warmed_up and category in pool.tau2:
                 level = pool.level(grid, category, baseline, dispersions.get(category, 0.0))
                 pool.expected[category] = pool.expected.get(category, 0.0) + level

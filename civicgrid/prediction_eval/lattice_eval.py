@@ -79,8 +79,10 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--all-variants", action="store_true", help="also the pre-issue-24 one")
+    parser.add_argument("--generators", nargs="+", choices=list(GENERATORS), default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
+    generators = {g: GENERATORS[g] for g in args.generators or GENERATORS}
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     names = list(VARIANTS) if args.all_variants else list(QUICK)
     grid_days = len(lattice.GRIDS) * (lattice.DAYS - lattice.HISTORY_DAYS) * len(seeds)
@@ -113,7 +115,7 @@ def main() -> None:
         "1,000 grid-days | clean months / 1,000 grid-days |",
         "|---|---|---|---|---|---|---|",
     ]
-    for gen_name, generator in GENERATORS.items():
+    for gen_name, generator in generators.items():
         for name in names:
             config = VARIANTS[name]
             clean = _unexplained(evaluate(config, seeds, False, generator=generator))
