@@ -98,6 +98,7 @@ def plot_latency(latency: dict[str, Percentiles], path: Path) -> None:
         ax.axhline(250, color="grey", linestyle="--", linewidth=0.8, label="p99 target")
         if rates_seen:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ticks = sorted(rates_seen)
             ax.set_xticks(ticks, [f"{r:,.0f}" for r in ticks])
         ax.set_xlabel("offered rate (events/s)")
