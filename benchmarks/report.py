@@ -246,8 +246,35 @@ def write(results: Results, out_dir: Path, changes: str) -> Path:
         lines += ["## Notes from this run", "", *[f"- {n}" for n in results.notes], ""]
     lines += [changes.strip(), ""]
     path = out_dir / "RESULTS.md"
+    kept = kept_sections(path.read_text() if path.exists() else "")
+    if kept:
+        lines += [*kept, ""]
     path.write_text("\n".join(lines))
     return path
+
+
+# the sections this writer makes (and the API benchmark's, which it runs); any other `## `
+# section of an existing RESULTS.md was added by a benchmark run alone and is kept
+_OWN_SECTIONS = (
+    "Targets missed",
+    "Two workers of one group",
+    "Cost curves",
+    "Where the worker's time went",
+    "HTTP API under load",
+    "Notes from this run",
+    "What was changed",
+)
+
+
+def kept_sections(old: str) -> list[str]:
+    """The `## ` sections of an earlier RESULTS.md that `make bench` does not write (e.g.
+    the household reconciliation, run by hand), verbatim, so a full run does not erase them."""
+    kept: list[str] = []
+    for part in old.split("\n## ")[1:]:
+        heading = part.split("\n", 1)[0]
+        if not heading.startswith(_OWN_SECTIONS):
+            kept.append("## " + part.rstrip("\n"))
+    return kept
 
 
 def _profile_section(profile: Profile) -> list[str]:

@@ -131,3 +131,19 @@ def test_nearest_rank_percentiles() -> None:
     assert [percentile(hundred, q) for q in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([1.0, 2.0], 99) == 2.0
+
+
+def test_a_full_write_keeps_the_sections_other_benchmarks_added_by_hand(tmp_path: Path) -> None:
+    (tmp_path / "RESULTS.md").write_text(
+        "# Benchmark results\n\nold table\n\n## Targets missed\n\n- old\n\n"
+        "## Household reconciliation (run by hand)\n\n| a |\n|---|\n\n"
+        "## What was changed\n\nold changes\n"
+    )
+    text = write(Results("full"), tmp_path, "## What was changed\n\nnew changes").read_text()
+    assert "## Household reconciliation (run by hand)\n\n| a |\n|---|" in text
+    assert "old table" not in text
+    assert "- old" not in text
+    assert "old changes" not in text
+    assert text.count("## What was changed") == 1
+    again = write(Results("full"), tmp_path, "## What was changed\n\nnew changes").read_text()
+    assert again.count("## Household reconciliation") == 1
