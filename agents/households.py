@@ -155,9 +155,19 @@ class HouseholdStage:
         done = 0
         started = time.perf_counter()
         self.dirty_since = None
-        async with pool.acquire() as connection:
-            since = await store.observed_since(connection)
-            dirty = await store.dirty_count(connection, partitions)
+
+        async def survey() -> tuple[date | None, int]:
+            async with pool.acquire() as connection:
+                return (
+                    await store.observed_since(connection),
+                    await store.dirty_count(connection, partitions),
+                )
+
+        # the survey waits out an outage like the chunks do (a refused connection here once
+        # stopped the worker while PostgreSQL was down)
+        since, dirty = await with_retry(
+            "household reconciliation", survey, stalled=self.runtime.stalled
+        )
         for _ in range(dirty // CHUNK_PERSONS + 1):
             async with self.lock:
                 count = await with_retry(
