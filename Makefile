@@ -48,10 +48,10 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick --runs 1 --no-profile --no-taizhou
 
 eval: $(STAMP)
-	$(BIN)/python -m civicgrid.classifier_training
-	$(BIN)/python -m civicgrid.classifier_training.corrections_eval
-	$(BIN)/python -m civicgrid.prediction_eval
-	$(BIN)/python -m civicgrid.prediction_eval.lattice_eval
+	$(BIN)/python -m tools.classifier_training
+	$(BIN)/python -m tools.classifier_training.corrections_eval
+	$(BIN)/python -m tools.prediction_eval
+	$(BIN)/python -m tools.prediction_eval.lattice_eval
 	$(BIN)/python -m evaluation.households
 
 chaos: $(STAMP)

@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.delivery import send_all
+from civicgrid.agents.delivery import send_all
 from civicgrid.db.assessment import (
     GridPopulation,
     Period,
@@ -23,9 +23,9 @@ from civicgrid.db.assessment import (
 )
 from civicgrid.domain.gridwork import Message
 from civicgrid.runtime import Runtime
-from schemas.enums import Grade
-from schemas.outbound import Assessment, Window
-from topics import catalogue as topics
+from civicgrid.schemas.enums import Grade
+from civicgrid.schemas.outbound import Assessment, Window
+from civicgrid.topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 

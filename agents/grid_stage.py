@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from agents.delivery import fail_stop, holding, send_all, with_retry
 from civicgrid import metrics
+from civicgrid.agents.delivery import fail_stop, holding, send_all, with_retry
 from civicgrid.db.households import household_cases, write_household_cases
 from civicgrid.db.sink import load_into, seen_event_ids, write_plan
 from civicgrid.domain.casebook import CaseBook
@@ -27,10 +27,10 @@ from civicgrid.domain.routing import RawRecord, dead_letter
 from civicgrid.errors import DeadLetterError, Disposition, StopError, classify, reason
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
-from schemas.enums import DeadLetterKind
-from schemas.inbound import InboundEvent
-from schemas.internal import GridBatch, GridEnvelope
-from topics import catalogue as topics
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.inbound import InboundEvent
+from civicgrid.schemas.internal import GridBatch, GridEnvelope
+from civicgrid.topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 

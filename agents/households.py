@@ -24,8 +24,8 @@ from datetime import UTC, date, datetime
 from datetime import time as dt_time
 from typing import Any
 
-from agents.delivery import fail_stop, holding, send_all, with_retry
 from civicgrid import metrics
+from civicgrid.agents.delivery import fail_stop, holding, send_all, with_retry
 from civicgrid.db import households as store
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.gridwork import by_grid_messages
@@ -41,7 +41,7 @@ from civicgrid.domain.householdflow import (
 from civicgrid.domain.households import Finding, Place, reconcile_person, thresholds_for
 from civicgrid.errors import StopError
 from civicgrid.runtime import Runtime
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 

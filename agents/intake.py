@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from agents.delivery import deliver_internal, fail_stop, holding, in_batches, with_retry
 from civicgrid import metrics
+from civicgrid.agents.delivery import deliver_internal, fail_stop, holding, in_batches, with_retry
 from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.householdflow import PersonItem, by_person_messages, route_household
 from civicgrid.domain.routing import RawRecord, dead_letter, published_at, route
 from civicgrid.logs import correlation
 from civicgrid.runtime import Runtime
-from schemas.enums import DeadLetterKind
-from schemas.internal import GridEnvelope
-from topics import catalogue as topics
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.internal import GridEnvelope
+from civicgrid.topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 

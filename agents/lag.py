@@ -14,7 +14,7 @@ from prometheus_client import Gauge
 
 from civicgrid import metrics
 from civicgrid.runtime import Runtime
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
 
 # Short enough that a dashboard at a 15 s scrape never shows a stale figure, long enough to
 # cost nothing: one pass reads in-memory offsets of a handful of partitions.

@@ -23,8 +23,8 @@ from typing import Any
 
 import asyncpg
 
-from agents.delivery import send_all
 from civicgrid import metrics
+from civicgrid.agents.delivery import send_all
 from civicgrid.db.sink import write_plan
 from civicgrid.domain import scoring
 from civicgrid.domain.alerts import Alert as EarlyAlert
@@ -36,9 +36,9 @@ from civicgrid.domain.gridwork import (
     watermark_messages,
 )
 from civicgrid.runtime import Runtime
-from schemas.enums import AlertKind
-from schemas.internal import GridEnvelope
-from topics import catalogue as topics
+from civicgrid.schemas.enums import AlertKind
+from civicgrid.schemas.internal import GridEnvelope
+from civicgrid.topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 

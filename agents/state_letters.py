@@ -10,12 +10,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from agents.delivery import send_all
 from civicgrid import metrics
+from civicgrid.agents.delivery import send_all
 from civicgrid.db.sink import write_plan
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.runtime import Runtime
-from schemas.internal import GridEnvelope
+from civicgrid.schemas.internal import GridEnvelope
 
 log = logging.getLogger(__name__)
 

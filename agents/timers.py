@@ -9,8 +9,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.delivery import send_all
 from civicgrid import metrics
+from civicgrid.agents.delivery import send_all
 from civicgrid.db.queries import grids_with_timers_due
 from civicgrid.domain.timers import tick_messages
 from civicgrid.runtime import Runtime

@@ -40,11 +40,11 @@ from benchmarks.load import simulated
 from benchmarks.pipeline import PipelineBench, PipelineRun, summary
 from benchmarks.stack import BenchStack, bench_stack
 from benchmarks.stats import Figure
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
-from civicgrid.city.publish import publish_city
 from civicgrid.settings import Settings
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.model import City
+from tools.city.publish import publish_city
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PERFORMANCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "performance.md"

@@ -23,12 +23,12 @@ import asyncpg
 
 from benchmarks.pipeline import worker_env
 from benchmarks.stack import BenchStack, bench_stack
-from civicgrid import demo
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.domain.privacy import KeyedHasher, case_link_secret
 from civicgrid.domain.taxonomy import Taxonomy
-from civicgrid.workerproc import ApiProcess, WorkerProcess
+from tools import demo
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import ApiProcess, WorkerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api.md"
 DEMO_EVENTS = 3000

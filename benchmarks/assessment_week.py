@@ -4,7 +4,7 @@ Run: .venv/bin/python -m benchmarks.assessment_week [--days 7] [--events-per-day
 
 Starts an embedded broker and PostgreSQL in a temporary directory, a `civicgrid run` worker
 whose leader assesses every 2 s, publishes the demo city and plays the 7 days before today in
-simulated time (civicgrid/simweek.py). Then, for every day: the grades and figure ranges of
+simulated time (tools/simweek.py). Then, for every day: the grades and figure ranges of
 the stored snapshots, and `civicgrid assess --day D --format csv` compared with them figure
 for figure. Writes benchmarks/results/assessment_week.md; exits 1 when a recomputed day
 differs from the stream or a worker has no snapshot.
@@ -23,15 +23,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
-from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import prepare
 from civicgrid.db.assessment import COVERAGE_DAYS
 from civicgrid.domain.indicators import grade
 from civicgrid.embedded.stack import Endpoints, services
+from civicgrid.schemas.enums import SubjectKind
 from civicgrid.settings import Settings
-from civicgrid.simweek import (
+from tools.city.generate import generate_city
+from tools.city.model import City
+from tools.city.publish import publish_city
+from tools.simweek import (
     Agreement,
     KindSummary,
     Week,
@@ -45,8 +46,7 @@ from civicgrid.simweek import (
     recompute,
     stored_days,
 )
-from civicgrid.workerproc import WorkerProcess
-from schemas.enums import SubjectKind
+from tools.workerproc import WorkerProcess
 
 RESULT = Path(__file__).resolve().parent / "results" / "assessment_week.md"
 KEY = "bench-assessment-week-key-0123456789"
@@ -154,7 +154,7 @@ _GRADES = ("A", "B", "C", "D", "E", "n/a")
 # not the picture.
 READING = """
 **Grid workers: grades in the order of their diligence, within the band the simulator leaves.**
-The simulator (civicgrid/city/simulate.py, mix.py) gives each worker a fixed diligence of
+The simulator (tools/city/simulate.py, mix.py) gives each worker a fixed diligence of
 0.3-1.0: the share of duty occasions (Mon-Fri 07:00-21:00) they do fieldwork in, and of
 residents' cases they verify within the hour. The 29-day warm-up of their fieldwork fills the
 30-day coverage window, so the first days are judged like the last. Over the week Spearman's ρ

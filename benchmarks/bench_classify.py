@@ -24,9 +24,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ["OMP_NUM_THREADS"] = "1"
 
-from civicgrid.classifier_training import corpus
 from civicgrid.cli.classify import classify_lines
 from civicgrid.domain.classifier import Classifier
+from tools.classifier_training import corpus
 
 REPORTS = 200
 BATCH = 32  # the grid stage's reports per transaction (agents/grid_stage.py)
@@ -79,7 +79,7 @@ def pipeline(events: int) -> dict[str, dict[str, float]]:
     database) with the real classifier, then one with it stubbed, on the same records."""
     from benchmarks.pipeline import PipelineBench
     from benchmarks.stack import bench_stack
-    from civicgrid.city.generate import generate_city
+    from tools.city.generate import generate_city
 
     work_dir = Path(tempfile.mkdtemp(prefix="civicgrid-bench-classify-"))
     out: dict[str, dict[str, float]] = {}

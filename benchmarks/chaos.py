@@ -9,7 +9,7 @@ mid-stream; two workers with one SIGKILLed; the worker SIGTERMed while it waits 
 PostgreSQL outage; every backend of the worker killed every 100 ms in 10 storms; three
 poison pills in mid-stream (a 900 KB value, a NUL in a photo URL, a report dated 1900);
 2,000 reports on one code in one burst with the worker SIGKILLed in it (compared with two
-fault-free runs of that stream). The scenarios are civicgrid/faults.py, the same code the
+fault-free runs of that stream). The scenarios are tools/faults.py, the same code the
 short tests in tests/reliability run. Exits 1 when any scenario fails.
 """
 
@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from civicgrid.faults import (
+from tools.faults import (
     CaseComparison,
     Fault,
     Outcome,
@@ -73,7 +73,7 @@ def table(plan: Plan, outcomes: list[Outcome]) -> str:
         f"Written by `make chaos` (`python -m benchmarks.chaos`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; stream of {plan.events:,} simulated inbound "
         f"records (seed {plan.seed}), embedded Tansu and PostgreSQL, 4 partitions. "
-        "Scenarios and checks: civicgrid/faults.py; design: docs/reliability.md.",
+        "Scenarios and checks: tools/faults.py; design: docs/reliability.md.",
         "",
         "- **events in**: records published and acked by the broker (the stream includes "
         "the simulator's app resends, the same event id twice);",

@@ -25,10 +25,10 @@ import asyncpg
 from benchmarks.load import Record, publish_flat_out, simulated
 from benchmarks.pipeline import cpu_seconds, ids, vm_hwm_bytes, wait_drained, worker_env
 from benchmarks.stack import BenchStack
-from civicgrid.city.model import City
-from civicgrid.city.publish import publish_city
-from civicgrid.workerproc import WorkerProcess
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
+from tools.city.model import City
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 READY_TIMEOUT_S = 900.0  # the Taizhou registry is read in full before the worker is ready
 MIRROR_TIMEOUT_S = 900.0

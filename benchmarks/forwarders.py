@@ -25,12 +25,12 @@ from urllib.parse import urlsplit
 import orjson
 
 from benchmarks.samework import TABLE, Stages, raw
-from civicgrid.city.generate import generate_city
 from civicgrid.kafka_clients import producer as kafka_producer
 from civicgrid.kafka_connection import KafkaConnection, connection
+from civicgrid.schemas.inbound import Report
 from civicgrid.settings import Settings
-from schemas.inbound import Report
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
+from tools.city.generate import generate_city
 
 if TYPE_CHECKING:  # faust is imported only by the process that runs the Faust forwarder
     from civicgrid.app import CivicApp

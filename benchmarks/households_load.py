@@ -31,11 +31,11 @@ from benchmarks.stack import bench_stack
 from civicgrid.domain.households import Sighting, reconcile, thresholds_for
 from civicgrid.domain.privacy import KeyedHasher, protect_presence, protect_resident
 from civicgrid.kafka_clients import producer as kafka_producer
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.schemas.inbound import PresenceObservation, ResidentRecord
+from civicgrid.topics import catalogue as topics
 from evaluation.households import stream
 from evaluation.households.town import HOUSEHOLDS, build_town
-from schemas.inbound import PresenceObservation, ResidentRecord
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 ZONE = ZoneInfo("Asia/Shanghai")
 POLL_S = 0.25

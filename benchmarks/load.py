@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from civicgrid.city.model import City
-from civicgrid.city.simulate import CitySimulator
 from civicgrid.kafka_clients import producer as kafka_producer
+from tools.city.model import City
+from tools.city.simulate import CitySimulator
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,13 @@ from pathlib import Path
 from benchmarks.pipeline import worker_env
 from benchmarks.rss import READY_TIMEOUT_S
 from benchmarks.stack import bench_stack
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.db.assessment import mirrored_population
 from civicgrid.db.pool import create_pool
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 _LOADED = re.compile(r"state mirror loaded.*?rows=(\d+).*?seconds=([\d.]+)")
 

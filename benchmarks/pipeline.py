@@ -18,11 +18,11 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks.load import Record, publish_flat_out, publish_paced, simulated
 from benchmarks.stack import BenchStack
 from benchmarks.stats import percentile
-from civicgrid.city.model import City
-from civicgrid.city.publish import DISPATCH_TOPICS, publish_city
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_connection import connection
-from civicgrid.workerproc import WorkerProcess
+from tools.city.model import City
+from tools.city.publish import DISPATCH_TOPICS, publish_city
+from tools.workerproc import WorkerProcess
 
 BUCKET_S = 0.5  # resolution of the throughput-over-time plot
 _STALL_S = 60.0  # no new row for this long: the pipeline lost events or stopped

@@ -6,8 +6,8 @@ from pathlib import Path
 from benchmarks.load import publish_flat_out, simulated
 from benchmarks.pipeline import ids, vm_hwm_bytes, wait_drained, worker_env
 from benchmarks.stack import BenchStack
-from civicgrid.city.model import City
-from civicgrid.workerproc import WorkerProcess
+from tools.city.model import City
+from tools.workerproc import WorkerProcess
 
 READY_TIMEOUT_S = 900.0  # the registry is read in full before the worker reports ready
 

@@ -19,18 +19,18 @@ from typing import Any
 import orjson
 
 from civicgrid import runtime
-from civicgrid.city.model import City
-from civicgrid.city.publish import city_records
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.gridwork import GridWork, ReportVectors
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.registry_follower import city_appliers
+from civicgrid.schemas.internal import GridEnvelope
+from civicgrid.schemas.limits import DEFAULT_LIMITS
+from civicgrid.schemas.parse import parse_state
 from civicgrid.settings import Settings
-from schemas.internal import GridEnvelope
-from schemas.limits import DEFAULT_LIMITS
-from schemas.parse import parse_state
+from tools.city.model import City
+from tools.city.publish import city_records
 
 TABLE = "peer_events"
 # processed_at is set by the server inside the inserting transaction, as events.processed_at

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from benchmarks.load import publish_flat_out, simulated
 from benchmarks.pipeline import Drained, PipelineBench, cpu_seconds, ids, wait_drained, worker_env
-from civicgrid.workerproc import WorkerProcess
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 READY_TIMEOUT_S = 180.0
 _WARM_UP_EVENTS = 200

@@ -11,7 +11,7 @@ from civicgrid.db.pool import create_pool
 from civicgrid.db.sink import write_plan
 from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.workcalendar import WorkingCalendar
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
 
 _KINDS = ("scan", "report", "patrol")
 

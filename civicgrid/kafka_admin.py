@@ -9,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from civicgrid.kafka_connection import KafkaConnection
-from topics.catalogue import CATALOGUE, TopicSpec
+from civicgrid.topics.catalogue import CATALOGUE, TopicSpec
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from civicgrid.domain.privacy import protect_state
 from civicgrid.domain.routing import RawRecord, dead_letter, published_at
 from civicgrid.errors import classify
 from civicgrid.kafka_connection import KafkaConnection
-from schemas.enums import DeadLetterKind
-from schemas.internal import GridEnvelope
-from schemas.limits import DEFAULT_LIMITS, Limits
-from schemas.parse import IntakeError, parse_state
-from topics import catalogue as topics
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.internal import GridEnvelope
+from civicgrid.schemas.limits import DEFAULT_LIMITS, Limits
+from civicgrid.schemas.parse import IntakeError, parse_state
+from civicgrid.topics import catalogue as topics
 
 log = logging.getLogger(__name__)
 

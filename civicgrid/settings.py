@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from civicgrid.errors import StopError
 from civicgrid.kafka_connection import KafkaConfigError, KafkaConnection
-from schemas.limits import VALUE_BYTES_CEILING, VERTICES_CEILING, Limits
+from civicgrid.schemas.limits import VALUE_BYTES_CEILING, VERTICES_CEILING, Limits
 
 
 class Settings(BaseSettings):

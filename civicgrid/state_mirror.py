@@ -20,16 +20,16 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.delivery import fail_stop, with_retry
 from civicgrid import metrics
+from civicgrid.agents.delivery import fail_stop, with_retry
 from civicgrid.db.mirror import Written, mirrored_offsets, write_batch
 from civicgrid.domain.privacy import protect_state
 from civicgrid.domain.statemirror import MIRRORS, PartitionBatch, StateChange, one_by_one
 from civicgrid.errors import Disposition, classify
 from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.registry_follower import RegistryFollower, _at_end, _partitions, _position
-from schemas.limits import DEFAULT_LIMITS, Limits
-from schemas.parse import IntakeError, parse_state
+from civicgrid.schemas.limits import DEFAULT_LIMITS, Limits
+from civicgrid.schemas.parse import IntakeError, parse_state
 
 log = logging.getLogger(__name__)
 

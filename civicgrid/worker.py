@@ -11,9 +11,9 @@ from typing import Any
 import faust
 import uvloop
 
-from agents import assessment as assessment_agent
-from agents import grid_stage, households, intake, lag, prediction, state_letters, timers
 from civicgrid import __version__, metrics, web
+from civicgrid.agents import assessment as assessment_agent
+from civicgrid.agents import grid_stage, households, intake, lag, prediction, state_letters, timers
 from civicgrid.app import create_app
 from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.runtime import Runtime

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from schemas.limits import EARLIEST, LATEST
+from civicgrid.schemas.limits import EARLIEST, LATEST
 
 SUPPORTED_SCHEMA_VERSION = 1
 MAX_PHOTOS = 20

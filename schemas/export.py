@@ -3,9 +3,9 @@
 import json
 from pathlib import Path
 
-from schemas.common import InboundModel, OutboundModel
-from schemas.inbound import EVENT_MODELS, HOUSEHOLD_MODELS, STATE_MODELS
-from schemas.outbound import (
+from civicgrid.schemas.common import InboundModel, OutboundModel
+from civicgrid.schemas.inbound import EVENT_MODELS, HOUSEHOLD_MODELS, STATE_MODELS
+from civicgrid.schemas.outbound import (
     Alert,
     Assessment,
     CaseSnapshot,

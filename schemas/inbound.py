@@ -5,7 +5,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, JsonValue, StringConstraints, model_validator
 
-from schemas.common import (
+from civicgrid.schemas.common import (
     MAX_PHOTOS,
     CategoryCode,
     EventModel,
@@ -18,7 +18,7 @@ from schemas.common import (
     PhotoUrl,
     SchemaVersion,
 )
-from schemas.enums import (
+from civicgrid.schemas.enums import (
     ActorKind,
     CaseAction,
     Channel,
@@ -36,7 +36,7 @@ from schemas.enums import (
     StatusReason,
     Supervision,
 )
-from schemas.limits import VERTICES_CEILING
+from civicgrid.schemas.limits import VERTICES_CEILING
 
 
 def _check_coordinates(lat: float | None, lon: float | None) -> None:

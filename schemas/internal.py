@@ -10,8 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.enums import ActorKind, DeadLetterKind, Level
-from schemas.inbound import CaseUpdate, Patrol, Report, Scan
+from civicgrid.schemas.enums import ActorKind, DeadLetterKind, Level
+from civicgrid.schemas.inbound import CaseUpdate, Patrol, Report, Scan
 
 EnvelopeKind = Literal[
     "scan",

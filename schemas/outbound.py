@@ -6,8 +6,16 @@ from uuid import UUID
 
 from pydantic import Field
 
-from schemas.common import OutboundModel, Timestamp
-from schemas.enums import AlertKind, CaseState, DeadLetterKind, Grade, Level, Severity, SubjectKind
+from civicgrid.schemas.common import OutboundModel, Timestamp
+from civicgrid.schemas.enums import (
+    AlertKind,
+    CaseState,
+    DeadLetterKind,
+    Grade,
+    Level,
+    Severity,
+    SubjectKind,
+)
 
 Count = Annotated[int, Field(ge=0)]
 

@@ -15,9 +15,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas.common import UNSUPPORTED_VERSION_ERROR, EventModel
-from schemas.enums import DeadLetterKind
-from schemas.inbound import (
+from civicgrid.schemas.common import UNSUPPORTED_VERSION_ERROR, EventModel
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.inbound import (
     EVENT_MODELS,
     STATE_MODELS,
     GridRecord,
@@ -26,7 +26,7 @@ from schemas.inbound import (
     ResidentRecord,
     StateRecord,
 )
-from schemas.limits import DEFAULT_LIMITS, Limits
+from civicgrid.schemas.limits import DEFAULT_LIMITS, Limits
 
 MAX_KEY_BYTES = 256
 _MAX_REPORTED_ERRORS = 3

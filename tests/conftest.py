@@ -17,7 +17,7 @@ from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_connection import KafkaConnection
-from civicgrid.workerproc import WorkerProcess
+from tools.workerproc import WorkerProcess
 
 # The tests' own settings must not leak from the developer's shell into workers.
 for _name in [

@@ -1,6 +1,6 @@
 """The one catalogue of Kafka topics (SPEC §2): names, keys, value models and settings."""
 
-from topics.catalogue import (
+from civicgrid.topics.catalogue import (
     ACTORS,
     ALERTS,
     ASSESSMENTS,

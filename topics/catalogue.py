@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from schemas.inbound import (
+from civicgrid.schemas.inbound import (
     ActorRecord,
     CaseUpdate,
     GridRecord,
@@ -16,7 +16,7 @@ from schemas.inbound import (
     ResidentRecord,
     Scan,
 )
-from schemas.outbound import (
+from civicgrid.schemas.outbound import (
     Alert,
     Assessment,
     CaseSnapshot,

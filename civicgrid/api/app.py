@@ -34,8 +34,8 @@ from civicgrid.domain.open311 import Open311Error
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.kafka_connection import KafkaConnection
-from schemas.enums import Channel, Role
-from schemas.inbound import Report
+from civicgrid.schemas.enums import Channel, Role
+from civicgrid.schemas.inbound import Report
 
 PREFIX = "/open311/v2"
 

@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from civicgrid.db import public
 from civicgrid.domain.open311 import state_words, status_of
 from civicgrid.domain.privacy import case_link_actor, case_link_secret
-from schemas.enums import ActorKind, CaseAction, Satisfaction
-from schemas.inbound import CaseUpdate
+from civicgrid.schemas.enums import ActorKind, CaseAction, Satisfaction
+from civicgrid.schemas.inbound import CaseUpdate
 
 if TYPE_CHECKING:
     from civicgrid.api.app import ApiContext

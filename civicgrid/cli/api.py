@@ -19,8 +19,8 @@ from civicgrid.db.console import add_operator
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.runtime import pseudonym_key
-from schemas.enums import Level
-from schemas.inbound import ActorRecord
+from civicgrid.schemas.enums import Level
+from civicgrid.schemas.inbound import ActorRecord
 
 log = logging.getLogger(__name__)
 

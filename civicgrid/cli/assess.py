@@ -31,7 +31,7 @@ from civicgrid.db.pool import create_pool
 from civicgrid.domain.indicators import DEPARTMENT_WEIGHTS, WORKER_WEIGHTS
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.runtime import pseudonym_key, working_calendar
-from schemas.enums import SubjectKind
+from civicgrid.schemas.enums import SubjectKind
 
 _DAY = click.option(
     "--day", type=click.DateTime(["%Y-%m-%d"]), required=True, help="the day, in the city's zone"

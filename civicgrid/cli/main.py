@@ -5,14 +5,14 @@ import click
 from civicgrid.cli.api import api_command, apikey_group, operator_group
 from civicgrid.cli.assess import assess_group
 from civicgrid.cli.cases import case_group, cases_command
-from civicgrid.cli.city import city_group, simulate_command
-from civicgrid.cli.classifier import classifier_group
 from civicgrid.cli.classify import classify_command
-from civicgrid.cli.demo import demo_command
 from civicgrid.cli.households import households_group
 from civicgrid.cli.schemas_cmd import schemas_group
 from civicgrid.cli.service import migrate_command, run_command, topics_group
 from civicgrid.cli.sla import sla_group
+from tools.cli.city import city_group, simulate_command
+from tools.cli.classifier import classifier_group
+from tools.cli.demo import demo_command
 
 
 @click.group()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from schemas.export import export_json_schemas
+from civicgrid.schemas.export import export_json_schemas
 
 
 @click.group("schemas")

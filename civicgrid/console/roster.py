@@ -3,8 +3,8 @@
 from civicgrid import kafka_clients
 from civicgrid.console.scope import Operator
 from civicgrid.kafka_connection import KafkaConnection
-from schemas.enums import ActorKind, Level
-from schemas.inbound import ActorRecord
+from civicgrid.schemas.enums import ActorKind, Level
+from civicgrid.schemas.inbound import ActorRecord
 
 
 async def publish_roster_entry(

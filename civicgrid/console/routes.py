@@ -33,8 +33,8 @@ from civicgrid.console.scope import ACTIONS, Operator
 from civicgrid.db import console as store
 from civicgrid.db.console import HOUSEHOLD_CATEGORY
 from civicgrid.domain.open311 import state_words
-from schemas.enums import CaseAction
-from schemas.inbound import CaseUpdate
+from civicgrid.schemas.enums import CaseAction
+from civicgrid.schemas.inbound import CaseUpdate
 
 if TYPE_CHECKING:
     from civicgrid.api.app import ApiContext

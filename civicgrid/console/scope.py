@@ -8,7 +8,7 @@ decides."""
 from dataclasses import dataclass
 from enum import StrEnum
 
-from schemas.enums import ActorKind, Level
+from civicgrid.schemas.enums import ActorKind, Level
 
 
 class Role(StrEnum):

@@ -30,7 +30,7 @@ from civicgrid.domain.indicators import (
 )
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.enums import CaseAction, CaseState, SubjectKind
+from civicgrid.schemas.enums import CaseAction, CaseState, SubjectKind
 
 # A grid worker verifies a reported case (核实) and checks a handled one (核查) within these,
 # counted in the working calendar's time as SLA deadlines are (SPEC §5): a case opened at

@@ -19,8 +19,8 @@ from pydantic import TypeAdapter
 
 from civicgrid.domain.householdflow import FindingState, ResidentItem, Transition
 from civicgrid.domain.households import Sighting
-from schemas.enums import PresenceKind, PresenceSource
-from schemas.inbound import Registration, ResidentRecord
+from civicgrid.schemas.enums import PresenceKind, PresenceSource
+from civicgrid.schemas.inbound import Registration, ResidentRecord
 
 _SIGHTING_COLUMNS = (
     "event_id",

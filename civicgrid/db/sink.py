@@ -17,7 +17,7 @@ from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.timers import next_timer_at
 from civicgrid.domain.workcalendar import WorkingCalendar
 from civicgrid.errors import RetryError
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
 
 _EVENT_COLUMNS = (
     "event_id",

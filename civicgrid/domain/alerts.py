@@ -4,7 +4,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from schemas.enums import AlertKind
+from civicgrid.schemas.enums import AlertKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ replay decides the same. The rules, in the order they are checked (docs/contract
 from civicgrid.domain.case import Case
 from civicgrid.domain.lifecycle import permitted
 from civicgrid.domain.privacy import case_link_holder
-from schemas.enums import ActorKind
-from schemas.inbound import ActorRecord, CaseUpdate
-from schemas.internal import ActorScope, Enrichment
+from civicgrid.schemas.enums import ActorKind
+from civicgrid.schemas.inbound import ActorRecord, CaseUpdate
+from civicgrid.schemas.internal import ActorScope, Enrichment
 
 _TERRITORY_NAMES = ("district", "street", "community")
 

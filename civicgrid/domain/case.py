@@ -7,7 +7,14 @@ from enum import StrEnum
 from typing import Any, TypeVar, overload
 
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
-from schemas.enums import AlertKind, CaseState, DeadLetterKind, Level, Severity, Supervision
+from civicgrid.schemas.enums import (
+    AlertKind,
+    CaseState,
+    DeadLetterKind,
+    Level,
+    Severity,
+    Supervision,
+)
 
 
 class SlaStage(StrEnum):

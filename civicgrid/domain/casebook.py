@@ -41,7 +41,7 @@ from civicgrid.domain.lifecycle import SLA_RUNNING, Step, SystemStep, Transition
 from civicgrid.domain.lifecycle import transition as next_state
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.enums import (
+from civicgrid.schemas.enums import (
     ActorKind,
     AlertKind,
     CaseAction,

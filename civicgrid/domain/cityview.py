@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from civicgrid.domain.authority import ActorRoster
 from civicgrid.domain.geo import GridIndex
-from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
+from civicgrid.schemas.inbound import ActorRecord, GridRecord, RegistryRecord
 
 
 class CodeInfo(NamedTuple):

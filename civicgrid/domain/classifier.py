@@ -1,7 +1,7 @@
 """Report classification: category, severity, owners, confidence and the reasons for each.
 
 The text is read by a sentence encoder (multilingual-e5-small, `embedding.py`) and a linear
-softmax head trained by civicgrid.classifier_training and shipped as a versioned model file
+softmax head trained by tools.classifier_training and shipped as a versioned model file
 (`data/classifier_head.npz`, with the fingerprint of its training data). The vectors are
 computed by the caller's shell (the encoder is the expensive part) and passed in; without them
 the classifier encodes itself, for the CLI and the tools. In logit space the registry kind of
@@ -24,7 +24,7 @@ import numpy as np
 from civicgrid.domain import hazards, textfeatures
 from civicgrid.domain.embedding import Encoder, Matrix
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import Severity
+from civicgrid.schemas.enums import Severity
 
 # The scanned code names the thing the resident stands at, so it outweighs everything but a
 # clear text. The hint is the category the resident picked from the app's menu: advice, so it

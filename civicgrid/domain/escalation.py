@@ -4,13 +4,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from civicgrid.domain.case import SlaStage
-from schemas.enums import AlertKind, Level, Severity
+from civicgrid.schemas.enums import AlertKind, Level, Severity
 
 POINT_RADIUS_M = 250.0  # SPEC §5: a point is the same code, or a place within 250 m
 # A report joins the open case of its category in its fixed cell of this size (geo.cell_of);
 # not smaller than the point radius, so a point's reports lie in the 3 x 3 cells around it.
 JOIN_CELL_M = POINT_RADIUS_M
-JOIN_RADIUS_M = POINT_RADIUS_M  # the name civicgrid/prediction_eval/score.py imports
+JOIN_RADIUS_M = POINT_RADIUS_M  # the name tools/prediction_eval/score.py imports
 REPEAT_WINDOW = timedelta(days=7)
 REPEAT_THRESHOLD = 3
 # No running count in it: which report is the point's third depends on arrival order.

@@ -36,11 +36,18 @@ from civicgrid.domain.embedding import Matrix
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.scoring import CountKey, count_key
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import AlertKind, CaseAction, DeadLetterKind, Role
-from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
-from schemas.internal import GridBatch, GridEnvelope, Origin
-from schemas.outbound import Alert, CaseSnapshot, DeadLetter, GridDispatch, NetworkDispatch, Window
-from topics import catalogue as topics
+from civicgrid.schemas.enums import AlertKind, CaseAction, DeadLetterKind, Role
+from civicgrid.schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
+from civicgrid.schemas.internal import GridBatch, GridEnvelope, Origin
+from civicgrid.schemas.outbound import (
+    Alert,
+    CaseSnapshot,
+    DeadLetter,
+    GridDispatch,
+    NetworkDispatch,
+    Window,
+)
+from civicgrid.topics import catalogue as topics
 
 
 @dataclass(frozen=True, slots=True)

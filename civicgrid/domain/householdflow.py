@@ -26,11 +26,11 @@ from civicgrid.domain.gridwork import MAX_BATCH_RECORD_BYTES, Message
 from civicgrid.domain.households import Finding
 from civicgrid.domain.privacy import KeyedHasher, protect_presence, protect_resident
 from civicgrid.domain.routing import RawRecord, dead_letter
-from schemas.inbound import ResidentRecord
-from schemas.internal import GridEnvelope, HouseholdFinding
-from schemas.limits import DEFAULT_LIMITS, Limits
-from schemas.parse import IntakeError, parse_presence, parse_resident
-from topics import catalogue as topics
+from civicgrid.schemas.inbound import ResidentRecord
+from civicgrid.schemas.internal import GridEnvelope, HouseholdFinding
+from civicgrid.schemas.limits import DEFAULT_LIMITS, Limits
+from civicgrid.schemas.parse import IntakeError, parse_presence, parse_resident
+from civicgrid.topics import catalogue as topics
 
 # Persons are spread over this many keys of the by-person topic; a person's bucket (and so
 # partition) never changes. A few buckets per partition keep the partitions even and the records

@@ -19,8 +19,8 @@ from enum import StrEnum
 from itertools import pairwise
 
 from civicgrid.domain.privacy import mask_id
-from schemas.enums import PresenceKind, PresenceSource, RegistrationStatus
-from schemas.inbound import PresenceObservation, Registration, ResidentRecord
+from civicgrid.schemas.enums import PresenceKind, PresenceSource, RegistrationStatus
+from civicgrid.schemas.inbound import PresenceObservation, Registration, ResidentRecord
 
 
 class FindingKind(StrEnum):

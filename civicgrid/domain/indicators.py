@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.enums import CaseState
+from civicgrid.schemas.enums import CaseState
 
 DEPARTMENT_WEIGHTS: Mapping[str, float] = {
     "closure_rate": 0.25,  # 结案率

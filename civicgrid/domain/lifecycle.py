@@ -30,7 +30,7 @@ Decisions the table encodes:
 from dataclasses import dataclass
 from enum import StrEnum
 
-from schemas.enums import ActorKind, CaseAction, CaseState
+from civicgrid.schemas.enums import ActorKind, CaseAction, CaseState
 
 
 class SystemStep(StrEnum):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from civicgrid.domain.taxonomy import Category, Taxonomy
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
-from schemas.enums import CaseState
+from civicgrid.schemas.enums import CaseState
 
 MAX_SPAN = timedelta(days=90)
 DEFAULT_LIMIT = 1000

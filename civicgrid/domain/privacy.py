@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from schemas.enums import ActorKind
-from schemas.inbound import (
+from civicgrid.schemas.enums import ActorKind
+from civicgrid.schemas.inbound import (
     ActorRecord,
     AttributeValue,
     CaseUpdate,

@@ -13,10 +13,10 @@ import base64
 
 from civicgrid.domain.gridwork import Message
 from civicgrid.domain.routing import RawRecord, dead_letter
-from schemas.enums import DeadLetterKind
-from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope
-from schemas.limits import DEFAULT_LIMITS
-from schemas.parse import MAX_KEY_BYTES
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.internal import DeadLetterBody, GridBatch, GridEnvelope
+from civicgrid.schemas.limits import DEFAULT_LIMITS
+from civicgrid.schemas.parse import MAX_KEY_BYTES
 
 # A dead letter keeps at most this much of its original (the default largest inbound value):
 # the full record is still at its topic, partition and offset for as long as the broker keeps it.

@@ -17,12 +17,12 @@ from civicgrid.domain.privacy import (
     protect_event,
     protect_original,
 )
-from schemas.enums import DeadLetterKind, Role
-from schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
-from schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
-from schemas.limits import DEFAULT_LIMITS, EARLIEST, LATEST, VALUE_BYTES_CEILING, Limits
-from schemas.parse import MAX_KEY_BYTES, IntakeError, parse_inbound
-from topics import catalogue as topics
+from civicgrid.schemas.enums import DeadLetterKind, Role
+from civicgrid.schemas.inbound import CaseUpdate, InboundEvent, Patrol, Report, Scan
+from civicgrid.schemas.internal import DeadLetterBody, Enrichment, GridEnvelope, Origin
+from civicgrid.schemas.limits import DEFAULT_LIMITS, EARLIEST, LATEST, VALUE_BYTES_CEILING, Limits
+from civicgrid.schemas.parse import MAX_KEY_BYTES, IntakeError, parse_inbound
+from civicgrid.topics import catalogue as topics
 
 CASE_GRID_SEPARATOR = "~"  # case ids are "<grid_id>~<n>": an update names its grid
 

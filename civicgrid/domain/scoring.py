@@ -17,8 +17,8 @@ from civicgrid.domain.alerts import Alert as EarlyAlert
 from civicgrid.domain.baseline import BaselineConfig
 from civicgrid.domain.warnings import EarlyWarning
 from civicgrid.domain.windows import Series, WindowCount, WindowCounter
-from schemas.enums import AlertKind
-from schemas.outbound import Alert, Window
+from civicgrid.schemas.enums import AlertKind
+from civicgrid.schemas.outbound import Alert, Window
 
 WINDOW = timedelta(days=1)
 """Daily windows: hourly grid x category series are too sparse at city report rates to tell

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from civicgrid.domain.privacy import mask_text
-from schemas.inbound import ActorRecord, GridRecord, RegistryRecord
-from topics import catalogue as topics
+from civicgrid.schemas.inbound import ActorRecord, GridRecord, RegistryRecord
+from civicgrid.topics import catalogue as topics
 
 Row = tuple[object, ...]
 

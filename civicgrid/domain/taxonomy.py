@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from civicgrid.domain.timelimit import TimeLimit
-from schemas.enums import Severity
+from civicgrid.schemas.enums import Severity
 
 _OVERRIDABLE = frozenset({"severity", "lead", "co", "limit"})
 

@@ -9,7 +9,7 @@ from civicgrid.domain.gridwork import Message, by_grid_messages
 from civicgrid.domain.lifecycle import SLA_RUNNING
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.internal import GridEnvelope
+from civicgrid.schemas.internal import GridEnvelope
 
 
 def next_timer_at(case: Case, calendar: WorkingCalendar) -> datetime | None:

@@ -36,7 +36,7 @@ from civicgrid.domain.baseline import (
 )
 from civicgrid.domain.repeats import RepeatPoints
 from civicgrid.domain.windows import Series, WindowCount, WindowCounter
-from schemas.enums import AlertKind
+from civicgrid.schemas.enums import AlertKind
 
 __all__ = ["MIN_MEMBER_REPORTS", "EarlyWarning", "RepeatPoints", "cluster_of"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from civicgrid.schemas.inbound import ResidentRecord
+from civicgrid.topics import catalogue as topics
 from evaluation.households.town import AS_OF, Town
-from schemas.inbound import ResidentRecord
-from topics import catalogue as topics
 
 CITY, DISTRICT, STREET = "泰州市", "海陵区", "城西街道"
 POLICE_STATION = "D-police-HL-07"  # the street's police station (派出所), a department actor

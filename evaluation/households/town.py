@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from civicgrid.domain.households import FindingKind, Place, Sighting
-from schemas.enums import (
+from civicgrid.schemas.enums import (
     HouseholdRole,
     PresenceKind,
     PresenceSource,
     RegistrationStatus,
 )
-from schemas.inbound import Registration, ResidentRecord
+from civicgrid.schemas.inbound import Registration, ResidentRecord
 
 AS_OF = date(2026, 6, 30)
 OBSERVED_SINCE = AS_OF - timedelta(days=540)

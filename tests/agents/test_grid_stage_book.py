@@ -4,10 +4,10 @@ batch may trust it or must read PostgreSQL first."""
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from agents.grid_stage import _KEEP_SETTLED, _PRUNE_EVERY, GridStage
+from civicgrid.agents.grid_stage import _KEEP_SETTLED, _PRUNE_EVERY, GridStage
 from civicgrid.domain.workcalendar import WorkingCalendar
+from civicgrid.schemas.internal import GridEnvelope
 from civicgrid.settings import Settings
-from schemas.internal import GridEnvelope
 
 NOW = datetime(2026, 11, 25, 9, tzinfo=UTC)
 

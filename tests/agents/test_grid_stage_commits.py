@@ -4,10 +4,10 @@ per report, so a transaction holds a bounded number of them whatever the batch s
 import uuid
 from datetime import UTC, datetime
 
-from agents.grid_stage import _REPORTS_PER_COMMIT, _report_bounded
-from schemas.enums import Channel, Role
-from schemas.inbound import Report
-from schemas.internal import GridEnvelope
+from civicgrid.agents.grid_stage import _REPORTS_PER_COMMIT, _report_bounded
+from civicgrid.schemas.enums import Channel, Role
+from civicgrid.schemas.inbound import Report
+from civicgrid.schemas.internal import GridEnvelope
 
 NOW = datetime(2026, 11, 25, 9, tzinfo=UTC)
 

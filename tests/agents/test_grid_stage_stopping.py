@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agents.grid_stage import GridStage
+from civicgrid.agents.grid_stage import GridStage
 from civicgrid.domain.workcalendar import WorkingCalendar
 from civicgrid.errors import Disposition, StopError, classify
 from civicgrid.settings import Settings

@@ -14,14 +14,14 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
-from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
 from tests.support.api import ApiProcess
 from tests.support.cases import Driver
 from tests.support.stack import fresh_stack
+from tools.city.generate import generate_city
+from tools.city.model import City
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 KEY = "test-key-0123456789abcdef"
 

@@ -18,11 +18,11 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser
 
-from civicgrid.city.generate import generate_city
+from civicgrid.topics import catalogue as topics
 from tests.api.conftest import KEY, Stack, screenshot_path
 from tests.support.events import report
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
 
 PASSWORD = "correct horse battery"
 

@@ -15,13 +15,13 @@ from benchmarks.samework import Stages, city_view, raw
 from benchmarks.scaleout import inbound_records
 from benchmarks.stats import Figure, percentile
 from civicgrid import runtime
-from civicgrid.city.generate import generate_city
 from civicgrid.domain.classifier import ConstantClassifier, packaged_head
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.settings import Settings
-from topics import catalogue as topics
+from civicgrid.topics import catalogue as topics
+from tools.city.generate import generate_city
 
 
 def test_cpu_seconds_counts_this_process_work() -> None:

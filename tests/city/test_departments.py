@@ -1,7 +1,7 @@
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from civicgrid.city.departments import DepartmentModel
+from tools.city.departments import DepartmentModel
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 ACTIONS = {"accept", "return", "start", "handle", "self_handle", "check_pass", "check_fail"}

@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
+from tools.city.generate import generate_city
+from tools.city.model import City
 
 GRID_FIELDS = {
     "grid_id", "name", "community", "street", "district", "city",

@@ -1,7 +1,7 @@
 import random
 import re
 
-from civicgrid.city.phrases import categories, describe, id_card_number, report_cores
+from tools.city.phrases import categories, describe, id_card_number, report_cores
 
 SPEC_CATEGORIES = {
     "01002", "01037", "01013", "01049", "02010", "03005", "04002", "06001", "06010", "06026",

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from civicgrid.city.anomalies import ANOMALY_KINDS, plan_anomalies
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
-from civicgrid.city.simulate import CitySimulator, SimEvent
+from tools.city.anomalies import ANOMALY_KINDS, plan_anomalies
+from tools.city.generate import generate_city
+from tools.city.model import City
+from tools.city.simulate import CitySimulator, SimEvent
 
 START = datetime(2025, 3, 3, 8, 0, tzinfo=timezone(timedelta(hours=8)))
 RATE, DURATION, ACCELERATION = 20.0, 600.0, 60.0

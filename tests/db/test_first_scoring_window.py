@@ -6,14 +6,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from agents.prediction import score_next
+from civicgrid.agents.prediction import score_next
 from civicgrid.db.migrate import migrate
 from civicgrid.db.pool import create_pool
 from civicgrid.domain import scoring
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.limits import Limits
-from topics import catalogue as topics
+from civicgrid.schemas.limits import Limits
+from civicgrid.topics import catalogue as topics
 
 
 def test_a_fresh_database_scores_from_the_accepted_window_not_from_1899(

@@ -12,7 +12,7 @@ from civicgrid.db import households as store
 from civicgrid.db.migrate import migrate
 from civicgrid.db.pool import create_pool
 from civicgrid.domain.householdflow import ResidentItem
-from schemas.inbound import ResidentRecord
+from civicgrid.schemas.inbound import ResidentRecord
 
 NOW = datetime(2026, 12, 4, 2, tzinfo=UTC)
 

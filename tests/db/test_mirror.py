@@ -10,8 +10,8 @@ from civicgrid.db.migrate import migrate
 from civicgrid.db.mirror import Written, write_batch
 from civicgrid.db.pool import create_pool
 from civicgrid.domain.statemirror import ACTORS, CODES, PartitionBatch, StateChange
-from schemas.inbound import ActorRecord, RegistryRecord
-from topics import catalogue as topics
+from civicgrid.schemas.inbound import ActorRecord, RegistryRecord
+from civicgrid.topics import catalogue as topics
 
 
 def _code(code: str, grid_id: str) -> RegistryRecord:

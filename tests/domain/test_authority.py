@@ -10,8 +10,6 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.roster import actor_records
 from civicgrid.domain.authority import refusal
 from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.cityview import CityView
@@ -20,11 +18,13 @@ from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import CaseState, DeadLetterKind
-from schemas.inbound import ActorRecord, GridRecord
-from schemas.internal import GridEnvelope
+from civicgrid.schemas.enums import CaseState, DeadLetterKind
+from civicgrid.schemas.inbound import ActorRecord, GridRecord
+from civicgrid.schemas.internal import GridEnvelope
+from civicgrid.topics import catalogue as topics
 from tests.domain.test_casebook import MONDAY, facts
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.roster import actor_records
 
 HASHER = KeyedHasher(b"test-key-0123456789abcdef")
 CASE = "G1~1"

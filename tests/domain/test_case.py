@@ -4,7 +4,7 @@ from datetime import datetime
 from civicgrid.domain.case import Case, CaseReport, CaseReports, SlaStage
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.enums import CaseState, Level, Severity
+from civicgrid.schemas.enums import CaseState, Level, Severity
 
 TZ = WorkingCalendar().zone
 

@@ -23,7 +23,7 @@ from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.geo import M_PER_DEG, cell_of
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.enums import (
+from civicgrid.schemas.enums import (
     ActorKind,
     AlertKind,
     CaseAction,
@@ -365,7 +365,7 @@ def test_an_accepted_grid_matter_lifted_by_a_report_is_escalated() -> None:
 
 
 def content(book: CaseBook) -> set[tuple[object, ...]]:
-    """What civicgrid/faults.py compares between runs, plus the departments as a set."""
+    """What tools/faults.py compares between runs, plus the departments as a set."""
     return {
         (
             frozenset(c.event_ids),

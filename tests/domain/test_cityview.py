@@ -5,10 +5,10 @@ from typing import Any
 import orjson
 import pytest
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
 from civicgrid.domain.cityview import CityView
-from schemas.inbound import GridRecord, RegistryRecord
+from civicgrid.schemas.inbound import GridRecord, RegistryRecord
+from tools.city.generate import generate_city
+from tools.city.model import City
 
 
 def grid_record(value: dict[str, Any]) -> GridRecord:

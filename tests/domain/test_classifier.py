@@ -4,12 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from civicgrid.city import phrases as city_phrases
-from civicgrid.classifier_training import corpus, styled
 from civicgrid.domain.classifier import Classifier, Head, packaged_head
 from civicgrid.domain.embedding import DIM
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import Severity
+from civicgrid.schemas.enums import Severity
+from tools.city import phrases as city_phrases
+from tools.classifier_training import corpus, styled
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ from civicgrid.domain.classifier import Classifier, Head
 from civicgrid.domain.embedding import E5Encoder, limit_blas_threads
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import Channel, Role
-from schemas.inbound import Report
-from schemas.internal import GridEnvelope, Origin
-from topics import catalogue as topics
+from civicgrid.schemas.enums import Channel, Role
+from civicgrid.schemas.inbound import Report
+from civicgrid.schemas.internal import GridEnvelope, Origin
+from civicgrid.topics import catalogue as topics
 
 TEXTS = (
     "小区门口的窨井盖不见了，很危险，晚上有人差点掉下去",

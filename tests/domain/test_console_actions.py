@@ -14,8 +14,15 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.lifecycle import TransitionRejected, permitted, transition
 from civicgrid.domain.timers import next_timer_at
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.enums import ActorKind, CaseAction, CaseState, DeadLetterKind, Severity, Supervision
-from schemas.inbound import CaseUpdate
+from civicgrid.schemas.enums import (
+    ActorKind,
+    CaseAction,
+    CaseState,
+    DeadLetterKind,
+    Severity,
+    Supervision,
+)
+from civicgrid.schemas.inbound import CaseUpdate
 from tests.domain.test_casebook import MONDAY, TZ, changes, facts
 
 A, K, S = CaseAction, ActorKind, CaseState

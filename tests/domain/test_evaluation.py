@@ -11,8 +11,8 @@ from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.privacy import KeyedHasher, case_link_actor, protect_event
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
-from schemas.enums import ActorKind, CaseAction, CaseState, Satisfaction, Severity
-from schemas.inbound import CaseUpdate
+from civicgrid.schemas.enums import ActorKind, CaseAction, CaseState, Satisfaction, Severity
+from civicgrid.schemas.inbound import CaseUpdate
 
 MONDAY = datetime(2025, 9, 22, 9, tzinfo=WorkingCalendar().zone)
 A, K, S = CaseAction, ActorKind, CaseState

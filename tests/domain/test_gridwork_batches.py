@@ -3,8 +3,8 @@
 import base64
 
 from civicgrid.domain.gridwork import MAX_BATCH_RECORD_BYTES, by_grid_messages
-from schemas.enums import DeadLetterKind
-from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope, Origin
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.internal import DeadLetterBody, GridBatch, GridEnvelope, Origin
 
 
 def _letter(grid_id: str, offset: int, size: int) -> GridEnvelope:

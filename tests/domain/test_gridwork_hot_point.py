@@ -11,10 +11,10 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.classifier import Classifier
 from civicgrid.domain.gridwork import GridWork
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import Channel, Role
-from schemas.inbound import Report
-from schemas.internal import GridEnvelope, Origin
-from topics import catalogue as topics
+from civicgrid.schemas.enums import Channel, Role
+from civicgrid.schemas.inbound import Report
+from civicgrid.schemas.internal import GridEnvelope, Origin
+from civicgrid.topics import catalogue as topics
 
 T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)
 

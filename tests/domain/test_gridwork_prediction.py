@@ -12,10 +12,10 @@ from civicgrid.domain.casebook import CaseBook
 from civicgrid.domain.classifier import Classifier, packaged_head
 from civicgrid.domain.gridwork import BatchPlan, GridWork, watermark_messages
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import CaseState, Channel, Role
-from schemas.inbound import Report
-from schemas.internal import GridBatch, GridEnvelope, Origin
-from topics import catalogue as topics
+from civicgrid.schemas.enums import CaseState, Channel, Role
+from civicgrid.schemas.inbound import Report
+from civicgrid.schemas.internal import GridBatch, GridEnvelope, Origin
+from civicgrid.topics import catalogue as topics
 
 T0 = datetime(2026, 3, 2, 1, tzinfo=UTC)  # 09:00 local
 LAMP = "路灯晚上不亮了"

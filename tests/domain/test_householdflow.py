@@ -24,9 +24,9 @@ from civicgrid.domain.households import Finding, FindingKind
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord
 from civicgrid.domain.taxonomy import Taxonomy
-from schemas.enums import CaseState, DeadLetterKind
-from schemas.internal import GridEnvelope
-from topics import catalogue as topics
+from civicgrid.schemas.enums import CaseState, DeadLetterKind
+from civicgrid.schemas.internal import GridEnvelope
+from civicgrid.topics import catalogue as topics
 
 HASHER = KeyedHasher(b"households-flow-test-key")
 TAXONOMY = Taxonomy.load(None)

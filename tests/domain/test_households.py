@@ -15,14 +15,14 @@ from civicgrid.domain.households import (
     reconcile_person,
     thresholds_for,
 )
-from schemas.enums import (
+from civicgrid.schemas.enums import (
     HouseholdRole,
     PresenceKind,
     PresenceSource,
     RegistrationStatus,
     StatusReason,
 )
-from schemas.inbound import Registration, ResidentRecord
+from civicgrid.schemas.inbound import Registration, ResidentRecord
 
 T = HouseholdThresholds()
 AS_OF = date(2026, 6, 30)

@@ -11,7 +11,7 @@ from civicgrid.domain.indicators import (
     worker_scores,
     worker_share,
 )
-from schemas.enums import CaseState
+from civicgrid.schemas.enums import CaseState
 
 CST = timezone(timedelta(hours=8))
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from civicgrid.prediction_eval import lattice_b
+from tools.prediction_eval import lattice_b
 
 
 def test_a_lattice_b_month_has_the_issues_shape_and_is_reproducible() -> None:

@@ -1,7 +1,7 @@
 import pytest
 
 from civicgrid.domain.lifecycle import SystemStep, TransitionRejected, transition
-from schemas.enums import ActorKind, CaseAction, CaseState
+from civicgrid.schemas.enums import ActorKind, CaseAction, CaseState
 
 S, A, K = CaseState, CaseAction, ActorKind
 

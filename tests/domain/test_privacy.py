@@ -17,8 +17,23 @@ from civicgrid.domain.privacy import (
     protect_original,
     protect_state,
 )
-from schemas.enums import ActorKind, CaseAction, Channel, ElementType, Level, PatrolKind, Role
-from schemas.inbound import ActorRecord, CaseUpdate, GridRecord, Patrol, RegistryRecord, Report
+from civicgrid.schemas.enums import (
+    ActorKind,
+    CaseAction,
+    Channel,
+    ElementType,
+    Level,
+    PatrolKind,
+    Role,
+)
+from civicgrid.schemas.inbound import (
+    ActorRecord,
+    CaseUpdate,
+    GridRecord,
+    Patrol,
+    RegistryRecord,
+    Report,
+)
 
 KEY = b"k" * 32
 

@@ -28,7 +28,7 @@ from civicgrid.domain.lifecycle import permitted
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.timelimit import TimeLimit
-from schemas.enums import (
+from civicgrid.schemas.enums import (
     ActorKind,
     CaseAction,
     CaseState,
@@ -37,11 +37,11 @@ from schemas.enums import (
     Severity,
     Supervision,
 )
-from schemas.inbound import CaseUpdate
-from schemas.outbound import GridDispatch, NetworkDispatch
+from civicgrid.schemas.inbound import CaseUpdate
+from civicgrid.schemas.outbound import GridDispatch, NetworkDispatch
+from civicgrid.topics import catalogue as topics
 from tests.domain.test_authority import HASHER, city  # noqa: F401 - the fixture
 from tests.domain.test_casebook import MONDAY, changes, facts
-from topics import catalogue as topics
 
 A, K, S = CaseAction, ActorKind, CaseState
 TAXONOMY = Taxonomy.default()

@@ -15,11 +15,11 @@ from civicgrid.domain.refusals import (
     letter_for,
 )
 from civicgrid.domain.routing import RawRecord, route
-from schemas.enums import Channel, DeadLetterKind, Role
-from schemas.inbound import Report
-from schemas.internal import DeadLetterBody, GridBatch, GridEnvelope, Origin
-from schemas.parse import MAX_KEY_BYTES
-from topics import catalogue as topics
+from civicgrid.schemas.enums import Channel, DeadLetterKind, Role
+from civicgrid.schemas.inbound import Report
+from civicgrid.schemas.internal import DeadLetterBody, GridBatch, GridEnvelope, Origin
+from civicgrid.schemas.parse import MAX_KEY_BYTES
+from civicgrid.topics import catalogue as topics
 
 
 def _report(offset: int) -> GridEnvelope:

@@ -10,8 +10,8 @@ import orjson
 from civicgrid.domain.cityview import CityView
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, published_at, route
-from schemas.inbound import GridRecord
-from schemas.limits import VALUE_BYTES_CEILING, Limits
+from civicgrid.schemas.inbound import GridRecord
+from civicgrid.schemas.limits import VALUE_BYTES_CEILING, Limits
 
 NOW = datetime(2026, 12, 4, 2, tzinfo=UTC)
 HASHER = KeyedHasher(b"routing-test-key-0123456789abcdef")

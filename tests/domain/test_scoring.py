@@ -9,7 +9,7 @@ from civicgrid.domain.alerts import Alert as EarlyAlert
 from civicgrid.domain.scoring import WindowInputs
 from civicgrid.domain.warnings import EarlyWarning
 from civicgrid.domain.windows import Series
-from schemas.enums import AlertKind
+from civicgrid.schemas.enums import AlertKind
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1, 16, tzinfo=UTC)  # local midnight, UTC+8

@@ -12,8 +12,8 @@ from civicgrid.domain.statemirror import (
     one_by_one,
     recreated,
 )
-from schemas.inbound import RegistryRecord
-from topics import catalogue as topics
+from civicgrid.schemas.inbound import RegistryRecord
+from civicgrid.topics import catalogue as topics
 
 
 def _code(code: str, **extra: object) -> RegistryRecord:

@@ -5,7 +5,7 @@ import pytest
 
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
-from schemas.enums import Severity
+from civicgrid.schemas.enums import Severity
 
 SPEC_CODES = {
     "01002",

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from civicgrid.domain.case import SlaAlert, TimerFailed
 from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.timelimit import TimeLimit
-from schemas.enums import AlertKind, Severity
+from civicgrid.schemas.enums import AlertKind, Severity
 
 TAIZHOU = timezone(timedelta(hours=8))
 NOW = datetime(2026, 12, 4, 10, tzinfo=TAIZHOU)

@@ -7,7 +7,7 @@ from civicgrid.domain.alerts import ClusterAlert, RateAnomaly, RepeatPointAlert
 from civicgrid.domain.baseline import BaselineConfig
 from civicgrid.domain.repeats import RepeatPoints
 from civicgrid.domain.warnings import EarlyWarning, cluster_of
-from schemas.enums import AlertKind
+from civicgrid.schemas.enums import AlertKind
 
 DAY = timedelta(days=1)
 T0 = datetime(2026, 3, 1, 16, tzinfo=UTC)  # local midnight, UTC+8

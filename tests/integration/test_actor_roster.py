@@ -8,8 +8,8 @@ from civicgrid.domain.cityview import CityView
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.registry_follower import RegistryFollower, city_appliers
+from civicgrid.topics import catalogue as topics
 from tests.support.kafka import publish
-from topics import catalogue as topics
 
 ROSTER = 6_000  # more than one poll of the follower (5,000 records)
 

@@ -37,10 +37,10 @@ from civicgrid.cli.main import cli
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.kafka import NO_BROKER, publish, read_topic
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 CST = timezone(timedelta(hours=8))
 KEY = "test-key-0123456789abcdef"  # the start_worker fixture's pseudonym key

@@ -11,11 +11,11 @@ from datetime import date, datetime, timedelta
 from datetime import time as clock
 from zoneinfo import ZoneInfo
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.db.assessment import COVERAGE_DAYS
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.simweek import (
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.simweek import (
     Week,
     differences,
     diligence_agreement,
@@ -24,7 +24,7 @@ from civicgrid.simweek import (
     recompute,
     stored_days,
 )
-from civicgrid.workerproc import WorkerProcess
+from tools.workerproc import WorkerProcess
 
 KEY = "test-key-0123456789abcdef"  # the start_worker fixture's pseudonym key
 ZONE = ZoneInfo("Asia/Shanghai")

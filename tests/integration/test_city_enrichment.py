@@ -9,16 +9,16 @@ from typing import Any
 
 import orjson
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
-from civicgrid.city.simulate import CitySimulator
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, wait_until
 from tests.support.events import TAIZHOU, report
 from tests.support.kafka import Record, publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.city.simulate import CitySimulator
+from tools.workerproc import WorkerProcess
 
 SIMULATED = 2_500
 MONDAY_MORNING = datetime(2026, 11, 23, 10, tzinfo=TAIZHOU)

@@ -13,11 +13,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
-from schemas.inbound import Report, Scan
+from civicgrid.schemas.inbound import Report, Scan
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.intake import alive, grid_record, leaks, metric_sum, registry_record, scrape
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 TAIZHOU = timezone(timedelta(hours=8))
 OWN, OTHER = "GC01", "GC02"

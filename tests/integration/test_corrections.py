@@ -17,18 +17,18 @@ from typing import Any
 import orjson
 from click.testing import CliRunner
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.cli.main import cli
 from civicgrid.domain.classifier import Classifier, load_head
 from civicgrid.domain.embedding import E5Encoder
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.embedded.stack import Endpoints
+from civicgrid.topics import catalogue as topics
 from evaluation.classifier.second_city import generate
 from tests.support.cases import Driver, read_all
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.kafka import NO_BROKER, publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
 
 ROAD_COLLAPSE = "10001"
 

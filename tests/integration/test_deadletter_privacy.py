@@ -11,12 +11,12 @@ import asyncpg
 
 from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import wait_until
 from tests.support.events import report
 from tests.support.intake import grid_record
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 GRID = "GDL01"
 KEY = "test-key-0123456789abcdef"  # the pseudonym key conftest's workers run with

@@ -27,8 +27,8 @@ from civicgrid.domain.gridwork import BatchPlan
 from civicgrid.domain.timelimit import TimeLimit
 from civicgrid.domain.workcalendar import WorkingCalendar
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
-from schemas.enums import Severity
+from civicgrid.schemas.enums import Severity
+from civicgrid.topics import catalogue as topics
 from tests.support import events
 from tests.support.database import fetch, wait_until
 from tests.support.intake import (
@@ -43,7 +43,7 @@ from tests.support.intake import (
     wait_for_offsets,
 )
 from tests.support.kafka import read_topic
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 TAIZHOU = timezone(timedelta(hours=8))
 RING = [[119.9, 32.4], [119.91, 32.4], [119.91, 32.41], [119.9, 32.41], [119.9, 32.4]]

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
-from schemas.enums import DeadLetterKind
-from schemas.internal import DeadLetterBody, GridEnvelope, Origin
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.internal import DeadLetterBody, GridEnvelope, Origin
+from civicgrid.topics import catalogue as topics
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 
 def _unstorable_envelope() -> bytes:

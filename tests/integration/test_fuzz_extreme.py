@@ -33,11 +33,11 @@ from civicgrid.domain.privacy import KeyedHasher
 from civicgrid.domain.routing import RawRecord, route
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.registry_follower import city_appliers
-from civicgrid.workerproc import WorkerProcess
-from schemas.parse import parse_state
+from civicgrid.schemas.parse import parse_state
+from civicgrid.topics import catalogue as topics
 from tests.support.extreme import city_state, event
 from tests.support.intake import Offset, Raw, alive, leaks, outcomes, publish_raw
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 RECORDS = int(os.environ.get("FUZZ_RECORDS", "500"))
 PER_EXAMPLE = 10

@@ -9,15 +9,15 @@ import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.events import TAIZHOU, report
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 REPORTS = 2_000
 BURST = "小区门口的窨井盖不见了，很危险，晚上有人差点掉下去"

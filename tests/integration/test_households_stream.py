@@ -28,15 +28,15 @@ from civicgrid.db.queries import ACCOUNTED_OFFSETS
 from civicgrid.domain.households import Sighting, reconcile, thresholds_for
 from civicgrid.domain.privacy import KeyedHasher, protect_presence, protect_resident
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.schemas.inbound import PresenceObservation, ResidentRecord
+from civicgrid.topics import catalogue as topics
 from evaluation.households import stream
 from evaluation.households.town import build_town
-from schemas.inbound import PresenceObservation, ResidentRecord
 from tests.support.api import ApiProcess
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.events import TAIZHOU
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 KEY = "test-key-0123456789abcdef"
 PASSWORD = "correct horse battery"

@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.settings import Settings
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.intake import Offset, Raw, grid_record, publish_raw, wait_for_offsets
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 GRID = "GC01"
 

@@ -37,7 +37,7 @@ import orjson
 import pytest
 
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.intake import (
     Raw,
     alive,
@@ -52,7 +52,7 @@ from tests.support.intake import (
     wait_for_offsets,
 )
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 # the test publishes no actor roster: an update of a case that exists is refused `unauthorised`
 CASE_MACHINE_KINDS = {"unknown_case", "rejected_transition", "unauthorised"}

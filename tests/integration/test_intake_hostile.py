@@ -18,9 +18,9 @@ from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
-from schemas.inbound import EVENT_MODELS
-from schemas.parse import IntakeError, parse_inbound
+from civicgrid.schemas.inbound import EVENT_MODELS
+from civicgrid.schemas.parse import IntakeError, parse_inbound
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetchval, wait_until
 from tests.support.intake import (
     Offset,
@@ -35,7 +35,7 @@ from tests.support.intake import (
     wait_for_offsets,
 )
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.workerproc import WorkerProcess
 
 TAIZHOU = timezone(timedelta(hours=8))
 INBOUND = [spec.name for spec in topics.inbound_events()]

@@ -19,21 +19,21 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.process import free_port
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_clients import producer as kafka_producer
 from civicgrid.kafka_connection import KafkaConnection
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.api import ApiProcess
 from tests.support.database import fetch, wait_until
 from tests.support.events import report
 from tests.support.kafka import publish, read_topic
 from tests.support.tls import Certificates, TlsTerminator, make_certificates
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 
 @pytest.fixture

@@ -17,19 +17,19 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
-from civicgrid.city.roster import actor_records, community_operator, department_actor
 from civicgrid.cli.main import cli
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.cases import COVER_MISSING, STREET_LIGHT_OUT, TAIZHOU, Driver, read_all
 from tests.support.database import fetch, wait_until
 from tests.support.intake import metric_sum, scrape
 from tests.support.kafka import NO_BROKER
 from tests.support.replay import recompute
 from tests.support.stack import fresh_stack
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.city.roster import actor_records, community_operator, department_actor
+from tools.workerproc import WorkerProcess
 
 
 @dataclass

@@ -3,16 +3,16 @@
 import asyncio
 from collections.abc import Callable
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, fetchval, wait_until
 from tests.support.events import report
 from tests.support.intake import leaks
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 
 def test_reports_become_cases_dispatches_and_rows(

@@ -22,17 +22,17 @@ import asyncpg
 import numpy as np
 from aiokafka.partitioner import murmur2
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
 from civicgrid.cli.common import prepare
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_connection import KafkaConnection
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.model import City
+from tools.workerproc import WorkerProcess
 
 TAIZHOU = timezone(timedelta(hours=8))
 PARTITIONS = 4

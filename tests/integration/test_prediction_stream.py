@@ -6,15 +6,15 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.model import City
-from civicgrid.city.publish import publish_city
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish, read_topic
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.model import City
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 TAIZHOU = timezone(timedelta(hours=8))
 LAMP, LITTER = ("01037", "路灯晚上不亮了"), ("06010", "路边有人乱扔垃圾")

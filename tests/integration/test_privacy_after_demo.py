@@ -17,11 +17,11 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetchval
 from tests.support.intake import leaks as personal_numbers_in
-from topics import catalogue as topics
 
-_REPORTER_ID = re.compile(r"R-\d{8}")  # the simulator's resident ids (civicgrid/city/simulate.py)
+_REPORTER_ID = re.compile(r"R-\d{8}")  # the simulator's resident ids (tools/city/simulate.py)
 _MASKED = re.compile(r"[0-9]{3,4}\*{4,}[0-9]{4}")
 
 

@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 import orjson
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.faults import event_stream
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, unaccounted
 from tests.support.kafka import publish_tracked, read_topic
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.faults import event_stream
+from tools.workerproc import WorkerProcess
 
 _QUIET = {"CIVICGRID_SLA_CHECK_SECONDS": "86400", "CIVICGRID_PREDICTION_CHECK_SECONDS": "86400"}
 

@@ -9,14 +9,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support import events
 from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 _APPLIED = re.compile(
     r'^civicgrid_registry_records_total\{topic="civic\.registry\.v1"\} (\S+)$', re.MULTILINE

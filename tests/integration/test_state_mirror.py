@@ -12,19 +12,19 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import prepare
 from civicgrid.domain.privacy import mask_text
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_connection import KafkaConnection
-from civicgrid.workerproc import WorkerProcess
-from schemas.parse import IntakeError, parse_state
+from civicgrid.schemas.parse import IntakeError, parse_state
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, wait_until
 from tests.support.intake import alive, metric_sum, scrape
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 _GRID_FIELDS = ("name", "community", "street", "district", "city", "neighbours", "worker_ids")
 _CODE_FIELDS = ("element_type", "kind", "grid_id", "lat", "lon")

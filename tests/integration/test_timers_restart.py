@@ -7,16 +7,16 @@ from collections.abc import Callable
 
 from click.testing import CliRunner
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.cli.main import cli
 from civicgrid.domain.timers import tick_messages
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.cases import STREET_LIGHT_OUT, Driver, read_all
 from tests.support.database import fetch
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 # the tests are the clock: the leader's own wall-clock tick stays out of their way
 QUIET_LEADER = {"CIVICGRID_SLA_CHECK_SECONDS": "86400"}

@@ -4,12 +4,12 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from agents.grid_stage import correlation_id
+from civicgrid.agents.grid_stage import correlation_id
 from civicgrid.domain.routing import RawRecord, dead_letter
-from schemas.enums import DeadLetterKind
-from schemas.inbound import Report
-from schemas.internal import GridEnvelope, Origin
-from topics import catalogue as topics
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.inbound import Report
+from civicgrid.schemas.internal import GridEnvelope, Origin
+from civicgrid.topics import catalogue as topics
 
 REPORTS = topics.REPORTS.name
 

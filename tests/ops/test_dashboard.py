@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from civicgrid.promtext import promql_metric_names, sample_exposition, series_names
+from tools.promtext import promql_metric_names, sample_exposition, series_names
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"

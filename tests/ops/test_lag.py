@@ -2,8 +2,8 @@
 
 from prometheus_client import CollectorRegistry, Gauge
 
-from agents.lag import LagGauge, partition_lags, watched_topics
-from topics import catalogue as topics
+from civicgrid.agents.lag import LagGauge, partition_lags, watched_topics
+from civicgrid.topics import catalogue as topics
 
 REPORTS = topics.REPORTS.name
 BY_GRID = topics.BY_GRID.name

@@ -21,18 +21,18 @@ from typing import Any
 import pytest
 import yaml
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.db.queries import COUNT_ACCOUNTED
 from civicgrid.domain.privacy import contains_personal_numbers
 from civicgrid.embedded.process import free_port
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.ops.test_dashboard import data_panels
 from tests.support.database import wait_until
 from tests.support.events import report
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.workerproc import WorkerProcess
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 JOB = "civicgrid-worker"  # the job name of deploy/prometheus/prometheus.yml, which panels name

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from civicgrid.promtext import (
+from tools.promtext import (
     civicgrid_metrics,
     label_names,
     promql_metric_names,

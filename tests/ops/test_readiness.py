@@ -16,7 +16,7 @@ from civicgrid.cli.common import prepare
 from civicgrid.embedded.postgres import EmbeddedPostgres
 from civicgrid.embedded.stack import Endpoints
 from civicgrid.kafka_connection import KafkaConnection
-from civicgrid.workerproc import WorkerProcess
+from tools.workerproc import WorkerProcess
 
 # The probe runs every 2 s with a 3 s timeout; this leaves room for a loaded machine.
 FLIP_WITHIN_S = 20.0

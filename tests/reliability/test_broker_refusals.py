@@ -29,14 +29,14 @@ from urllib.request import urlopen
 
 import orjson
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.faults import event_stream
-from civicgrid.workerproc import WorkerProcess
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, fetchval, unaccounted
 from tests.support.kafka import publish_tracked, read_topic
-from topics import catalogue as topics
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.faults import event_stream
+from tools.workerproc import WorkerProcess
 
 LIMIT = 16_384  # the least the setting allows
 BURST = 450  # reports on one code: a snapshot of ~410 event ids is over LIMIT

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from civicgrid.faults import CaseContent, Tally, compare_cases
+from tools.faults import CaseContent, Tally, compare_cases
 
 OPEN = CaseContent("dispatched", "grid", "litter", "low", 1, False, ())
 ESCALATED = CaseContent("dispatched", "district", "litter", "low", 1, True, ("repeat",))

@@ -12,13 +12,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.faults import event_stream
-from civicgrid.workerproc import WorkerProcess
 from tests.support.database import fetchval, unaccounted
 from tests.support.kafka import publish_tracked
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.faults import event_stream
+from tools.workerproc import WorkerProcess
 
 _QUIET = {"CIVICGRID_SLA_CHECK_SECONDS": "86400", "CIVICGRID_PREDICTION_CHECK_SECONDS": "86400"}
 

@@ -1,4 +1,4 @@
-"""Short versions of the `make chaos` scenarios (civicgrid/faults.py holds the one
+"""Short versions of the `make chaos` scenarios (tools/faults.py holds the one
 implementation): the same small stream is played twice without faults, then once per fault,
 and what PostgreSQL holds is compared case by case."""
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from civicgrid.faults import Fault, Outcome, Plan, Reference, Stream, reference_runs, run_scenario
+from tools.faults import Fault, Outcome, Plan, Reference, Stream, reference_runs, run_scenario
 
 SHORT = Plan(events=3000, kills=2, postgres_down_s=5.0, drain_s=60.0)
 

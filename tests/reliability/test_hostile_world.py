@@ -24,11 +24,7 @@ from urllib.request import urlopen
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
-from civicgrid.city.roster import actor_records
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.workerproc import WorkerProcess
 from tests.reliability.hostile import (
     DEAD,
     LEGAL,
@@ -40,6 +36,10 @@ from tests.reliability.hostile import (
     state,
     updates,
 )
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.city.roster import actor_records
+from tools.workerproc import WorkerProcess
 
 Offset = tuple[str, int, int]
 TOPICS = {

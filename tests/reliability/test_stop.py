@@ -7,18 +7,18 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from civicgrid.city.generate import generate_city
-from civicgrid.city.publish import publish_city
 from civicgrid.cli.common import prepare
 from civicgrid.embedded.broker import EmbeddedBroker
 from civicgrid.embedded.stack import Endpoints
-from civicgrid.faults import event_stream
 from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.worker import EXIT_STOP_TIMED_OUT
-from civicgrid.workerproc import WorkerProcess
 from tests.support.database import unaccounted
 from tests.support.kafka import publish_tracked
 from tests.support.proxy import TcpProxy
+from tools.city.generate import generate_city
+from tools.city.publish import publish_city
+from tools.faults import event_stream
+from tools.workerproc import WorkerProcess
 
 # the leader's wall-clock timers add nothing here but load
 _QUIET = {"CIVICGRID_SLA_CHECK_SECONDS": "86400", "CIVICGRID_PREDICTION_CHECK_SECONDS": "86400"}

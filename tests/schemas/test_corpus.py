@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from schemas.enums import DeadLetterKind
-from schemas.outbound import DeadLetter
-from schemas.parse import IntakeError, parse_inbound
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.outbound import DeadLetter
+from civicgrid.schemas.parse import IntakeError, parse_inbound
 
 CORPUS = Path(__file__).parent.parent / "data" / "fuzz_corpus.jsonl.gz"
 

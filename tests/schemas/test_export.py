@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from civicgrid.cli.schemas_cmd import schemas_group
-from schemas.export import TOPIC_MODELS, export_json_schemas, schema_path
-from schemas.inbound import Report
-from topics import BY_GRID, CATALOGUE, by_name, inbound_events, state_topics
+from civicgrid.schemas.export import TOPIC_MODELS, export_json_schemas, schema_path
+from civicgrid.schemas.inbound import Report
+from civicgrid.topics import BY_GRID, CATALOGUE, by_name, inbound_events, state_topics
 
 CORPUS = Path(__file__).parent.parent / "data" / "fuzz_corpus.jsonl.gz"
 

@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from civicgrid.domain.privacy import KeyedHasher, mask_id, protect_presence, protect_resident
-from schemas.export import export_json_schemas, schema_path
-from schemas.inbound import PresenceObservation, ResidentRecord
-from topics import PRESENCE, RESIDENTS, by_name, household_topics
+from civicgrid.schemas.export import export_json_schemas, schema_path
+from civicgrid.schemas.inbound import PresenceObservation, ResidentRecord
+from civicgrid.topics import PRESENCE, RESIDENTS, by_name, household_topics
 
 PERSON = "320102199003071234"  # an ID-card-shaped person code, the worst case for a leak
 HASHER = KeyedHasher(b"k" * 32)

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from schemas.enums import DeadLetterKind
-from schemas.limits import Limits
-from schemas.parse import IntakeError, parse_inbound, parse_state
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.limits import Limits
+from civicgrid.schemas.parse import IntakeError, parse_inbound, parse_state
 
 NOW = datetime(2026, 12, 4, 10, tzinfo=UTC)
 

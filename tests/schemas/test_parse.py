@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.enums import DeadLetterKind
-from schemas.inbound import CaseUpdate, GridRecord, Patrol, RegistryRecord, Report, Scan
-from schemas.parse import IntakeError, parse_inbound, parse_state
+from civicgrid.schemas.enums import DeadLetterKind
+from civicgrid.schemas.inbound import CaseUpdate, GridRecord, Patrol, RegistryRecord, Report, Scan
+from civicgrid.schemas.parse import IntakeError, parse_inbound, parse_state
 
 EVENT_TOPICS = ("civic.scans.v1", "civic.reports.v1", "civic.patrols.v1", "civic.case-updates.v1")
 WHEN = "2025-03-01T08:00:00+08:00"

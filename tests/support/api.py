@@ -7,7 +7,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from civicgrid.workerproc import ApiProcess as ApiService
+from tools.workerproc import ApiProcess as ApiService
 
 
 @dataclass(frozen=True)

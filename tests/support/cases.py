@@ -11,12 +11,12 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from civicgrid.city.roster import CITY_OPERATOR, department_actor
 from civicgrid.domain.timers import tick_messages
 from civicgrid.kafka_connection import connection
+from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, fetchval
 from tests.support.kafka import publish
-from topics import catalogue as topics
+from tools.city.roster import CITY_OPERATOR, department_actor
 
 TAIZHOU = timezone(timedelta(hours=8))
 STREET_LIGHT_OUT = "路灯晚上不亮了"  # a small matter: P3, one owner
@@ -82,7 +82,7 @@ class Driver:
         """Publish an update and wait until the stage has taken it (applied or refused).
 
         Without `actor_id` the actor is one the simulated city's roster authorises for the
-        case (civicgrid/city/roster.py): the grid's first worker, the case's lead department,
+        case (tools/city/roster.py): the grid's first worker, the case's lead department,
         the city's operator, or the resident who reported it (the default reporter); `fields`
         are further fields of the update (a reclassify's category)."""
         event_id = str(uuid.uuid4())

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
+from civicgrid.topics import catalogue as topics
 from tests.support.intake import Raw, grid_record, registry_record
-from topics import catalogue as topics
 
 GRIDS = ("GX01", "GX02", "GX03")
 # closed rings (lon, lat) of three small neighbouring grids

@@ -16,7 +16,7 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
 from civicgrid.domain.privacy import contains_personal_numbers
-from civicgrid.workerproc import WorkerProcess
+from tools.workerproc import WorkerProcess
 
 # Keyed hashes and UUIDs are hex: an 11-digit stretch inside one is not a phone number.
 _HEX_IDS = re.compile(

@@ -20,9 +20,9 @@ from civicgrid.domain.casebook import CaseBook, ReportFacts
 from civicgrid.domain.gridwork import reclassification
 from civicgrid.domain.taxonomy import Taxonomy
 from civicgrid.domain.timelimit import LimitUnit, TimeLimit
-from schemas.enums import ActorKind, CaseAction, Severity
-from schemas.inbound import CaseUpdate
-from schemas.internal import Enrichment
+from civicgrid.schemas.enums import ActorKind, CaseAction, Severity
+from civicgrid.schemas.inbound import CaseUpdate
+from civicgrid.schemas.internal import Enrichment
 
 TAXONOMY = Taxonomy.default()  # the stack's workers run with no overrides
 _SMALL_MATTER = "dispatched: small matter: settled in the grid"

@@ -4,9 +4,9 @@ from collections import Counter
 
 import numpy as np
 
-from civicgrid.classifier_training import retrain
-from civicgrid.classifier_training.head import WRITTEN_WEIGHT, Labelled, fit
-from civicgrid.classifier_training.retrain import Correction
+from tools.classifier_training import retrain
+from tools.classifier_training.head import WRITTEN_WEIGHT, Labelled, fit
+from tools.classifier_training.retrain import Correction
 
 
 def test_a_report_corrected_twice_teaches_its_last_category_once() -> None:
