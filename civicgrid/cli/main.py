@@ -10,9 +10,6 @@ from civicgrid.cli.households import households_group
 from civicgrid.cli.schemas_cmd import schemas_group
 from civicgrid.cli.service import migrate_command, run_command, topics_group
 from civicgrid.cli.sla import sla_group
-from tools.cli.city import city_group, simulate_command
-from tools.cli.classifier import classifier_group
-from tools.cli.demo import demo_command
 
 
 @click.group()
@@ -23,14 +20,10 @@ def cli() -> None:
 
 for command in (
     run_command,
-    demo_command,
     migrate_command,
     topics_group,
     schemas_group,
     classify_command,
-    classifier_group,
-    city_group,
-    simulate_command,
     case_group,
     cases_command,
     sla_group,

@@ -26,7 +26,7 @@ from civicgrid.embedded.process import free_port
 from tests.support.kafka import NO_BROKER
 from tests.support.privacy import holds_personal_numbers
 
-_PROGRAM = "python -m civicgrid "
+_PROGRAM = f"{Path(sys.executable).parent / 'civicgrid'} "
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
@@ -51,7 +51,7 @@ def _processes_mentioning(text: str) -> list[int]:
 
 def test_demo_completes_and_accounts_for_every_record(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "civicgrid", "demo", "--events", "400"],
+        [sys.executable, "-m", "tools", "demo", "--events", "400"],
         env=_environment(tmp_path / "data"),
         capture_output=True,
         text=True,
@@ -108,7 +108,7 @@ def test_demo_completes_and_accounts_for_every_record(tmp_path: Path) -> None:
 def test_demo_interrupted_leaves_nothing_running(tmp_path: Path, sig: signal.Signals) -> None:
     data = tmp_path / "data"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "civicgrid", "demo", "--events", "20000"],
+        [sys.executable, "-m", "tools", "demo", "--events", "20000"],
         env=_environment(data),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -162,7 +162,7 @@ def test_demo_serves_the_api_it_prints_until_interrupted(tmp_path: Path) -> None
     the URLs it prints open: the Open311 request and the resident's page of a real case."""
     port = free_port()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "civicgrid", "demo", "--events", "200", "--serve"],
+        [sys.executable, "-m", "tools", "demo", "--events", "200", "--serve"],
         env=_environment(tmp_path / "data") | {"CIVICGRID_API_PORT": str(port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

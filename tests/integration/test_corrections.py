@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 from click.testing import CliRunner
 
-from civicgrid.cli.main import cli
 from civicgrid.domain.classifier import Classifier, load_head
 from civicgrid.domain.embedding import E5Encoder
 from civicgrid.domain.taxonomy import Taxonomy
@@ -29,6 +28,7 @@ from tests.support.database import fetch, fetchval, wait_until
 from tests.support.kafka import NO_BROKER, publish
 from tools.city.generate import generate_city
 from tools.city.publish import publish_city
+from tools.cli import cli
 
 ROAD_COLLAPSE = "10001"
 

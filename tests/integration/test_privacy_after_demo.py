@@ -99,7 +99,14 @@ def test_nothing_personal_in_clear_after_the_demo(
         "CIVICGRID_DATABASE_URL": database_url,
         "CIVICGRID_DATA_DIR": str(tmp_path / "demo"),
     }
-    demo = civicgrid(["demo", "--events", "600"], env, timeout=400)
+    demo = subprocess.run(
+        [sys.executable, "-m", "tools", "demo", "--events", "600"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
     assert demo.returncode == 0, demo.stderr[-3000:]
 
     tables = asyncio.run(scan_tables(database_url))

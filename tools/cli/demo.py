@@ -96,7 +96,7 @@ def demo_command(events: int, seed: int, timeout: float, serve: bool | None) -> 
 
 
 def _program() -> str:
-    """How this command was called (`.venv/bin/civicgrid` from `make demo`), so the next
-    commands can be pasted as they are."""
-    called = Path(sys.argv[0])
-    return str(called) if called.name == "civicgrid" else "python -m civicgrid"
+    """The `civicgrid` command beside this Python (`.venv/bin/civicgrid` under `make demo`), so
+    the next commands can be pasted as they are."""
+    installed = Path(sys.executable).parent / "civicgrid"
+    return str(installed) if installed.exists() else f"{sys.executable} -m civicgrid"

@@ -1,0 +1,3 @@
+from tools.cli import cli
+
+cli(prog_name="python -m tools")
