@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -122,14 +123,19 @@ def test_town_findings_open_dispatch_close_and_withdraw(
     )
     worker.wait_ready()
 
-    # every finding raised once, each an L0103 case dispatched to the police
-    raised = "SELECT count(*) FROM household_finding_state WHERE raised"
-    assert asyncio.run(wait_until(url, raised, len(expected), wait_s=180)) == len(expected)
-    states = asyncio.run(fetch(url, "SELECT finding_id, kind FROM household_finding_state"))
-    assert {r["finding_id"]: r["kind"] for r in states} == {
-        fid: f.kind.value  # type: ignore[attr-defined]
-        for fid, f in expected.items()
-    }
+    # the stream settles on the pure rules' findings, each an L0103 case dispatched to the
+    # police; a pass in the middle of the backfill may raise a finding on evidence still
+    # arriving, which a later pass withdraws (its case cancelled), so the raised set is awaited
+    want = {fid: f.kind.value for fid, f in expected.items()}  # type: ignore[attr-defined]
+    raised_sql = "SELECT finding_id, kind FROM household_finding_state WHERE raised"
+    deadline = time.monotonic() + 180
+    while True:
+        states = asyncio.run(fetch(url, raised_sql))
+        found = {r["finding_id"]: r["kind"] for r in states}
+        if found == want or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert found == want
     cases_sql = "SELECT count(*) FROM cases WHERE category = 'L0103' AND state = 'DISPATCHED'"
     assert asyncio.run(wait_until(url, cases_sql, len(expected))) == len(expected)
     linked = asyncio.run(
@@ -139,14 +145,15 @@ def test_town_findings_open_dispatch_close_and_withdraw(
             "household_cases h JOIN cases c USING (case_id)",
         )
     )
-    assert {r["finding_id"] for r in linked} == set(expected)
+    assert set(expected) <= {r["finding_id"] for r in linked}
     assert all(r["code"] == r["finding_id"] for r in linked)  # the case's key is the finding's
     tasks = asyncio.run(read_topic(bootstrap, topics.DISPATCH_NETWORK.name, len(expected)))
     assert len(tasks) == len(expected)
     assert {t[1]["lead_department"] for t in tasks} == {"police"}
 
     # the police station handles one, the street checks it: closed like any case
-    first = sorted(linked, key=lambda r: r["case_id"])[0]["case_id"]
+    settled = [r for r in linked if r["finding_id"] in expected]
+    first = sorted(settled, key=lambda r: r["case_id"])[0]["case_id"]
     steps = [
         (stream.POLICE_STATION, "department", "accept"),
         (stream.POLICE_STATION, "department", "handle"),
