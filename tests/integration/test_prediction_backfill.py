@@ -12,24 +12,18 @@ the copies), so that partition is processed far behind the others.
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import numpy as np
 from aiokafka.partitioner import murmur2
 
-from civicgrid.cli.common import prepare
 from civicgrid.db.queries import COUNT_ACCOUNTED
-from civicgrid.embedded.broker import EmbeddedBroker
-from civicgrid.embedded.stack import Endpoints
-from civicgrid.kafka_connection import KafkaConnection
 from civicgrid.topics import catalogue as topics
 from tests.support.database import fetch, wait_until
 from tests.support.kafka import publish
+from tests.support.stack import fresh_stack
 from tools.city.generate import generate_city
 from tools.city.model import City
 from tools.workerproc import WorkerProcess
@@ -103,50 +97,12 @@ def _month(city: City, first: datetime) -> list[dict[str, Any]]:
     return reports
 
 
-@contextmanager
-def _stack(postgres_server: str, directory: Path) -> Iterator[Endpoints]:
-    """A fresh embedded broker and database, migrated and with the topics created."""
-    name = f"civicgrid_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(postgres_server)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    broker = EmbeddedBroker(directory / "broker")
-    broker.start()
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-        found = Endpoints(
-            KafkaConnection.plaintext(broker.bootstrap),
-            url,
-            embedded_kafka=True,
-            embedded_postgres=False,
-        )
-        asyncio.run(prepare(found, partitions=PARTITIONS))
-        yield found
-    finally:
-        broker.stop()
-        # a forced drop now and then loses its own connection while it ends the worker's
-        # (seen on this machine); the drop is idempotent, so it is tried again
-        for attempt in range(3):
-            try:
-                asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                break
-            except asyncpg.exceptions.ConnectionDoesNotExistError:
-                if attempt == 2:
-                    raise
-
-
 def _run(
     postgres_server: str, directory: Path, city: City, records: list[tuple[str, str, Any]]
 ) -> dict[str, list[Any]]:
     """Publish everything, then start a worker and let it catch up; what it learnt."""
     directory.mkdir()
-    with _stack(postgres_server, directory) as endpoints:
+    with fresh_stack(postgres_server, directory, PARTITIONS) as endpoints:
         grids = [(topics.GRIDS.name, g.grid_id, g.to_grid_record()) for g in city.grids]
         asyncio.run(publish(endpoints.kafka_bootstrap, grids))
         published = asyncio.run(publish(endpoints.kafka_bootstrap, records))
